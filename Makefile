@@ -1,0 +1,36 @@
+# make demo | make test | make dev | make lint
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DAGSTER_HOME_DIR := $(CURDIR)/.dagster_home
+
+.PHONY: install demo test dev lint format clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install  ## one day, then the next, against the embedded sample API into SQLite
+	$(BIN)/python -m pipelines.demo $(ARGS)
+
+test: install  ## the whole suite (needs PostgreSQL on 127.0.0.1:5432)
+	$(BIN)/python -m pytest $(ARGS)
+
+dev: install  ## the Dagster UI and daemon on http://127.0.0.1:3000
+	mkdir -p $(DAGSTER_HOME_DIR) && cp dagster.yaml $(DAGSTER_HOME_DIR)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: install
+	$(BIN)/ruff check pipelines pipelines_tests
+	$(BIN)/ruff format --check pipelines pipelines_tests
+
+format: install
+	$(BIN)/ruff check --fix pipelines pipelines_tests
+	$(BIN)/ruff format pipelines pipelines_tests
+
+clean:
+	rm -rf $(VENV) .data .demo .dagster_home

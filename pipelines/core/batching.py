@@ -1,0 +1,35 @@
+"""Splitting a day's job set into numbered batches, deterministically."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def assign_batches(resource_ids: Iterable[str], batch_size: int, first_batch: int = 0) -> Iterator[tuple[str, int]]:
+    """Number consecutive runs of ``batch_size`` ids from ``first_batch`` on.
+
+    The caller passes ids in a stable order (sorted), so the same ids give the same batches on
+    every re-run; it streams, holding nothing but the current position.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    for position, rid in enumerate(resource_ids):
+        yield rid, first_batch + position // batch_size
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of at most ``size`` items, in order."""
+    if size < 1:
+        raise ValueError(f"chunk size must be >= 1, got {size}")
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def batch_id(partition: str, batch_no: int) -> str:
+    """The id of a batch: its partition and number, e.g. ``2026-11-21#00042``."""
+    return f"{partition}#{batch_no:05d}"

@@ -1,0 +1,44 @@
+"""The code location: ``dagster dev -m pipelines.definitions`` (or workspace.yaml)."""
+
+from __future__ import annotations
+
+from dagster import Definitions, EnvVar
+
+from pipelines.settings import Settings, load_settings
+from pipelines.sync.assets import job_set, watchlist
+from pipelines.sync.jobs import daily_sync_job
+from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.synced_resources import synced_resources
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    """Resources as the environment configures them (secrets stay EnvVar, so never displayed)."""
+    return {
+        "source_api": SourceApiResource(
+            base_url=settings.source_api_url,
+            token=EnvVar("SOURCE_API_TOKEN") if settings.source_api_token else None,
+            proxy_url=settings.source_api_proxy_url,
+            probe_strategy=settings.source_probe_strategy,
+            probe_fields=settings.source_probe_fields,
+            fingerprint_fields=settings.source_fingerprint_fields,
+            item_path=settings.source_item_path,
+            detail_path=settings.source_detail_path,
+            items_path=settings.source_items_path,
+            connect_timeout=settings.source_connect_timeout,
+            read_timeout=settings.source_read_timeout,
+            max_concurrency=settings.source_max_concurrency,
+            rate_limit=settings.source_rate_limit,
+            max_attempts=settings.source_max_attempts,
+            sample_resources=settings.sample_api_resources,
+            sample_change_rate=settings.sample_api_change_rate,
+            sample_seed=settings.sample_api_seed,
+        ),
+        "warehouse": WarehouseResource(url=settings.warehouse_url),
+    }
+
+
+defs = Definitions(
+    assets=[watchlist, job_set, synced_resources],
+    jobs=[daily_sync_job],
+    resources=build_resources(load_settings()),
+)

@@ -1,0 +1,215 @@
+"""The sample source API as an ASGI app (Starlette): embedded through httpx's ASGI transport, or
+served on a loopback port by uvicorn (``python -m pipelines.sample_api``).
+
+Endpoints follow specs/source-api.md. ``/_sim/*`` is the simulator's control panel: it is never
+rate limited, never authenticated and never counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pipelines.sample_api.config import SampleApiConfig
+from pipelines.sample_api.counters import Counters
+from pipelines.sample_api.world import World, project, resource_id, resource_index
+
+
+class TokenBucket:
+    """Requests per second with a one-second burst; ``take`` answers the wait when empty."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = max(rate, 1.0)
+        self.stamp = time.monotonic()
+
+    def take(self) -> float:
+        """0 when a token was taken, else the seconds until one is free."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+class SampleApi:
+    """State of one sample API instance: its configuration, world, counters and rate bucket."""
+
+    def __init__(self, config: SampleApiConfig | None = None) -> None:
+        self.counters = Counters()
+        self.configure(config or SampleApiConfig())
+        self._random = random.Random(self.config.seed)
+
+    def configure(self, config: SampleApiConfig) -> None:
+        self.config = config
+        self.world = World(config)
+        self.bucket = TokenBucket(config.rate_limit)
+
+    # -- request pipeline -------------------------------------------------------------------
+
+    async def gate(self, request: Request, endpoint: str) -> Response | None:
+        """Auth, rate limit, latency and injected faults; a response here ends the request."""
+        cfg = self.config
+        self.counters.add(endpoint)
+        if cfg.token and request.headers.get("authorization") != f"Bearer {cfg.token}":
+            self.counters.add("unauthorized")
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        wait = self.bucket.take()
+        if wait > 0:
+            self.counters.add("throttled")
+            return JSONResponse(
+                {"error": "rate limit exceeded"},
+                status_code=429,
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        if cfg.latency_ms or cfg.latency_jitter_ms:
+            jitter = self._random.uniform(-cfg.latency_jitter_ms, cfg.latency_jitter_ms)
+            await asyncio.sleep(max(0.0, cfg.latency_ms + jitter) / 1000)
+        draw = self._random.random()
+        if draw < cfg.transient_rate:
+            self.counters.add("transient")
+            return JSONResponse({"error": "upstream unavailable"}, status_code=503)
+        if draw < cfg.transient_rate + cfg.timeout_rate:
+            self.counters.add("timeouts")
+            await asyncio.sleep(cfg.timeout_seconds)
+            return JSONResponse({"error": "gateway timeout"}, status_code=504)
+        return None
+
+    def respond(self, body: object, headers: dict[str, str] | None = None) -> Response:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        self.counters.add("bytes_sent", len(payload))
+        return Response(payload, media_type="application/json", headers=headers)
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    async def probe(self, request: Request) -> Response:
+        if early := await self.gate(request, "probe"):
+            return early
+        rid = request.path_params["rid"]
+        if not self.world.exists(rid):
+            return self._missing(rid)
+        version = self.world.version(rid)
+        etag = f'"{version}"'
+        if self.config.conditional and request.headers.get("if-none-match") == etag:
+            self.counters.add("not_modified")
+            return Response(status_code=304, headers={"ETag": etag})
+        fields = _fields(request)
+        if not fields:
+            self.counters.add("probe_full")
+        return self.respond(project(self.world.record(rid), fields), {"ETag": etag})
+
+    async def detail(self, request: Request) -> Response:
+        if early := await self.gate(request, "detail"):
+            return early
+        rid = request.path_params["rid"]
+        if not self.world.exists(rid):
+            return self._missing(rid)
+        if self.world.is_malformed(rid):
+            self.counters.add("malformed")
+            return Response(b'{"id": "' + rid.encode() + b'", "version": ', media_type="application/json")
+        if self.world.is_poison(rid):
+            self.counters.add("poison")
+            return self.respond({"id": None, "version": "corrupt", "name": 42})
+        return self.respond(self.world.record(rid))
+
+    async def items(self, request: Request) -> Response:
+        if "ids" in request.query_params:
+            return await self._bulk_probe(request)
+        return await self._listing(request)
+
+    async def _bulk_probe(self, request: Request) -> Response:
+        if early := await self.gate(request, "bulk_probe"):
+            return early
+        if not self.config.bulk_probe:
+            return JSONResponse({"error": "the ids parameter is not supported"}, status_code=400)
+        ids = [i for i in request.query_params["ids"].split(",") if i]
+        if len(ids) > self.config.max_bulk_ids:
+            return JSONResponse({"error": f"at most {self.config.max_bulk_ids} ids per request"}, status_code=400)
+        fields = _fields(request)
+        items, missing = [], []
+        for rid in ids:
+            if self.world.exists(rid):
+                items.append(project(self.world.record(rid), fields))
+            else:
+                missing.append(rid)
+        return self.respond({"items": items, "missing": missing})
+
+    async def _listing(self, request: Request) -> Response:
+        if early := await self.gate(request, "listing"):
+            return early
+        try:
+            limit = int(request.query_params.get("limit", "500"))
+            start = int(request.query_params.get("cursor") or 0)
+        except ValueError:
+            return JSONResponse({"error": "limit and cursor must be integers"}, status_code=400)
+        if not 1 <= limit <= self.config.max_page_size:
+            return JSONResponse(
+                {"error": f"limit must be between 1 and {self.config.max_page_size}"},
+                status_code=400,
+            )
+        fields = _fields(request) or ["id"]
+        items, index = [], start
+        while len(items) < limit and index < self.config.resources:
+            rid = resource_id(index)
+            if self.world.exists(rid):
+                items.append(project(self.world.record(rid), fields))
+            index += 1
+        next_cursor = str(index) if index < self.config.resources else None
+        return self.respond({"items": items, "next_cursor": next_cursor})
+
+    def _missing(self, rid: str) -> Response:
+        self.counters.add("gone")
+        if resource_index(rid) is not None and resource_index(rid) < self.config.resources:
+            return JSONResponse({"error": f"{rid} was deleted"}, status_code=410)
+        return JSONResponse({"error": f"{rid} not found"}, status_code=404)
+
+    # -- simulator control ------------------------------------------------------------------
+
+    async def sim_stats(self, request: Request) -> Response:
+        return JSONResponse(self.counters.snapshot())
+
+    async def sim_reset(self, request: Request) -> Response:
+        self.counters.reset()
+        return JSONResponse({"reset": True})
+
+    async def sim_config(self, request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse(self.config.__dict__)
+        try:
+            self.configure(self.config.updated(await request.json()))
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.config.__dict__)
+
+
+def _fields(request: Request) -> list[str] | None:
+    raw = request.query_params.get("fields")
+    return [f for f in raw.split(",") if f] if raw else None
+
+
+def create_app(config: SampleApiConfig | None = None) -> Starlette:
+    api = SampleApi(config)
+    app = Starlette(
+        routes=[
+            Route("/items", api.items),
+            Route("/items/{rid}", api.probe),
+            Route("/items/{rid}/details", api.detail),
+            Route("/_sim/stats", api.sim_stats),
+            Route("/_sim/reset", api.sim_reset, methods=["POST"]),
+            Route("/_sim/config", api.sim_config, methods=["GET", "POST"]),
+        ]
+    )
+    app.state.api = api
+    return app

@@ -1,0 +1,90 @@
+"""Every setting of the code location, read from the environment and checked at load.
+
+A bad value stops the code location from loading with a message that names the variable; no
+setting is required, so the pipeline runs with no environment at all (embedded sample API,
+SQLite warehouse).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(ValueError):
+    """A setting from the environment is invalid; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # The source API (unset URL: the embedded sample API).
+    source_api_url: str | None = None
+    source_api_token: SecretStr | None = None
+    source_api_proxy_url: str | None = None
+    source_probe_strategy: Literal["projected", "conditional", "bulk"] = "projected"
+    source_probe_fields: CsvList = ["id", "version", "updated_at"]
+    source_fingerprint_fields: CsvList = ["version"]
+    source_item_path: str = "/items/{id}"
+    source_detail_path: str = "/items/{id}/details"
+    source_items_path: str = "/items"
+    source_connect_timeout: float = Field(5.0, gt=0)
+    source_read_timeout: float = Field(30.0, gt=0)
+    source_max_concurrency: int = Field(16, ge=1, le=1000)
+    source_rate_limit: float = Field(0.0, ge=0)
+    source_max_attempts: int = Field(4, ge=1, le=20)
+
+    # The embedded sample API (used only when SOURCE_API_URL is unset).
+    sample_api_resources: int = Field(30_000, ge=0)
+    sample_api_change_rate: float = Field(0.2, ge=0, le=1)
+    sample_api_seed: int = 7
+
+    # The warehouse (unset: a SQLite file under .data/).
+    warehouse_url: str = "sqlite:///.data/warehouse.db"
+
+    # The sync.
+    pipeline_start_date: date = date(2026, 1, 1)
+    pipeline_timezone: str = "UTC"
+    sync_batch_size: int = Field(100, ge=1, le=10_000)
+    sync_batches_per_step: int = Field(50, ge=1)
+    sync_batch_parallelism: int = Field(2, ge=1, le=64)
+    watchlist_csv: str | None = None
+
+    @field_validator("source_probe_fields", "source_fingerprint_fields", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not value:
+            raise ValueError("must name at least one field")
+        return value
+
+    @field_validator("warehouse_url")
+    @classmethod
+    def _supported_warehouse(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql:// SQLAlchemy URL")
+        return value
+
+    @field_validator("source_item_path", "source_detail_path")
+    @classmethod
+    def _has_id_placeholder(cls, value: str) -> str:
+        if "{id}" not in value:
+            raise ValueError("must contain the {id} placeholder")
+        return value
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The settings of this process; raises SettingsError naming every bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors())
+        raise SettingsError(f"invalid setting(s) in the environment: {problems}") from None

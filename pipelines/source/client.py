@@ -1,0 +1,296 @@
+"""The async HTTP client of the source API.
+
+Every HTTP detail lives here: connection pooling, separate connect and read timeouts, bounded
+concurrency, an optional request rate, ``429 Retry-After`` (which pauses the whole client), and
+tier 1 retries of transient errors with capped exponential backoff and jitter (tenacity). The
+token travels only in the ``Authorization`` header and is never part of a URL, a log line or an
+error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+
+import httpx
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from pipelines.source.errors import BODY_EXCERPT, ErrorClass, SourceError, classify_status, safe_headers
+from pipelines.source.records import BulkProbeBody, ListingBody, parse_json, validate_record
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to reach and speak to the API. Paths and parameter names adapt to other APIs."""
+
+    base_url: str
+    token: str | None = None
+    proxy_url: str | None = None
+    item_path: str = "/items/{id}"
+    detail_path: str = "/items/{id}/details"
+    items_path: str = "/items"
+    fields_param: str = "fields"
+    ids_param: str = "ids"
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_concurrency: int = 16
+    rate_limit: float = 0.0  # requests per second for this client; 0: no limit of its own
+    max_attempts: int = 4
+    backoff_initial: float = 0.25
+    backoff_max: float = 8.0
+    max_throttle_wait: float = 600.0
+    bulk_size: int = 100
+
+
+@dataclass
+class CallMeter:
+    """Calls sent (each one billable, whatever its answer), bytes received, 429s and retries."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    bytes_received: int = 0
+    throttled: int = 0
+    retries: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def add(self, other: CallMeter) -> None:
+        self.calls.update(other.calls)
+        self.bytes_received += other.bytes_received
+        self.throttled += other.throttled
+        self.retries += other.retries
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A probe's answer: the projected record, or ``not_modified`` for a 304."""
+
+    record: dict | None
+    etag: str | None
+    not_modified: bool = False
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Detail:
+    record: dict
+    attempts: int = 1
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, SourceError) and exc.error_class is ErrorClass.TRANSIENT
+
+
+def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return default
+
+
+class SourceApiClient:
+    """Use as ``async with SourceApiClient(settings) as client:``."""
+
+    def __init__(self, settings: ClientSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.meter = CallMeter()
+        headers = {"Accept": "application/json"}
+        if settings.token:
+            headers["Authorization"] = f"Bearer {settings.token}"
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            headers=headers,
+            transport=transport,
+            proxy=settings.proxy_url if transport is None else None,
+            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            limits=httpx.Limits(
+                max_connections=settings.max_concurrency,
+                max_keepalive_connections=settings.max_concurrency,
+            ),
+        )
+        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self._limiter = AsyncLimiter(settings.rate_limit, 1.0) if settings.rate_limit > 0 else None
+        self._paused_until = 0.0
+
+    async def __aenter__(self) -> SourceApiClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    # -- calls ----------------------------------------------------------------------------
+
+    async def probe(
+        self, rid: str, fields: Sequence[str], etag: str | None = None, meter: CallMeter | None = None
+    ) -> Probe:
+        """The cheap first call: projected fields, conditional on ``etag`` when given."""
+        params = {self.settings.fields_param: ",".join(fields)} if fields else None
+        headers = {"If-None-Match": etag} if etag else None
+        response, attempts = await self._get(
+            "probe", self.settings.item_path.format(id=rid), params=params, headers=headers, meter=meter
+        )
+        new_etag = response.headers.get("etag")
+        if response.status_code == 304:
+            return Probe(None, new_etag or etag, not_modified=True, attempts=attempts)
+        record = self._record(response, fields, rid, attempts)
+        return Probe(record, new_etag, attempts=attempts)
+
+    async def bulk_probe(
+        self, rids: Sequence[str], fields: Sequence[str], meter: CallMeter | None = None
+    ) -> tuple[dict[str, dict], list[str]]:
+        """Projected records of up to ``bulk_size`` ids in one call, and the ids it calls missing."""
+        if len(rids) > self.settings.bulk_size:
+            raise ValueError(f"bulk probe takes at most {self.settings.bulk_size} ids, got {len(rids)}")
+        params = {self.settings.ids_param: ",".join(rids)}
+        if fields:
+            params[self.settings.fields_param] = ",".join(fields)
+        response, attempts = await self._get("bulk_probe", self.settings.items_path, params=params, meter=meter)
+        body = self._parsed(response, BulkProbeBody, attempts)
+        records: dict[str, dict] = {}
+        for item in body.items:
+            try:
+                record = validate_record(item, fields)
+            except SourceError:
+                continue  # a bad item stays unanswered; the caller sees it as neither found nor missing
+            records[record["id"]] = record
+        return records, list(body.missing)
+
+    async def detail(self, rid: str, required: Sequence[str], meter: CallMeter | None = None) -> Detail:
+        """The expensive second call: the whole resource."""
+        response, attempts = await self._get("detail", self.settings.detail_path.format(id=rid), meter=meter)
+        return Detail(self._record(response, required, rid, attempts), attempts)
+
+    async def iter_ids(self, page_size: int = 500, meter: CallMeter | None = None) -> AsyncIterator[list[str]]:
+        """Every id the listing serves, a page at a time (pages are yielded, never piled up)."""
+        cursor: str | None = ""
+        while cursor is not None:
+            params = {"cursor": cursor, "limit": str(page_size), self.settings.fields_param: "id"}
+            response, attempts = await self._get("listing", self.settings.items_path, params=params, meter=meter)
+            body = self._parsed(response, ListingBody, attempts)
+            yield [validate_record(item, ("id",))["id"] for item in body.items]
+            cursor = None if body.next_cursor is None else str(body.next_cursor)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    async def _get(
+        self,
+        kind: str,
+        path: str,
+        params: dict | None = None,
+        headers: dict | None = None,
+        meter: CallMeter | None = None,
+    ) -> tuple[httpx.Response, int]:
+        """Send with tier 1 retries; answer the response (2xx or 304) and the attempts it took."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_is_transient),
+            stop=stop_after_attempt(self.settings.max_attempts),
+            wait=wait_exponential_jitter(initial=self.settings.backoff_initial, max=self.settings.backoff_max),
+            reraise=True,
+        )
+        attempt_no = 0
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempt_no = attempt.retry_state.attempt_number
+                    if attempt_no > 1:
+                        self._count(meter, retries=1)
+                    return await self._send(kind, path, params, headers, meter), attempt_no
+        except SourceError as exc:
+            exc.attempts = attempt_no
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self, kind: str, path: str, params: dict | None, headers: dict | None, meter: CallMeter | None
+    ) -> httpx.Response:
+        """One attempt; 429s are waited out here and never count as the resource's fault."""
+        throttled_for = 0.0
+        while True:
+            await self._wait_pause()
+            async with self._slots:
+                if self._limiter is not None:
+                    await self._limiter.acquire()
+                request = self._http.build_request("GET", path, params=params, headers=headers)
+                try:
+                    response = await self._http.send(request)
+                except httpx.TimeoutException as exc:
+                    self._count(meter, kind=kind)
+                    raise self._error(ErrorClass.TRANSIENT, f"timeout: {type(exc).__name__}", request) from None
+                except httpx.TransportError as exc:
+                    self._count(meter, kind=kind)
+                    raise self._error(ErrorClass.TRANSIENT, f"transport error: {type(exc).__name__}", request) from None
+            self._count(meter, kind=kind, received=len(response.content))
+            error_class = classify_status(response.status_code)
+            if error_class is None:
+                return response
+            if error_class is ErrorClass.THROTTLED:
+                wait = retry_after_seconds(response.headers.get("retry-after"))
+                self._count(meter, throttled=1)
+                throttled_for += wait
+                if throttled_for > self.settings.max_throttle_wait:
+                    raise self._error(ErrorClass.TRANSIENT, "throttled for too long", request, response)
+                self._paused_until = max(self._paused_until, time.monotonic() + wait)
+                continue
+            raise self._error(error_class, f"HTTP {response.status_code}", request, response)
+
+    async def _wait_pause(self) -> None:
+        while (delay := self._paused_until - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
+
+    def _count(
+        self, meter: CallMeter | None, kind: str | None = None, received: int = 0, throttled: int = 0, retries: int = 0
+    ) -> None:
+        for m in (self.meter, meter) if meter is not None else (self.meter,):
+            if kind:
+                m.calls[kind] += 1
+            m.bytes_received += received
+            m.throttled += throttled
+            m.retries += retries
+
+    def _record(self, response: httpx.Response, required: Sequence[str], rid: str, attempts: int) -> dict:
+        try:
+            return validate_record(parse_json(response.content), required, expected_id=rid)
+        except SourceError as exc:
+            raise self._error(exc.error_class, exc.message, response.request, response, attempts) from None
+
+    def _parsed(self, response: httpx.Response, model, attempts: int):
+        try:
+            return model.model_validate(parse_json(response.content))
+        except SourceError as exc:
+            raise self._error(exc.error_class, exc.message, response.request, response, attempts) from None
+        except ValueError as exc:  # pydantic's ValidationError
+            raise self._error(
+                ErrorClass.POISON, f"body fails the schema: {exc}", response.request, response, attempts
+            ) from None
+
+    @staticmethod
+    def _error(
+        error_class: ErrorClass,
+        message: str,
+        request: httpx.Request,
+        response: httpx.Response | None = None,
+        attempts: int = 1,
+    ) -> SourceError:
+        return SourceError(
+            error_class=error_class,
+            message=message,
+            method=request.method,
+            url=str(request.url),
+            status=response.status_code if response is not None else None,
+            headers=safe_headers(dict(response.headers)) if response is not None else {},
+            body_excerpt=response.content[:BODY_EXCERPT].decode("utf-8", "replace") if response is not None else "",
+            attempts=attempts,
+        )

@@ -1,0 +1,1 @@
+"""The Dagster layer of the daily sync: partitions, resources, assets, ops and jobs."""

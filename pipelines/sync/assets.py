@@ -1,0 +1,75 @@
+"""The daily assets ahead of the sync: the watchlist and the day's job set."""
+
+import asyncio
+
+from dagster import AssetExecutionContext, Config, MaterializeResult, asset
+from pydantic import Field
+
+from pipelines.settings import load_settings
+from pipelines.source.client import CallMeter
+from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
+from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.watchlist_source import csv_ids
+
+_settings = load_settings()
+
+
+class WatchlistConfig(Config):
+    csv_path: str | None = Field(
+        _settings.watchlist_csv, description="CSV with a resource_id column; unset: the API listing"
+    )
+
+
+class JobSetConfig(Config):
+    batch_size: int = Field(_settings.sync_batch_size, ge=1, description="sub-jobs per batch")
+
+
+@asset(partitions_def=daily_partitions, group_name="sync", kinds={"api", "sql"})
+def watchlist(
+    context: AssetExecutionContext, config: WatchlistConfig, source_api: SourceApiResource, warehouse: WarehouseResource
+) -> MaterializeResult:
+    """The tracked resources: every id of the API listing (or of a CSV), kept in ``watchlist``.
+
+    Ids are added, never dropped here; a resource the sync finds gone is deactivated there.
+    """
+    store = warehouse.store()
+    day = partition_day(context.partition_key)
+    meter = CallMeter()
+    if config.csv_path:
+        listed = sum(store.upsert_watchlist(ids, "csv", day) for ids in csv_ids(config.csv_path))
+    else:
+
+        async def from_listing() -> int:
+            count = 0
+            async with source_api.open(simulated_day(context.partition_key)) as client:
+                async for page in client.iter_ids(source_api.listing_page_size, meter=meter):
+                    count += await asyncio.to_thread(store.upsert_watchlist, page, "listing", day)
+            return count
+
+        listed = asyncio.run(from_listing())
+    counts = store.watchlist_counts()
+    context.log.info(f"watchlist: {listed} ids listed, {counts['active']} active")
+    return MaterializeResult(
+        metadata={"listed": listed, "active": counts["active"], "inactive": counts["inactive"], "calls": meter.total}
+    )
+
+
+@asset(partitions_def=daily_partitions, group_name="sync", deps=[watchlist], kinds={"sql"})
+def job_set(context: AssetExecutionContext, config: JobSetConfig, warehouse: WarehouseResource) -> MaterializeResult:
+    """The day's sub-jobs: every active watchlist resource, numbered into batches.
+
+    Re-running the day keeps every sub-job in its batch and appends new ones in new batches.
+    """
+    store = warehouse.store()
+    day = partition_day(context.partition_key)
+    added = store.build_job_set(day, config.batch_size)
+    counts = store.job_set_counts(day)
+    context.log.info(f"job set {day}: {counts['sub_jobs']} sub-jobs in {counts['batches']} batches ({added} new)")
+    return MaterializeResult(
+        metadata={
+            "sub_jobs": counts["sub_jobs"],
+            "batches": counts["batches"],
+            "added": added,
+            "batch_size": config.batch_size,
+        }
+    )

@@ -1,0 +1,82 @@
+"""Dagster resources: the source API client factory and the warehouse."""
+
+from contextlib import asynccontextmanager
+from functools import lru_cache
+
+import httpx
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from pipelines.core.sync_batch import ProbeStrategy
+from pipelines.sample_api import SampleApiConfig, create_app
+from pipelines.source.client import ClientSettings, SourceApiClient
+from pipelines.warehouse.store import Warehouse, create_warehouse_engine
+
+EMBEDDED_URL = "http://sample-api.embedded"
+
+
+class SourceApiResource(ConfigurableResource):
+    """The source API. With no ``base_url`` it is the bundled sample API, run in process."""
+
+    base_url: str | None = Field(None, description="API root URL; unset: the embedded sample API")
+    token: str | None = Field(None, description="Bearer token (set it with EnvVar, never inline)")
+    proxy_url: str | None = Field(None, description="HTTP(S) proxy, e.g. a paid rotation proxy")
+    probe_strategy: ProbeStrategy = ProbeStrategy.PROJECTED
+    probe_fields: list[str] = ["id", "version", "updated_at"]
+    fingerprint_fields: list[str] = ["version"]
+    item_path: str = "/items/{id}"
+    detail_path: str = "/items/{id}/details"
+    items_path: str = "/items"
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_concurrency: int = 16
+    rate_limit: float = Field(0.0, description="requests/s for this client; 0: none of its own")
+    max_attempts: int = 4
+    listing_page_size: int = 500
+    sample_resources: int = 30_000
+    sample_change_rate: float = 0.2
+    sample_seed: int = 7
+
+    def client_settings(self) -> ClientSettings:
+        return ClientSettings(
+            base_url=self.base_url or EMBEDDED_URL,
+            token=self.token,
+            proxy_url=self.proxy_url,
+            item_path=self.item_path,
+            detail_path=self.detail_path,
+            items_path=self.items_path,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_concurrency=self.max_concurrency,
+            rate_limit=self.rate_limit,
+            max_attempts=self.max_attempts,
+        )
+
+    def sample_config(self, day: int) -> SampleApiConfig:
+        return SampleApiConfig(
+            seed=self.sample_seed, resources=self.sample_resources, change_rate=self.sample_change_rate, day=day
+        )
+
+    @asynccontextmanager
+    async def open(self, simulated_day: int):
+        """A client; for the embedded sample API, one serving ``simulated_day``."""
+        transport = None
+        if not self.base_url:
+            transport = httpx.ASGITransport(app=create_app(self.sample_config(simulated_day)))
+        async with SourceApiClient(self.client_settings(), transport=transport) as client:
+            yield client
+
+
+class WarehouseResource(ConfigurableResource):
+    """The warehouse database (SQLite file or PostgreSQL), tables created on first use."""
+
+    url: str = Field("sqlite:///.data/warehouse.db", description="SQLAlchemy URL")
+
+    def store(self) -> Warehouse:
+        return _store(self.url)
+
+
+@lru_cache(maxsize=8)
+def _store(url: str) -> Warehouse:
+    """One engine (and connection pool) per URL and process."""
+    return Warehouse(create_warehouse_engine(url))
