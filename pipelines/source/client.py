@@ -124,6 +124,15 @@ class SourceApiClient:
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._limiter = AsyncLimiter(settings.rate_limit, 1.0) if settings.rate_limit > 0 else None
         self._paused_until = 0.0
+        # Tier 1: transient errors only, capped exponential backoff with full jitter on top.
+        self._retrying = AsyncRetrying(
+            retry=retry_if_exception(_is_transient),
+            stop=stop_after_attempt(settings.max_attempts),
+            wait=wait_exponential_jitter(
+                multiplier=settings.backoff_initial, jitter=settings.backoff_initial, max=settings.backoff_max
+            ),
+            reraise=True,
+        )
 
     async def __aenter__(self) -> SourceApiClient:
         return self
@@ -194,12 +203,7 @@ class SourceApiClient:
         meter: CallMeter | None = None,
     ) -> tuple[httpx.Response, int]:
         """Send with tier 1 retries; answer the response (2xx or 304) and the attempts it took."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(self.settings.max_attempts),
-            wait=wait_exponential_jitter(initial=self.settings.backoff_initial, max=self.settings.backoff_max),
-            reraise=True,
-        )
+        retrying = self._retrying.copy()
         attempt_no = 0
         try:
             async for attempt in retrying:

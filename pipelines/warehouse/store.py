@@ -238,10 +238,13 @@ class Warehouse:
         ).where(batch_ledger.c.partition == day, batch_ledger.c.status == "completed")
         with self.engine.connect() as conn:
             row = dict(conn.execute(query).one()._mapping)
+        for name in ("batches_completed", *LEDGER_COUNTS, *LEDGER_CALLS):
+            row[name] = int(row[name])  # PostgreSQL sums are Decimal
+        row["batch_seconds"] = float(row["batch_seconds"])
         jobs = self.job_set_counts(day)
         row["sub_jobs"] = jobs["sub_jobs"]
         row["batches_expected"] = jobs["batches"]
-        row["sub_jobs_done"] = int(sum(int(row[n]) for n in ("changed", "unchanged", "gone", "failed")))
+        row["sub_jobs_done"] = sum(row[n] for n in ("changed", "unchanged", "gone", "failed"))
         row["naive_calls"] = 2 * jobs["sub_jobs"]
         return row
 

@@ -1,0 +1,127 @@
+"""The HTTP client against the sample API on a real loopback port."""
+
+import asyncio
+import time
+
+import pytest
+
+from pipelines.sample_api import SampleApiConfig, World
+from pipelines.source.client import ClientSettings, SourceApiClient
+from pipelines.source.errors import ErrorClass, SourceError
+
+FIELDS = ["id", "version", "updated_at"]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def probe_many(settings: ClientSettings, ids, **kw):
+    async with SourceApiClient(settings) as client:
+
+        async def one(rid):
+            try:
+                return await client.probe(rid, FIELDS, **kw)
+            except SourceError as exc:
+                return exc
+
+        return await asyncio.gather(*(one(r) for r in ids)), client.meter
+
+
+def test_transient_errors_are_retried_and_every_call_is_counted(sample_server):
+    server = sample_server(resources=300, transient_rate=0.3, seed=5)
+    settings = ClientSettings(server.url, max_attempts=6, backoff_initial=0.01, backoff_max=0.05)
+    answers, meter = run(probe_many(settings, [f"r{i:07d}" for i in range(300)]))
+    failures = [a for a in answers if isinstance(a, SourceError)]
+    assert len(failures) <= 3  # 0.3 ** 6 per sub-job
+    assert all(f.error_class is ErrorClass.TRANSIENT and f.attempts == 6 for f in failures)
+    stats = server.stats()
+    assert meter.total == stats["billable"]  # the client's count of billable calls is the server's
+    assert meter.retries == stats["transient"] - len(failures)
+
+
+def test_429_is_waited_out_and_never_fails_a_sub_job(sample_server):
+    server = sample_server(resources=100, rate_limit=20)
+    settings = ClientSettings(server.url, max_concurrency=10)
+    started = time.perf_counter()
+    answers, meter = run(probe_many(settings, [f"r{i:07d}" for i in range(60)]))
+    elapsed = time.perf_counter() - started
+    assert not [a for a in answers if isinstance(a, SourceError)]
+    assert meter.throttled == server.stats()["throttled"] > 0
+    assert elapsed >= 1.5  # 60 requests at 20/s after a 20-request burst
+
+
+def test_a_client_rate_avoids_429_altogether(sample_server):
+    server = sample_server(resources=100, rate_limit=40)
+    settings = ClientSettings(server.url, max_concurrency=10, rate_limit=30)
+    answers, meter = run(probe_many(settings, [f"r{i:07d}" for i in range(60)]))
+    assert all(not isinstance(a, SourceError) for a in answers)
+    assert meter.throttled == server.stats().get("throttled", 0) == 0
+
+
+def test_timeouts_are_transient_after_the_retry_budget(sample_server):
+    server = sample_server(resources=5, timeout_rate=1.0, timeout_seconds=3)
+    settings = ClientSettings(server.url, read_timeout=0.2, max_attempts=2, backoff_initial=0.01)
+    (answer,), meter = run(probe_many(settings, ["r0000001"]))
+    assert isinstance(answer, SourceError) and answer.error_class is ErrorClass.TRANSIENT
+    assert "timeout" in answer.message and answer.attempts == 2
+    assert meter.total == 2
+
+
+def test_the_token_authenticates_and_never_leaks(sample_server):
+    server = sample_server(resources=5, token="tok-very-secret")
+    good = ClientSettings(server.url, token="tok-very-secret")
+    (ok,), _ = run(probe_many(good, ["r0000001"]))
+    assert ok.record["id"] == "r0000001"
+    (denied,), _ = run(probe_many(ClientSettings(server.url, token="wrong-token"), ["r0000001"]))
+    assert denied.error_class is ErrorClass.PERMANENT and denied.status == 401
+    text = " ".join([str(denied), denied.url, repr(denied.headers), denied.body_excerpt])
+    assert "wrong-token" not in text and "tok-very-secret" not in text
+
+
+def test_gone_poison_and_malformed_are_told_apart(sample_server):
+    config = SampleApiConfig(resources=400, gone_rate=0.05, poison_rate=0.1, malformed_rate=0.1, seed=2, day=1)
+    server = sample_server(
+        **{k: getattr(config, k) for k in ("resources", "gone_rate", "poison_rate", "malformed_rate", "seed", "day")}
+    )
+    world = World(config)
+    ids = [f"r{i:07d}" for i in range(400)]
+    gone = next(r for r in ids if not world.exists(r))
+    poison = next(r for r in ids if world.exists(r) and world.is_poison(r) and not world.is_malformed(r))
+    malformed = next(r for r in ids if world.exists(r) and world.is_malformed(r))
+
+    async def go():
+        async with SourceApiClient(ClientSettings(server.url)) as client:
+            out = []
+            for call in (
+                client.probe(gone, FIELDS),
+                client.detail(poison, ["version"]),
+                client.detail(malformed, ["version"]),
+            ):
+                with pytest.raises(SourceError) as info:
+                    await call
+                out.append(info.value)
+            return out
+
+    gone_err, poison_err, malformed_err = run(go())
+    assert gone_err.error_class is ErrorClass.GONE and gone_err.status == 410
+    assert poison_err.error_class is ErrorClass.POISON and "schema" in poison_err.message
+    assert malformed_err.error_class is ErrorClass.POISON and "not JSON" in malformed_err.message
+    assert malformed_err.body_excerpt.startswith('{"id"')
+
+
+def test_listing_and_bulk_probe(sample_server):
+    server = sample_server(resources=1100)
+
+    async def go():
+        async with SourceApiClient(ClientSettings(server.url)) as client:
+            pages = [page async for page in client.iter_ids(500)]
+            found, missing = await client.bulk_probe(["r0000001", "r0000002", "zzz"], ["id", "version"])
+            with pytest.raises(ValueError, match="at most 100"):
+                await client.bulk_probe([f"r{i:07d}" for i in range(101)], ["id"])
+            return pages, found, missing
+
+    pages, found, missing = run(go())
+    assert [len(p) for p in pages] == [500, 500, 100]
+    assert set(found) == {"r0000001", "r0000002"} and missing == ["zzz"]
+    assert server.stats()["listing"] == 3
