@@ -5,8 +5,11 @@ from __future__ import annotations
 from dagster import Definitions, EnvVar
 
 from pipelines.settings import Settings, load_settings
-from pipelines.sync.assets import job_set, watchlist
+from pipelines.sync.assets import job_set, retry_queue, watchlist
+from pipelines.sync.checks import sync_checks
+from pipelines.sync.dead_letter import dead_letter
 from pipelines.sync.jobs import daily_sync_job
+from pipelines.sync.replay import replay_dead_letters
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
 from pipelines.sync.synced_resources import synced_resources
 
@@ -29,6 +32,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
             max_concurrency=settings.source_max_concurrency,
             rate_limit=settings.source_rate_limit,
             max_attempts=settings.source_max_attempts,
+            breaker_failure_ratio=settings.source_breaker_failure_ratio,
+            breaker_min_calls=settings.source_breaker_min_calls,
+            breaker_cooldown=settings.source_breaker_cooldown,
+            breaker_hold=settings.source_breaker_hold,
             sample_resources=settings.sample_api_resources,
             sample_change_rate=settings.sample_api_change_rate,
             sample_seed=settings.sample_api_seed,
@@ -38,7 +45,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 
 defs = Definitions(
-    assets=[watchlist, job_set, synced_resources],
-    jobs=[daily_sync_job],
+    assets=[watchlist, retry_queue, job_set, synced_resources, dead_letter],
+    asset_checks=sync_checks,
+    jobs=[daily_sync_job, replay_dead_letters],
     resources=build_resources(load_settings()),
 )

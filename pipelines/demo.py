@@ -17,7 +17,9 @@ from dagster import DagsterInstance, materialize
 from tqdm import tqdm
 
 from pipelines.settings import load_settings
-from pipelines.sync.assets import job_set, watchlist
+from pipelines.sync.assets import job_set, retry_queue, watchlist
+from pipelines.sync.checks import sync_checks
+from pipelines.sync.dead_letter import dead_letter
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import batch_ledger
@@ -67,14 +69,17 @@ def run(args: argparse.Namespace) -> list[dict]:
     days = []
     for offset in range(args.days):
         day = args.start + timedelta(days=offset)
-        print(f"day {offset + 1}: materialising {day} (watchlist -> job_set -> synced_resources)", flush=True)
+        print(
+            f"day {offset + 1}: materialising {day} (watchlist + retry_queue -> job_set -> synced_resources -> dead_letter)",
+            flush=True,
+        )
         stop = threading.Event()
         watcher = threading.Thread(target=watch_progress, args=(store, day, stop), daemon=True)
         watcher.start()
         started = time.perf_counter()
         try:
             result = materialize(
-                [watchlist, job_set, synced_resources],
+                [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks],
                 partition_key=day.isoformat(),
                 resources=resources,
                 instance=instance,
@@ -95,7 +100,8 @@ def render(days: list[dict], strategy: str) -> str:
         ("batches completed", lambda d: f"{d['batches_completed']}/{d['batches_expected']}"),
         ("changed (new)", lambda d: f"{d['changed']:,} ({d['new']:,})"),
         ("unchanged", lambda d: f"{d['unchanged']:,}"),
-        ("gone / failed", lambda d: f"{d['gone']:,} / {d['failed']:,}"),
+        ("gone", lambda d: f"{d['gone']:,}"),
+        ("retry queued / dead-lettered", lambda d: f"{d['retry']:,} / {d['dead']:,}"),
         ("API calls made", lambda d: f"{d['calls_made']:,}"),
         ("naive calls (2 per sub-job)", lambda d: f"{d['naive_calls']:,}"),
         ("calls saved", lambda d: f"{d['calls_saved']:,} ({d['calls_saved'] / max(d['naive_calls'], 1):.0%})"),

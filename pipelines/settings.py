@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     source_max_concurrency: int = Field(16, ge=1, le=1000)
     source_rate_limit: float = Field(0.0, ge=0)
     source_max_attempts: int = Field(4, ge=1, le=20)
+    source_breaker_failure_ratio: float = Field(0.5, gt=0, le=1)
+    source_breaker_min_calls: int = Field(20, ge=1)
+    source_breaker_cooldown: float = Field(30.0, ge=0)
+    source_breaker_hold: float = Field(60.0, ge=0)
 
     # The embedded sample API (used only when SOURCE_API_URL is unset).
     sample_api_resources: int = Field(30_000, ge=0)
@@ -54,7 +58,12 @@ class Settings(BaseSettings):
     sync_batch_size: int = Field(100, ge=1, le=10_000)
     sync_batches_per_step: int = Field(50, ge=1)
     sync_batch_parallelism: int = Field(2, ge=1, le=64)
+    sync_claim_lease_seconds: float = Field(60.0, ge=1)
     watchlist_csv: str | None = None
+
+    # The failure model.
+    retry_budget_days: int = Field(3, ge=0, le=365)
+    dead_letter_max_rate: float = Field(0.02, ge=0, le=1)
 
     @field_validator("source_probe_fields", "source_fingerprint_fields", mode="before")
     @classmethod

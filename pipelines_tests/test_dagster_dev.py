@@ -39,7 +39,13 @@ def test_dagster_dev_serves_the_assets_and_their_lineage(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
     lineage = {"/".join(n["assetKey"]["path"]): sorted("/".join(d["path"]) for d in n["dependencyKeys"]) for n in nodes}
-    assert lineage == {"watchlist": [], "job_set": ["watchlist"], "synced_resources": ["job_set"]}
+    assert lineage == {
+        "watchlist": [],
+        "retry_queue": [],
+        "job_set": ["retry_queue", "watchlist"],
+        "synced_resources": ["job_set"],
+        "dead_letter": ["synced_resources"],
+    }
 
 
 def _wait_for_assets(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> list[dict]:

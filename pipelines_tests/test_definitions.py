@@ -29,17 +29,22 @@ def test_dagster_definitions_validate_on_the_workspace(tmp_path):
 def test_assets_partitions_and_lineage():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"watchlist", "job_set", "synced_resources"}
-    assert graph.get(AssetKey("job_set")).parent_keys == {AssetKey("watchlist")}
+    assert keys == {"watchlist", "retry_queue", "job_set", "synced_resources", "dead_letter"}
+    # where a day's sub-jobs come from: the watchlist and the retry queue (which carries replays)
+    assert graph.get(AssetKey("job_set")).parent_keys == {AssetKey("watchlist"), AssetKey("retry_queue")}
     assert graph.get(AssetKey("synced_resources")).parent_keys == {AssetKey("job_set")}
+    assert graph.get(AssetKey("dead_letter")).parent_keys == {AssetKey("synced_resources")}
+    checks = {k.name for k in graph.asset_check_keys}
+    assert checks == {"conservation", "dead_letter_rate"}
     for key in graph.get_all_asset_keys():
         assert graph.get(key).partitions_def.get_partition_keys()[0] == "2026-01-01"
 
 
 def test_the_daily_job_selects_the_whole_sync():
     job = defs.resolve_job_def("daily_sync_job")
-    assert {n.name for n in job.graph.node_defs} >= {"watchlist", "job_set", "synced_resources"}
+    assert {n.name for n in job.graph.node_defs} >= {"watchlist", "retry_queue", "job_set", "synced_resources", "dead_letter"}
     assert job.partitions_def is not None
+    assert defs.resolve_job_def("replay_dead_letters") is not None
 
 
 def test_the_token_is_an_env_var_never_a_value(monkeypatch):

@@ -9,14 +9,16 @@ from dagster import instance_for_test, materialize
 
 from pipelines.core.fingerprint import fingerprint
 from pipelines.sample_api import SampleApiConfig, World
-from pipelines.sync.assets import job_set, watchlist
+from pipelines.sync.assets import job_set, retry_queue, watchlist
+from pipelines.sync.checks import sync_checks
+from pipelines.sync.dead_letter import dead_letter
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import batch_ledger, resources, sub_job_outcomes
 from pipelines.warehouse.schema import job_set as job_set_table
 from pipelines_tests.helpers import postgres_database
 
-ASSETS = [watchlist, job_set, synced_resources]
+ASSETS = [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks]
 DAY1, DAY2, DAY3 = "2026-01-01", "2026-01-02", "2026-01-03"  # simulated days 1, 2, 3
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -84,7 +86,8 @@ def test_two_days_and_a_rerun_on_postgres(sample_server, pg_warehouse_url, pg_in
         "batches_completed",
         "changed",
         "unchanged",
-        "failed",
+        "retry",
+        "dead",
         "calls_made",
         "calls_saved",
         "duration_s",

@@ -3,10 +3,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from pipelines.core.outcomes import BatchResult, Outcome, ResourceUpdate, SubJobResult
+from pipelines.core.outcomes import BatchResult, Member, Outcome, ResourceUpdate, SubJobResult
 from pipelines.source.client import CallMeter
 from pipelines.warehouse.schema import batch_ledger, job_set, resources, sub_job_outcomes
-from pipelines.warehouse.store import BatchRecord, Warehouse, create_warehouse_engine
+from pipelines.warehouse.store import BatchRecord, LostClaimError, Warehouse, create_warehouse_engine
 from pipelines.warehouse.upsert import newer_or_same, resources_set, upsert
 
 DAY = date(2026, 1, 2)
@@ -54,10 +54,14 @@ def _batch(ids, *, changed=True, version=1) -> BatchResult:
     return result
 
 
-def _record(store, ids, batch_no=0, when=T0, **kw):
+def _record(store, ids, batch_no=0, when=T0, result=None, run_id="run-1", **kw):
     meter = CallMeter()
     meter.calls["probe"] = len(ids)
-    store.record_batch(BatchRecord(DAY, batch_no, _batch(ids, **kw), meter, when, when, "run-1"))
+    token = f"token-{when.timestamp()}-{batch_no}"
+    assert store.claim_batch(DAY, batch_no, run_id, token, 60, when, force=True)
+    members = {rid: Member(rid) for rid in ids}
+    rec = BatchRecord(DAY, batch_no, result or _batch(ids, **kw), members, meter, when, when, run_id, token)
+    store.record_batch(rec)
 
 
 def test_record_batch_is_idempotent(store):
@@ -93,12 +97,12 @@ def test_an_unchanged_check_keeps_details_and_last_changed(store):
 
 def test_job_set_is_stable_and_append_only(store):
     store.upsert_watchlist([f"r{i:04d}" for i in range(250)], "listing", DAY)
-    assert store.build_job_set(DAY, 100) == 250
+    assert store.build_job_set(DAY, 100)["watchlist"] == 250
     before = _assignments(store)
-    assert store.build_job_set(DAY, 100) == 0  # a re-run adds nothing and renumbers nothing
+    assert sum(store.build_job_set(DAY, 100).values()) == 0  # a re-run adds nothing and renumbers nothing
     assert _assignments(store) == before
     store.upsert_watchlist(["r0000x", "r9999"], "listing", DAY)  # new ids sort anywhere
-    assert store.build_job_set(DAY, 100) == 2
+    assert store.build_job_set(DAY, 100)["watchlist"] == 2
     after = _assignments(store)
     assert {k: after[k] for k in before} == before
     assert after["r0000x"] == after["r9999"] == 3
@@ -109,7 +113,7 @@ def test_job_set_is_stable_and_append_only(store):
 def test_pending_batches_skip_completed_unless_forced(store):
     store.upsert_watchlist([f"r{i:04d}" for i in range(300)], "listing", DAY)
     store.build_job_set(DAY, 100)
-    _record(store, store.batch_members(DAY, 1), batch_no=1)
+    _record(store, [m.resource_id for m in store.batch_members(DAY, 1)], batch_no=1)
     assert store.pending_batches(DAY) == [0, 2]
     assert store.pending_batches(DAY, force=True) == [0, 1, 2]
 
@@ -119,7 +123,7 @@ def test_gone_resources_leave_the_watchlist(store):
     result = BatchResult()
     result.results.append(SubJobResult("a", Outcome.GONE, "HTTP 410", http_status=410))
     result.updates.append(ResourceUpdate("a", "gone"))
-    store.record_batch(BatchRecord(DAY, 0, result, CallMeter(), T0, T0, "run-1"))
+    _record(store, ["a"], result=result)
     assert store.watchlist_counts() == {"active": 1, "inactive": 1}
 
 

@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from pipelines.source.errors import SourceError
+
 
 class Outcome(StrEnum):
     """Exactly one per sub-job and day."""
@@ -13,7 +15,9 @@ class Outcome(StrEnum):
     CHANGED = "changed"  # new or changed: the detail call was made and stored
     UNCHANGED = "unchanged"
     GONE = "gone"  # 404 / 410 / missing from a bulk probe
-    FAILED = "failed"  # an error the tier 1 retries could not overcome
+    RETRY = "retry"  # tier 2: queued for the next day
+    DEAD = "dead"  # tier 3: in the dead letter
+    FAILED = "failed"  # a batch's raw result before routing to RETRY or DEAD; never stored
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class SubJobResult:
     error_class: str | None = None
     http_status: int | None = None
     attempts: int = 1
+    error: SourceError | None = None  # what the dead letter shows of a failed call
+    tier2_days_used: int = 0  # for RETRY: the days of tier 2 this queue entry has used
 
 
 @dataclass(frozen=True)
@@ -56,3 +62,14 @@ class BatchResult:
         counts: Counter[str] = Counter(r.outcome.value for r in self.results)
         counts["new"] = sum(1 for r in self.results if r.reason == "new")
         return counts
+
+
+@dataclass(frozen=True)
+class Member:
+    """A sub-job of a batch, with what tier 2 knows of it (zero and empty for a fresh one)."""
+
+    resource_id: str
+    origin: str = "watchlist"  # watchlist / retry / replay
+    tier2_days_used: int = 0
+    history: tuple[dict, ...] = ()
+    dead_letter_id: str | None = None

@@ -78,7 +78,7 @@ def _record_failure(result: BatchResult, rid: str, error: SourceError) -> None:
         result.updates.append(ResourceUpdate(rid, "gone"))
         return
     result.results.append(
-        SubJobResult(rid, Outcome.FAILED, error.message, error.error_class.value, error.status, error.attempts)
+        SubJobResult(rid, Outcome.FAILED, error.message, error.error_class.value, error.status, error.attempts, error)
     )
 
 

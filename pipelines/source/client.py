@@ -20,6 +20,7 @@ import httpx
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from pipelines.source.breaker import CircuitBreaker, Go, Reject
 from pipelines.source.errors import BODY_EXCERPT, ErrorClass, SourceError, classify_status, safe_headers
 from pipelines.source.records import BulkProbeBody, ListingBody, parse_json, validate_record
 
@@ -45,6 +46,11 @@ class ClientSettings:
     backoff_max: float = 8.0
     max_throttle_wait: float = 600.0
     bulk_size: int = 100
+    breaker_window: int = 50
+    breaker_min_calls: int = 20
+    breaker_failure_ratio: float = 0.5
+    breaker_cooldown: float = 30.0
+    breaker_hold: float = 60.0
 
 
 @dataclass
@@ -124,6 +130,13 @@ class SourceApiClient:
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._limiter = AsyncLimiter(settings.rate_limit, 1.0) if settings.rate_limit > 0 else None
         self._paused_until = 0.0
+        self.breaker = CircuitBreaker(
+            window=settings.breaker_window,
+            min_calls=settings.breaker_min_calls,
+            failure_ratio=settings.breaker_failure_ratio,
+            cooldown=settings.breaker_cooldown,
+            hold=settings.breaker_hold,
+        )
         # Tier 1: transient errors only, capped exponential backoff with full jitter on top.
         self._retrying = AsyncRetrying(
             retry=retry_if_exception(_is_transient),
@@ -223,21 +236,29 @@ class SourceApiClient:
         """One attempt; 429s are waited out here and never count as the resource's fault."""
         throttled_for = 0.0
         while True:
+            trial = await self._pass_breaker(kind, path)
             await self._wait_pause()
-            async with self._slots:
-                if self._limiter is not None:
-                    await self._limiter.acquire()
-                request = self._http.build_request("GET", path, params=params, headers=headers)
-                try:
-                    response = await self._http.send(request)
-                except httpx.TimeoutException as exc:
-                    self._count(meter, kind=kind)
-                    raise self._error(ErrorClass.TRANSIENT, f"timeout: {type(exc).__name__}", request) from None
-                except httpx.TransportError as exc:
-                    self._count(meter, kind=kind)
-                    raise self._error(ErrorClass.TRANSIENT, f"transport error: {type(exc).__name__}", request) from None
+            failed = True
+            try:
+                async with self._slots:
+                    if self._limiter is not None:
+                        await self._limiter.acquire()
+                    request = self._http.build_request("GET", path, params=params, headers=headers)
+                    try:
+                        response = await self._http.send(request)
+                    except httpx.TimeoutException as exc:
+                        self._count(meter, kind=kind)
+                        raise self._error(ErrorClass.TRANSIENT, f"timeout: {type(exc).__name__}", request) from None
+                    except httpx.TransportError as exc:
+                        self._count(meter, kind=kind)
+                        raise self._error(
+                            ErrorClass.TRANSIENT, f"transport error: {type(exc).__name__}", request
+                        ) from None
+                error_class = classify_status(response.status_code)
+                failed = error_class is ErrorClass.TRANSIENT
+            finally:
+                self.breaker.record(failed, trial)
             self._count(meter, kind=kind, received=len(response.content))
-            error_class = classify_status(response.status_code)
             if error_class is None:
                 return response
             if error_class is ErrorClass.THROTTLED:
@@ -249,6 +270,16 @@ class SourceApiClient:
                 self._paused_until = max(self._paused_until, time.monotonic() + wait)
                 continue
             raise self._error(error_class, f"HTTP {response.status_code}", request, response)
+
+    async def _pass_breaker(self, kind: str, path: str) -> bool:
+        """Wait while the breaker holds calls; True when this call is its half-open trial."""
+        while True:
+            decision = self.breaker.before_call()
+            if isinstance(decision, Go):
+                return decision.trial
+            if isinstance(decision, Reject):
+                raise SourceError(ErrorClass.CIRCUIT_OPEN, decision.reason, url=str(self._http.base_url.join(path)))
+            await asyncio.sleep(decision.seconds)
 
     async def _wait_pause(self) -> None:
         while (delay := self._paused_until - time.monotonic()) > 0:
@@ -294,6 +325,7 @@ class SourceApiClient:
             method=request.method,
             url=str(request.url),
             status=response.status_code if response is not None else None,
+            request_headers=safe_headers(dict(request.headers)),
             headers=safe_headers(dict(response.headers)) if response is not None else {},
             body_excerpt=response.content[:BODY_EXCERPT].decode("utf-8", "replace") if response is not None else "",
             attempts=attempts,

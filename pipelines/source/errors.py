@@ -17,6 +17,7 @@ class ErrorClass(StrEnum):
     GONE = "gone"
     PERMANENT = "permanent"
     POISON = "poison"
+    CIRCUIT_OPEN = "circuit_open"  # never sent: the breaker held it
 
 
 def classify_status(status: int) -> ErrorClass | None:
@@ -46,6 +47,7 @@ class SourceError(Exception):
     method: str = "GET"
     url: str = ""
     status: int | None = None
+    request_headers: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     body_excerpt: str = ""
     attempts: int = 1

@@ -1,4 +1,4 @@
-"""The daily assets ahead of the sync: the watchlist and the day's job set."""
+"""The daily assets ahead of the sync: the watchlist, the retry queue and the day's job set."""
 
 import asyncio
 
@@ -54,9 +54,24 @@ def watchlist(
     )
 
 
-@asset(partitions_def=daily_partitions, group_name="sync", deps=[watchlist], kinds={"sql"})
+@asset(partitions_def=daily_partitions, group_name="sync", kinds={"sql"})
+def retry_queue(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    """Tier 2: the sub-jobs due on this day that earlier days could not finish, and dead-letter
+    replays. Its entries are written by ``synced_resources`` of the day before (sub-jobs whose
+    in-code retries ran out, or that the circuit breaker held) and by ``replay_dead_letters``;
+    the asset graph cannot draw that arrow, as it would close a cycle (see the README).
+    Materialising it hands every entry due by the day to the day's job set.
+    """
+    day = partition_day(context.partition_key)
+    counts = warehouse.store().schedule_retries(day)
+    context.log.info(f"retry queue {day}: {counts['retry']} retries and {counts['replay']} replays scheduled")
+    return MaterializeResult(metadata={**counts, "scheduled": counts["retry"] + counts["replay"]})
+
+
+@asset(partitions_def=daily_partitions, group_name="sync", deps=[watchlist, retry_queue], kinds={"sql"})
 def job_set(context: AssetExecutionContext, config: JobSetConfig, warehouse: WarehouseResource) -> MaterializeResult:
-    """The day's sub-jobs: every active watchlist resource, numbered into batches.
+    """The day's sub-jobs: the retry queue's entries for the day, then every active watchlist
+    resource, numbered into batches.
 
     Re-running the day keeps every sub-job in its batch and appends new ones in new batches.
     """
@@ -64,12 +79,13 @@ def job_set(context: AssetExecutionContext, config: JobSetConfig, warehouse: War
     day = partition_day(context.partition_key)
     added = store.build_job_set(day, config.batch_size)
     counts = store.job_set_counts(day)
-    context.log.info(f"job set {day}: {counts['sub_jobs']} sub-jobs in {counts['batches']} batches ({added} new)")
+    context.log.info(f"job set {day}: {counts['sub_jobs']} sub-jobs in {counts['batches']} batches (added {added})")
     return MaterializeResult(
         metadata={
             "sub_jobs": counts["sub_jobs"],
             "batches": counts["batches"],
-            "added": added,
+            "added": sum(added.values()),
+            **{f"added_from_{origin}": n for origin, n in added.items()},
             "batch_size": config.batch_size,
         }
     )

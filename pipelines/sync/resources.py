@@ -32,6 +32,10 @@ class SourceApiResource(ConfigurableResource):
     max_concurrency: int = 16
     rate_limit: float = Field(0.0, description="requests/s for this client; 0: none of its own")
     max_attempts: int = 4
+    breaker_failure_ratio: float = 0.5
+    breaker_min_calls: int = 20
+    breaker_cooldown: float = Field(30.0, description="seconds the breaker stays open before a trial call")
+    breaker_hold: float = Field(60.0, description="seconds calls wait out an outage before going to tier 2")
     listing_page_size: int = 500
     sample_resources: int = 30_000
     sample_change_rate: float = 0.2
@@ -50,6 +54,11 @@ class SourceApiResource(ConfigurableResource):
             max_concurrency=self.max_concurrency,
             rate_limit=self.rate_limit,
             max_attempts=self.max_attempts,
+            breaker_failure_ratio=self.breaker_failure_ratio,
+            breaker_min_calls=self.breaker_min_calls,
+            breaker_window=max(50, self.breaker_min_calls),
+            breaker_cooldown=self.breaker_cooldown,
+            breaker_hold=self.breaker_hold,
         )
 
     def sample_config(self, day: int) -> SampleApiConfig:

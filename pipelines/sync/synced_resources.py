@@ -44,9 +44,11 @@ class PlanConfig(Config):
 
 class SyncStepConfig(Config):
     parallelism: int = Field(_settings.sync_batch_parallelism, ge=1, description="batches in flight per step")
+    retry_budget_days: int = Field(_settings.retry_budget_days, ge=0, description="tier 2 budget in days")
+    lease_seconds: float = Field(_settings.sync_claim_lease_seconds, ge=1, description="batch claim lease")
 
 
-@op(ins={"job_set": In(Nothing)}, out=DynamicOut(list))
+@op(ins={"job_set": In(Nothing)}, out=DynamicOut(dict))
 def plan_sync_steps(context: OpExecutionContext, config: PlanConfig, warehouse: WarehouseResource):
     day = partition_day(context.partition_key)
     pending = warehouse.store().pending_batches(day, force=config.force)
@@ -54,7 +56,7 @@ def plan_sync_steps(context: OpExecutionContext, config: PlanConfig, warehouse: 
     groups = list(chunked(pending, config.batches_per_step)) or [[]]  # one empty step keeps the graph whole
     for group in groups:
         key = f"b{group[0]:05d}_{group[-1]:05d}" if group else "none"
-        yield DynamicOutput(group, mapping_key=key)
+        yield DynamicOutput({"batches": group, "force": config.force}, mapping_key=key)
 
 
 @op(
@@ -63,10 +65,12 @@ def plan_sync_steps(context: OpExecutionContext, config: PlanConfig, warehouse: 
 def sync_batches(
     context: OpExecutionContext,
     config: SyncStepConfig,
-    batch_nos: list,
+    step: dict,
     source_api: SourceApiResource,
     warehouse: WarehouseResource,
 ) -> dict:
+    """Sync this step's batches. Safe to retry: completed batches are skipped, the rest re-claimed."""
+    batch_nos = step["batches"]
     if not batch_nos:
         return {"batches": 0, "calls": 0}
     plan = SyncPlan(
@@ -76,15 +80,22 @@ def sync_batches(
         fingerprint_fields=source_api.fingerprint_fields,
         run_id=context.run_id,
         parallelism=config.parallelism,
+        retry_budget_days=config.retry_budget_days,
+        lease_seconds=config.lease_seconds,
+        force=step["force"],
     )
 
     async def go():
         async with source_api.open(simulated_day(context.partition_key)) as client:
-            await run_batches(client, warehouse.store(), plan, batch_nos, on_batch=lambda s: context.log.info(s.line()))
-            return client.meter
+            done = await run_batches(
+                client, warehouse.store(), plan, batch_nos, on_batch=lambda s: context.log.info(s.line())
+            )
+            if client.breaker.times_opened:
+                context.log.warning(f"circuit breaker opened {client.breaker.times_opened} time(s) in this step")
+            return client.meter, done
 
-    meter = asyncio.run(go())
-    return {"batches": len(batch_nos), "calls": meter.total, "throttled": meter.throttled, "retries": meter.retries}
+    meter, done = asyncio.run(go())
+    return {"batches": len(done), "calls": meter.total, "throttled": meter.throttled, "retries": meter.retries}
 
 
 @op
@@ -101,7 +112,8 @@ def summarize_sync(context: OpExecutionContext, steps: list, warehouse: Warehous
         "new": s["new"],
         "unchanged": s["unchanged"],
         "gone": s["gone"],
-        "failed": s["failed"],
+        "retry": s["retry"],
+        "dead": s["dead"],
         "calls_made": s["calls"],
         "calls_saved": s["naive_calls"] - s["calls"],
         "naive_calls": s["naive_calls"],

@@ -29,7 +29,7 @@ job_set = sa.Table(
     sa.Column("partition", sa.Date, primary_key=True),
     sa.Column("resource_id", Id, primary_key=True),
     sa.Column("batch_no", sa.Integer, nullable=False),
-    sa.Column("origin", sa.String(20), nullable=False),  # watchlist (later: retry, replay)
+    sa.Column("origin", sa.String(20), nullable=False),  # watchlist / retry / replay
     sa.Index("ix_job_set_batch", "partition", "batch_no"),
 )
 
@@ -54,7 +54,7 @@ sub_job_outcomes = sa.Table(
     sa.Column("partition", sa.Date, primary_key=True),
     sa.Column("resource_id", Id, primary_key=True),
     sa.Column("batch_no", sa.Integer, nullable=False),
-    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),  # changed / unchanged / gone / retry / dead
     sa.Column("reason", sa.String(500), nullable=False),
     sa.Column("error_class", sa.String(20)),
     sa.Column("http_status", sa.Integer),
@@ -64,7 +64,7 @@ sub_job_outcomes = sa.Table(
     sa.Index("ix_outcomes_resource", "resource_id", "partition"),
 )
 
-LEDGER_COUNTS = ("sub_jobs", "changed", "new", "unchanged", "gone", "failed")
+LEDGER_COUNTS = ("sub_jobs", "changed", "new", "unchanged", "gone", "retry", "dead")
 LEDGER_CALLS = ("calls", "calls_saved", "bytes_received", "throttled", "retries")
 
 batch_ledger = sa.Table(
@@ -72,11 +72,59 @@ batch_ledger = sa.Table(
     metadata,
     sa.Column("partition", sa.Date, primary_key=True),
     sa.Column("batch_no", sa.Integer, primary_key=True),
-    sa.Column("status", sa.String(20), nullable=False),  # completed
+    sa.Column("status", sa.String(20), nullable=False),  # running (claimed) / completed
+    sa.Column("claim_token", sa.String(64), nullable=False),
+    sa.Column("lease_expires", sa.DateTime(timezone=True), nullable=False),
     *(sa.Column(name, sa.Integer, nullable=False, default=0) for name in LEDGER_COUNTS),
     *(sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in LEDGER_CALLS),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("duration_s", sa.Float, nullable=False),
     sa.Column("run_id", sa.String(64), nullable=False),
+)
+
+retry_queue = sa.Table(
+    "retry_queue",
+    metadata,
+    sa.Column("resource_id", Id, primary_key=True),
+    sa.Column("due_on", sa.Date, primary_key=True),
+    sa.Column("origin", sa.String(20), nullable=False),  # retry / replay
+    sa.Column("status", sa.String(20), nullable=False),  # pending / scheduled / done / superseded
+    sa.Column("scheduled_for", sa.Date),
+    sa.Column("tier2_days_used", sa.Integer, nullable=False),
+    sa.Column("error_class", sa.String(20)),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("history", Json, nullable=False),  # every failed attempt so far, oldest first
+    sa.Column("dead_letter_id", sa.String(250)),  # set for replays
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_retry_queue_due", "status", "due_on"),
+    sa.Index("ix_retry_queue_scheduled", "scheduled_for", "resource_id"),
+)
+
+dead_letter = sa.Table(
+    "dead_letter",
+    metadata,
+    sa.Column("id", sa.String(250), primary_key=True),  # <partition>/<resource_id>
+    sa.Column("partition", sa.Date, nullable=False),
+    sa.Column("resource_id", Id, nullable=False),
+    sa.Column("batch_id", sa.String(40), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("error_class", sa.String(20), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("method", sa.String(10)),
+    sa.Column("url", sa.Text),  # never holds a secret: the token travels in a header
+    sa.Column("request_headers", Json),  # secrets masked
+    sa.Column("response_status", sa.Integer),
+    sa.Column("response_headers", Json),  # secrets masked
+    sa.Column("body_excerpt", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("history", Json, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # dead / replay_requested / resolved / failed_again
+    sa.Column("replay_due_on", sa.Date),
+    sa.Column("resolved_by", sa.String(250)),  # the partition that resolved it, or the new entry's id
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_dead_letter_partition", "partition", "error_class"),
+    sa.Index("ix_dead_letter_resource", "resource_id"),
 )

@@ -2,43 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from pipelines.core.batching import assign_batches, chunked
-from pipelines.core.outcomes import BatchResult, Outcome, StoredState
-from pipelines.source.client import CallMeter
+from pipelines.core.outcomes import Member, StoredState
+from pipelines.warehouse.batches import BatchOps, BatchRecord, LostClaimError
+from pipelines.warehouse.queues import DeadLetterFilter, QueueOps
 from pipelines.warehouse.schema import (
     LEDGER_CALLS,
     LEDGER_COUNTS,
     batch_ledger,
+    dead_letter,
     job_set,
     metadata,
     resources,
+    retry_queue,
     sub_job_outcomes,
     watchlist,
 )
-from pipelines.warehouse.upsert import newer_or_same, resources_set, upsert
+from pipelines.warehouse.upsert import upsert
+
+__all__ = ["BatchRecord", "DeadLetterFilter", "LostClaimError", "Warehouse", "create_warehouse_engine", "utcnow"]
 
 WRITE_CHUNK = 5_000
-
-
-@dataclass(frozen=True)
-class BatchRecord:
-    """Everything a finished batch writes, in one transaction."""
-
-    partition: date
-    batch_no: int
-    result: BatchResult
-    meter: CallMeter
-    started_at: datetime
-    finished_at: datetime
-    run_id: str
+OUTCOMES = ("changed", "unchanged", "gone", "retry", "dead")
 
 
 def create_warehouse_engine(url: str) -> sa.Engine:
@@ -59,7 +52,7 @@ def create_warehouse_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-class Warehouse:
+class Warehouse(BatchOps, QueueOps):
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
@@ -90,32 +83,58 @@ class Warehouse:
 
     # -- job set --------------------------------------------------------------------------
 
-    def build_job_set(self, day: date, batch_size: int) -> int:
-        """Append the active watchlist ids not yet in ``day``'s job set, in new batches.
+    def build_job_set(self, day: date, batch_size: int) -> dict[str, int]:
+        """Append the day's sub-jobs not yet in its job set, in new batches: first the retry
+        queue's entries scheduled for the day (retries and replays), then the active watchlist.
 
         Existing sub-jobs keep their batch numbers, so re-running the day makes the same batches.
-        Ids are streamed in sorted order; answers how many sub-jobs were added.
+        Ids are streamed in sorted order; answers how many sub-jobs of each origin were added.
         """
         with self.engine.connect() as conn:
             last = conn.execute(sa.select(sa.func.max(job_set.c.batch_no)).where(job_set.c.partition == day)).scalar()
         first_batch = 0 if last is None else last + 1
-        already = sa.exists().where(job_set.c.partition == day, job_set.c.resource_id == watchlist.c.resource_id)
-        query = (
-            sa.select(watchlist.c.resource_id)
-            .where(watchlist.c.active.is_(True), ~already)
+
+        def absent(column):
+            return ~sa.exists().where(job_set.c.partition == day, job_set.c.resource_id == column)
+
+        queued = (
+            sa.select(retry_queue.c.resource_id, retry_queue.c.origin)
+            .where(
+                retry_queue.c.scheduled_for == day,
+                retry_queue.c.status == "scheduled",
+                absent(retry_queue.c.resource_id),
+            )
+            .order_by(retry_queue.c.resource_id)
+        )
+        in_queue = sa.exists().where(
+            retry_queue.c.scheduled_for == day,
+            retry_queue.c.status == "scheduled",
+            retry_queue.c.resource_id == watchlist.c.resource_id,
+        )
+        listed = (
+            sa.select(watchlist.c.resource_id, sa.literal("watchlist"))
+            .where(watchlist.c.active.is_(True), absent(watchlist.c.resource_id), ~in_queue)
             .order_by(watchlist.c.resource_id)
         )
-        added = 0
+        added: dict[str, int] = {"watchlist": 0, "retry": 0, "replay": 0}
         with self.engine.connect() as reader:
-            ids = reader.execution_options(yield_per=WRITE_CHUNK).execute(query).scalars()
-            numbered = assign_batches(ids, batch_size, first_batch)
-            for chunk in chunked(numbered, WRITE_CHUNK):
+            streams = (reader.execution_options(yield_per=WRITE_CHUNK).execute(q) for q in (queued, listed))
+            rows: Iterator[tuple[str, str]] = chain.from_iterable(streams)
+            origins: dict[str, str] = {}
+
+            def ids() -> Iterator[str]:
+                for rid, origin in rows:
+                    origins[rid] = origin
+                    yield rid
+
+            for chunk in chunked(assign_batches(ids(), batch_size, first_batch), WRITE_CHUNK):
+                values = [
+                    {"partition": day, "resource_id": r, "batch_no": b, "origin": origins.pop(r)} for r, b in chunk
+                ]
                 with self.engine.begin() as writer:
-                    writer.execute(
-                        sa.insert(job_set),
-                        [{"partition": day, "resource_id": r, "batch_no": b, "origin": "watchlist"} for r, b in chunk],
-                    )
-                added += len(chunk)
+                    writer.execute(sa.insert(job_set), values)
+                for v in values:
+                    added[v["origin"]] += 1
         return added
 
     def job_set_counts(self, day: date) -> dict[str, int]:
@@ -138,14 +157,31 @@ class Warehouse:
         with self.engine.connect() as conn:
             return sorted(conn.execute(query).scalars())
 
-    def batch_members(self, day: date, batch_no: int) -> list[str]:
+    def batch_members(self, day: date, batch_no: int) -> list[Member]:
+        """The batch's sub-jobs, with their retry-queue context for those that came from it."""
+        queue = sa.and_(
+            retry_queue.c.resource_id == job_set.c.resource_id,
+            retry_queue.c.scheduled_for == job_set.c.partition,
+            retry_queue.c.status != "superseded",
+        )
         query = (
-            sa.select(job_set.c.resource_id)
+            sa.select(
+                job_set.c.resource_id,
+                job_set.c.origin,
+                retry_queue.c.tier2_days_used,
+                retry_queue.c.history,
+                retry_queue.c.dead_letter_id,
+            )
+            .select_from(job_set.outerjoin(retry_queue, queue))
             .where(job_set.c.partition == day, job_set.c.batch_no == batch_no)
             .order_by(job_set.c.resource_id)
         )
         with self.engine.connect() as conn:
-            return list(conn.execute(query).scalars())
+            members = {
+                rid: Member(rid, origin, days or 0, tuple(history or ()), dl_id)
+                for rid, origin, days, history, dl_id in conn.execute(query)
+            }
+        return list(members.values())
 
     # -- sync -----------------------------------------------------------------------------
 
@@ -155,74 +191,6 @@ class Warehouse:
         )
         with self.engine.connect() as conn:
             return {rid: StoredState(fp, etag) for rid, fp, etag in conn.execute(query)}
-
-    def record_batch(self, rec: BatchRecord) -> None:
-        """Resources, outcomes and the ledger row of one batch, in one transaction.
-
-        Each is a single multi-row upsert, so the batch is all written or not at all, and writing
-        it again (a re-run, a retry) changes nothing.
-        """
-        result, day, now = rec.result, rec.partition, rec.finished_at
-        updates = [
-            {
-                "resource_id": u.resource_id,
-                "status": u.status,
-                "fingerprint": u.fingerprint,
-                "etag": u.etag,
-                "projected": u.projected,
-                "details": u.details,
-                "first_seen": now,
-                "last_changed": now if u.changed else None,
-                "last_checked": now,
-                "last_partition": day,
-            }
-            for u in result.updates
-        ]
-        outcomes = [
-            {
-                "partition": day,
-                "resource_id": r.resource_id,
-                "batch_no": rec.batch_no,
-                "outcome": r.outcome.value,
-                "reason": r.reason[:500],
-                "error_class": r.error_class,
-                "http_status": r.http_status,
-                "attempts": r.attempts,
-                "run_id": rec.run_id,
-                "recorded_at": now,
-            }
-            for r in result.results
-        ]
-        counts = result.counts()
-        ledger_row: dict[str, Any] = {
-            "partition": day,
-            "batch_no": rec.batch_no,
-            "status": "completed",
-            "sub_jobs": len(result.results),
-            **{name: counts.get(name, 0) for name in LEDGER_COUNTS if name != "sub_jobs"},
-            "calls": rec.meter.total,
-            "calls_saved": 2 * len(result.results) - rec.meter.total,
-            "bytes_received": rec.meter.bytes_received,
-            "throttled": rec.meter.throttled,
-            "retries": rec.meter.retries,
-            "started_at": rec.started_at,
-            "finished_at": rec.finished_at,
-            "duration_s": (rec.finished_at - rec.started_at).total_seconds(),
-            "run_id": rec.run_id,
-        }
-        gone = [r.resource_id for r in result.results if r.outcome is Outcome.GONE]
-        with self.engine.begin() as conn:
-            if updates:
-                conn.execute(upsert(self.dialect, resources, updates, set_=resources_set, where=newer_or_same))
-            if outcomes:
-                conn.execute(upsert(self.dialect, sub_job_outcomes, outcomes))
-            conn.execute(upsert(self.dialect, batch_ledger, [ledger_row]))
-            if gone:
-                conn.execute(
-                    sa.update(watchlist)
-                    .where(watchlist.c.resource_id.in_(gone))
-                    .values(active=False, deactivated_on=day, deactivated_reason="gone at the source")
-                )
 
     # -- reading --------------------------------------------------------------------------
 
@@ -244,9 +212,59 @@ class Warehouse:
         jobs = self.job_set_counts(day)
         row["sub_jobs"] = jobs["sub_jobs"]
         row["batches_expected"] = jobs["batches"]
-        row["sub_jobs_done"] = sum(row[n] for n in ("changed", "unchanged", "gone", "failed"))
+        row["sub_jobs_done"] = sum(row[n] for n in OUTCOMES)
         row["naive_calls"] = 2 * jobs["sub_jobs"]
         return row
+
+    def conservation(self, day: date) -> dict[str, int]:
+        """Sub-jobs of the day's job set without an outcome, outcomes without a sub-job, and
+        outcomes whose tier record (retry queue entry, dead letter entry) is missing."""
+        no_outcome = (
+            sa.select(sa.func.count())
+            .select_from(
+                job_set.outerjoin(
+                    sub_job_outcomes,
+                    sa.and_(
+                        sub_job_outcomes.c.partition == job_set.c.partition,
+                        sub_job_outcomes.c.resource_id == job_set.c.resource_id,
+                    ),
+                )
+            )
+            .where(job_set.c.partition == day, sub_job_outcomes.c.resource_id.is_(None))
+        )
+        orphans = sa.select(sa.func.count()).where(
+            sub_job_outcomes.c.partition == day,
+            ~sa.exists().where(job_set.c.partition == day, job_set.c.resource_id == sub_job_outcomes.c.resource_id),
+        )
+        by_outcome = (
+            sa.select(sub_job_outcomes.c.outcome, sa.func.count())
+            .where(sub_job_outcomes.c.partition == day)
+            .group_by(sub_job_outcomes.c.outcome)
+        )
+        retry_missing = sa.select(sa.func.count()).where(
+            sub_job_outcomes.c.partition == day,
+            sub_job_outcomes.c.outcome == "retry",
+            ~sa.exists().where(retry_queue.c.resource_id == sub_job_outcomes.c.resource_id, retry_queue.c.due_on > day),
+        )
+        dead_missing = sa.select(sa.func.count()).where(
+            sub_job_outcomes.c.partition == day,
+            sub_job_outcomes.c.outcome == "dead",
+            ~sa.exists().where(
+                dead_letter.c.partition == day, dead_letter.c.resource_id == sub_job_outcomes.c.resource_id
+            ),
+        )
+        with self.engine.connect() as conn:
+            counts = dict(conn.execute(by_outcome).all())
+            result = {
+                "sub_jobs": self.job_set_counts(day)["sub_jobs"],
+                "without_outcome": conn.execute(no_outcome).scalar_one(),
+                "outcomes_without_sub_job": conn.execute(orphans).scalar_one(),
+                "retry_without_queue_entry": conn.execute(retry_missing).scalar_one(),
+                "dead_without_dead_letter": conn.execute(dead_missing).scalar_one(),
+                "unknown_outcomes": sum(n for o, n in counts.items() if o not in OUTCOMES),
+            }
+        result.update({o: counts.get(o, 0) for o in OUTCOMES})
+        return result
 
     def outcome_history(self, resource_id: str, day: date | None = None) -> list[dict[str, Any]]:
         query = sa.select(sub_job_outcomes).where(sub_job_outcomes.c.resource_id == resource_id)

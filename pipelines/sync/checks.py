@@ -1,0 +1,74 @@
+"""Asset checks of each day: nothing lost, and not too much dead-lettered.
+
+Partitioned asset checks are a preview feature of Dagster 1.13 (a check result per partition is
+exactly what a daily promise needs); their PreviewWarning is silenced here, where they are made.
+"""
+
+import warnings
+
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, PreviewWarning, asset_check
+
+from pipelines.settings import load_settings
+from pipelines.sync.dead_letter import dead_letter
+from pipelines.sync.partitions import daily_partitions, partition_day
+from pipelines.sync.resources import WarehouseResource
+from pipelines.sync.synced_resources import synced_resources
+
+_settings = load_settings()
+
+
+@asset_check(
+    asset=synced_resources,
+    partitions_def=daily_partitions,
+    description=(
+        "Nothing lost: every sub-job of the day's job set has exactly one outcome (changed, "
+        "unchanged, gone, retry or dead), every retry has a queue entry and every dead one a "
+        "dead-letter entry."
+    ),
+)
+def conservation(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    c = warehouse.store().conservation(partition_day(context.partition_key))
+    problems = {
+        k: c[k]
+        for k in (
+            "without_outcome",
+            "outcomes_without_sub_job",
+            "retry_without_queue_entry",
+            "dead_without_dead_letter",
+            "unknown_outcomes",
+        )
+        if c[k]
+    }
+    accounted = sum(c[o] for o in ("changed", "unchanged", "gone", "retry", "dead"))
+    return AssetCheckResult(
+        passed=not problems and accounted == c["sub_jobs"],
+        metadata={**c, "accounted": accounted},
+        description="every sub-job accounted for" if not problems else f"unaccounted: {problems}",
+    )
+
+
+@asset_check(
+    asset=dead_letter,
+    partitions_def=daily_partitions,
+    blocking=True,
+    description=(
+        "The share of the day's sub-jobs sent to the dead letter stays under DEAD_LETTER_MAX_RATE; "
+        "above it the run fails (and alerts) instead of passing quietly."
+    ),
+)
+def dead_letter_rate(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    store = warehouse.store()
+    day = partition_day(context.partition_key)
+    dead = sum(store.dead_letter_counts(day).values())
+    sub_jobs = store.job_set_counts(day)["sub_jobs"]
+    rate = dead / sub_jobs if sub_jobs else 0.0
+    limit = _settings.dead_letter_max_rate
+    return AssetCheckResult(
+        passed=rate <= limit,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"dead": dead, "sub_jobs": sub_jobs, "rate": rate, "max_rate": limit},
+        description=f"{dead} of {sub_jobs} dead-lettered ({rate:.2%}; limit {limit:.2%})",
+    )
+
+
+sync_checks = [conservation, dead_letter_rate]

@@ -1,0 +1,61 @@
+"""``replay_dead_letters``: send chosen dead-letter entries back into a later job set."""
+
+from datetime import date
+
+from dagster import Config, MetadataValue, OpExecutionContext, Output, job, op
+from pydantic import Field
+
+from pipelines.sync.resources import WarehouseResource
+from pipelines.warehouse.store import DeadLetterFilter, utcnow
+
+
+class ReplayConfig(Config):
+    ids: list[str] = Field([], description="dead-letter ids (<date>/<resource id>)")
+    resource_ids: list[str] = Field([], description="resource ids")
+    error_classes: list[str] = Field([], description="poison, permanent, transient, ...")
+    from_date: str | None = Field(None, description="first partition, YYYY-MM-DD")
+    to_date: str | None = Field(None, description="last partition, YYYY-MM-DD")
+    due_on: str | None = Field(None, description="the job set to join; default: the next one to be built")
+    dry_run: bool = Field(False, description="report what would be replayed, change nothing")
+    replay_all: bool = Field(False, description="required to replay with no filter at all")
+
+
+@op
+def replay_dead_letters_op(context: OpExecutionContext, config: ReplayConfig, warehouse: WarehouseResource):
+    flt = DeadLetterFilter(
+        ids=config.ids,
+        resource_ids=config.resource_ids,
+        error_classes=config.error_classes,
+        from_date=date.fromisoformat(config.from_date) if config.from_date else None,
+        to_date=date.fromisoformat(config.to_date) if config.to_date else None,
+    )
+    unfiltered = not (config.ids or config.resource_ids or config.error_classes or config.from_date or config.to_date)
+    if unfiltered and not config.replay_all:
+        raise ValueError(
+            "replay_dead_letters: name ids, resource_ids, error_classes or a date range (or set replay_all)"
+        )
+    store = warehouse.store()
+    entries = store.dead_letters(flt)
+    due_on = date.fromisoformat(config.due_on) if config.due_on else store.next_job_set_day(utcnow().date())
+    listing = "\n".join(f"- {e['id']} ({e['error_class']}): {e['reason'][:100]}" for e in entries[:200])
+    if config.dry_run:
+        context.log.info(f"dry run: {len(entries)} dead letter(s) would join the job set of {due_on}\n{listing}")
+        replayed = 0
+    else:
+        replayed = store.request_replay(entries, due_on, utcnow())
+        context.log.info(f"{replayed} dead letter(s) queued for the job set of {due_on}")
+    yield Output(
+        replayed,
+        metadata={
+            "matched": len(entries),
+            "replayed": replayed,
+            "dry_run": config.dry_run,
+            "due_on": due_on.isoformat(),
+            "entries": MetadataValue.md(listing or "none matched"),
+        },
+    )
+
+
+@job(description="Replay dead-letter entries (by id, resource, error class or date range; dry run first).")
+def replay_dead_letters():
+    replay_dead_letters_op()

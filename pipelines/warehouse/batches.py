@@ -1,0 +1,311 @@
+"""The batch ledger's claims, and a finished batch's one-transaction write.
+
+A batch is *claimed* in the ledger before any call is made (one owner: a claim held by another
+run whose lease has not expired is refused), its lease is renewed while it runs, and its write
+commits only while the claim is still its own. Everything the batch writes (resources, one
+outcome per sub-job, retry queue and dead-letter entries, watchlist changes, the ledger row)
+goes in one transaction, so the batch is completed or absent, never half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipelines.core.batching import batch_id
+from pipelines.core.outcomes import BatchResult, Member, Outcome
+from pipelines.source.client import CallMeter
+from pipelines.warehouse.schema import (
+    LEDGER_CALLS,
+    LEDGER_COUNTS,
+    batch_ledger,
+    dead_letter,
+    resources,
+    retry_queue,
+    sub_job_outcomes,
+    watchlist,
+)
+from pipelines.warehouse.upsert import newer_or_same, resources_set, upsert
+
+
+class LostClaimError(RuntimeError):
+    """Another owner took the batch over (our lease expired); our write was rolled back."""
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """Everything a finished batch writes, in one transaction."""
+
+    partition: date
+    batch_no: int
+    result: BatchResult  # routed: no FAILED left
+    members: Mapping[str, Member]
+    meter: CallMeter
+    started_at: datetime
+    finished_at: datetime
+    run_id: str
+    claim_token: str
+
+
+class BatchOps:
+    engine: sa.Engine
+    dialect: str
+
+    def claim_batch(
+        self,
+        day: date,
+        batch_no: int,
+        run_id: str,
+        token: str,
+        lease_seconds: float,
+        now: datetime,
+        force: bool = False,
+    ) -> bool:
+        """Take the batch unless it is completed (and not forced) or another run holds a live lease."""
+        row: dict[str, Any] = {
+            "partition": day,
+            "batch_no": batch_no,
+            "status": "running",
+            "claim_token": token,
+            "lease_expires": now + timedelta(seconds=lease_seconds),
+            **dict.fromkeys((*LEDGER_COUNTS, *LEDGER_CALLS), 0),
+            "started_at": now,
+            "finished_at": now,
+            "duration_s": 0.0,
+            "run_id": run_id,
+        }
+        taken = ("status", "claim_token", "lease_expires", "started_at", "run_id")
+
+        def claimable(excluded, t):
+            free = sa.and_(t.c.status != "completed", sa.or_(t.c.lease_expires < now, t.c.run_id == excluded.run_id))
+            return sa.or_(free, t.c.status == "completed") if force else free
+
+        stmt = upsert(self.dialect, batch_ledger, [row], set_=lambda ex, t: {n: ex[n] for n in taken}, where=claimable)
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def renew_claim(self, day: date, batch_no: int, token: str, lease_seconds: float, now: datetime) -> bool:
+        stmt = (
+            sa.update(batch_ledger)
+            .where(_mine(day, batch_no, token))
+            .values(lease_expires=now + timedelta(seconds=lease_seconds))
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def ledger_status(self, day: date, batch_nos: list[int]) -> dict[int, tuple[str, datetime]]:
+        query = sa.select(batch_ledger.c.batch_no, batch_ledger.c.status, batch_ledger.c.lease_expires).where(
+            batch_ledger.c.partition == day, batch_ledger.c.batch_no.in_(batch_nos)
+        )
+        with self.engine.connect() as conn:
+            return {n: (status, lease) for n, status, lease in conn.execute(query)}
+
+    def record_batch(self, rec: BatchRecord) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.update(batch_ledger)
+                .where(_mine(rec.partition, rec.batch_no, rec.claim_token))
+                .values(**_ledger_values(rec))
+            )
+            if done.rowcount != 1:
+                raise LostClaimError(f"batch {batch_id(rec.partition.isoformat(), rec.batch_no)} was taken over")
+            for stmt in self._batch_statements(rec):
+                conn.execute(stmt)
+
+    def _batch_statements(self, rec: BatchRecord):
+        day, now, result = rec.partition, rec.finished_at, rec.result
+        bid = batch_id(day.isoformat(), rec.batch_no)
+        by_outcome: dict[Outcome, list] = {o: [] for o in Outcome}
+        for r in result.results:
+            by_outcome[r.outcome].append(r)
+        if result.updates:
+            rows = [_resource_row(u, day, now) for u in result.updates]
+            yield upsert(self.dialect, resources, rows, set_=resources_set, where=newer_or_same)
+        if result.results:
+            yield upsert(self.dialect, sub_job_outcomes, [_outcome_row(r, rec) for r in result.results])
+        ids = [r.resource_id for r in result.results]
+        # tier 2: whatever was scheduled for today is consumed; the failures come back tomorrow
+        yield (
+            sa.update(retry_queue)
+            .where(
+                retry_queue.c.scheduled_for == day,
+                retry_queue.c.status == "scheduled",
+                retry_queue.c.resource_id.in_(ids),
+            )
+            .values(status="done")
+        )
+        if retries := by_outcome[Outcome.RETRY]:
+            rows = [_retry_row(r, rec.members.get(r.resource_id), rec, bid) for r in retries]
+            yield upsert(self.dialect, retry_queue, rows)
+        if deads := by_outcome[Outcome.DEAD]:
+            yield upsert(
+                self.dialect, dead_letter, [_dead_row(r, rec.members.get(r.resource_id), rec, bid) for r in deads]
+            )
+        yield from self._replay_resolutions(rec, day)
+        yield from _watchlist_changes(by_outcome, day)
+
+    def _replay_resolutions(self, rec: BatchRecord, day: date):
+        """A replayed sub-job resolves its dead-letter entry, or sends it back with its history."""
+        for r in rec.result.results:
+            member = rec.members.get(r.resource_id)
+            if member is None or member.dead_letter_id is None or r.outcome is Outcome.RETRY:
+                continue
+            failed_again = r.outcome is Outcome.DEAD
+            yield (
+                sa.update(dead_letter)
+                .where(dead_letter.c.id == member.dead_letter_id, dead_letter.c.id != _dead_id(day, r.resource_id))
+                .values(
+                    status="failed_again" if failed_again else "resolved",
+                    resolved_by=_dead_id(day, r.resource_id) if failed_again else day.isoformat(),
+                    updated_at=rec.finished_at,
+                )
+            )
+
+
+def _mine(day: date, batch_no: int, token: str):
+    return sa.and_(
+        batch_ledger.c.partition == day,
+        batch_ledger.c.batch_no == batch_no,
+        batch_ledger.c.claim_token == token,
+        batch_ledger.c.status == "running",
+    )
+
+
+def _ledger_values(rec: BatchRecord) -> dict[str, Any]:
+    counts = rec.result.counts()
+    subs = len(rec.result.results)
+    return {
+        "status": "completed",
+        "sub_jobs": subs,
+        **{name: counts.get(name, 0) for name in LEDGER_COUNTS if name != "sub_jobs"},
+        "calls": rec.meter.total,
+        "calls_saved": 2 * subs - rec.meter.total,
+        "bytes_received": rec.meter.bytes_received,
+        "throttled": rec.meter.throttled,
+        "retries": rec.meter.retries,
+        "started_at": rec.started_at,
+        "finished_at": rec.finished_at,
+        "duration_s": (rec.finished_at - rec.started_at).total_seconds(),
+        "run_id": rec.run_id,
+    }
+
+
+def _resource_row(u, day: date, now: datetime) -> dict[str, Any]:
+    return {
+        "resource_id": u.resource_id,
+        "status": u.status,
+        "fingerprint": u.fingerprint,
+        "etag": u.etag,
+        "projected": u.projected,
+        "details": u.details,
+        "first_seen": now,
+        "last_changed": now if u.changed else None,
+        "last_checked": now,
+        "last_partition": day,
+    }
+
+
+def _outcome_row(r, rec: BatchRecord) -> dict[str, Any]:
+    return {
+        "partition": rec.partition,
+        "resource_id": r.resource_id,
+        "batch_no": rec.batch_no,
+        "outcome": r.outcome.value,
+        "reason": r.reason[:500],
+        "error_class": r.error_class,
+        "http_status": r.http_status,
+        "attempts": r.attempts,
+        "run_id": rec.run_id,
+        "recorded_at": rec.finished_at,
+    }
+
+
+def _attempt(r, rec: BatchRecord, bid: str) -> dict[str, Any]:
+    err = r.error
+    return {
+        "partition": rec.partition.isoformat(),
+        "batch_id": bid,
+        "run_id": rec.run_id,
+        "error_class": r.error_class,
+        "message": r.reason[:300],
+        "status": r.http_status,
+        "attempts": r.attempts,
+        "url": err.url if err else None,
+        "at": rec.finished_at.isoformat(),
+    }
+
+
+def _retry_row(r, member: Member | None, rec: BatchRecord, bid: str) -> dict[str, Any]:
+    member = member or Member(r.resource_id)
+    return {
+        "resource_id": r.resource_id,
+        "due_on": rec.partition + timedelta(days=1),
+        "origin": "replay" if member.dead_letter_id else "retry",
+        "status": "pending",
+        "scheduled_for": None,
+        "tier2_days_used": r.tier2_days_used,
+        "error_class": r.error_class,
+        "reason": r.reason[:500],
+        "history": [*member.history, _attempt(r, rec, bid)],
+        "dead_letter_id": member.dead_letter_id,
+        "created_at": rec.finished_at,
+    }
+
+
+def _dead_id(day: date, resource_id: str) -> str:
+    return f"{day.isoformat()}/{resource_id}"
+
+
+def _dead_row(r, member: Member | None, rec: BatchRecord, bid: str) -> dict[str, Any]:
+    member = member or Member(r.resource_id)
+    err = r.error
+    history = [*member.history, _attempt(r, rec, bid)]
+    return {
+        "id": _dead_id(rec.partition, r.resource_id),
+        "partition": rec.partition,
+        "resource_id": r.resource_id,
+        "batch_id": bid,
+        "run_id": rec.run_id,
+        "error_class": r.error_class or "unknown",
+        "reason": r.reason[:500],
+        "message": str(err) if err else r.reason,
+        "method": err.method if err else None,
+        "url": err.url if err else None,
+        "request_headers": err.request_headers if err else None,
+        "response_status": err.status if err else None,
+        "response_headers": err.headers if err else None,
+        "body_excerpt": err.body_excerpt if err else None,
+        "attempts": sum(a.get("attempts") or 0 for a in history),
+        "history": history,
+        "status": "dead",
+        "replay_due_on": None,
+        "resolved_by": None,
+        "created_at": rec.finished_at,
+        "updated_at": rec.finished_at,
+    }
+
+
+def _watchlist_changes(by_outcome: dict[Outcome, list], day: date):
+    """Gone and dead resources leave the watchlist; a resource that synced again is back on it."""
+    parked = {
+        "gone at the source": [r.resource_id for r in by_outcome[Outcome.GONE]],
+        "in the dead letter": [r.resource_id for r in by_outcome[Outcome.DEAD]],
+    }
+    for reason, ids in parked.items():
+        if ids:
+            yield (
+                sa.update(watchlist)
+                .where(watchlist.c.resource_id.in_(ids), watchlist.c.active.is_(True))
+                .values(active=False, deactivated_on=day, deactivated_reason=reason)
+            )
+    synced = [r.resource_id for o in (Outcome.CHANGED, Outcome.UNCHANGED) for r in by_outcome[o]]
+    if synced:
+        yield (
+            sa.update(watchlist)
+            .where(watchlist.c.resource_id.in_(synced), watchlist.c.active.is_(False))
+            .values(active=True, deactivated_on=None, deactivated_reason=None)
+        )
