@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
@@ -90,3 +93,103 @@ def postgres_database(prefix: str = "pipelines_test"):
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dagster_home_on_postgres(path, postgres_url: str):
+    """A DAGSTER_HOME whose instance stores runs and events in PostgreSQL (dagster-postgres)."""
+    path.mkdir(parents=True, exist_ok=True)
+    plain = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
+    (path / "dagster.yaml").write_text(
+        f"storage:\n  postgres:\n    postgres_url: {plain}\ntelemetry:\n  enabled: false\n"
+    )
+    return path
+
+
+def materialize_in_process_group(select: str, partition: str, env: dict, log_path) -> subprocess.Popen:
+    """``dagster asset materialize`` as a real process, in its own process group (kill it whole)."""
+    dagster = str(Path(sys.executable).parent / "dagster")
+    log = open(log_path, "wb")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(
+        [dagster, "asset", "materialize", "-m", "pipelines.definitions", "--select", select, "--partition", partition],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+class FlakyTcpProxy:
+    """A loopback TCP proxy (here: in front of PostgreSQL) that can cut the first connection
+    whose client bytes contain a pattern, then refuse connections for a while."""
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.cuts = 0
+        self._pattern: bytes | None = None
+        self._refuse_for = 0.0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._listener = self._listen()
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def cut_on(self, pattern: bytes, refuse_for: float) -> None:
+        self._pattern, self._refuse_for = pattern, refuse_for
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+
+    def _listen(self) -> socket.socket:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(64)
+        return s
+
+    def _accept_loop(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                time.sleep(0.01)  # listener closed during a refusal window
+                continue
+            upstream = socket.create_connection(self.target)
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, from_client: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if from_client and self._pattern and self._pattern in data:
+                    with self._lock:
+                        if self._pattern:
+                            self._pattern = None
+                            self.cuts += 1
+                            self._refuse()
+                            for sock in (src, dst):  # shutdown first: it wakes the other pump's recv
+                                with contextlib.suppress(OSError):
+                                    sock.shutdown(socket.SHUT_RDWR)
+                                sock.close()
+                            return
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def _refuse(self) -> None:
+        """Close the listener (new connections: ECONNREFUSED) and reopen it later."""
+        self._listener.close()
+
+        def reopen() -> None:
+            time.sleep(self._refuse_for)
+            self._listener = self._listen()
+
+        threading.Thread(target=reopen, daemon=True).start()

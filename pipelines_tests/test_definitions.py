@@ -42,7 +42,13 @@ def test_assets_partitions_and_lineage():
 
 def test_the_daily_job_selects_the_whole_sync():
     job = defs.resolve_job_def("daily_sync_job")
-    assert {n.name for n in job.graph.node_defs} >= {"watchlist", "retry_queue", "job_set", "synced_resources", "dead_letter"}
+    assert {n.name for n in job.graph.node_defs} >= {
+        "watchlist",
+        "retry_queue",
+        "job_set",
+        "synced_resources",
+        "dead_letter",
+    }
     assert job.partitions_def is not None
     assert defs.resolve_job_def("replay_dead_letters") is not None
 

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from pipelines.core.outcomes import BatchResult, Member, Outcome, ResourceUpdate, SubJobResult
 from pipelines.source.client import CallMeter
 from pipelines.warehouse.schema import batch_ledger, job_set, resources, sub_job_outcomes
-from pipelines.warehouse.store import BatchRecord, LostClaimError, Warehouse, create_warehouse_engine
+from pipelines.warehouse.store import BatchRecord, Warehouse, create_warehouse_engine
 from pipelines.warehouse.upsert import newer_or_same, resources_set, upsert
 
 DAY = date(2026, 1, 2)

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from pipelines.settings import load_settings
 from pipelines.source.client import CallMeter
+from pipelines.source.errors import SourceError
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
 from pipelines.sync.watchlist_source import csv_ids
@@ -35,6 +36,7 @@ def watchlist(
     store = warehouse.store()
     day = partition_day(context.partition_key)
     meter = CallMeter()
+    refresh_error = None
     if config.csv_path:
         listed = sum(store.upsert_watchlist(ids, "csv", day) for ids in csv_ids(config.csv_path))
     else:
@@ -46,11 +48,23 @@ def watchlist(
                     count += await asyncio.to_thread(store.upsert_watchlist, page, "listing", day)
             return count
 
-        listed = asyncio.run(from_listing())
+        try:
+            listed = asyncio.run(from_listing())
+        except SourceError as exc:
+            if not store.watchlist_counts()["active"]:
+                raise
+            listed, refresh_error = 0, str(exc)  # an API outage must not stop the day: keep what is tracked
+            context.log.warning(f"watchlist not refreshed, syncing the ids already tracked: {exc}")
     counts = store.watchlist_counts()
     context.log.info(f"watchlist: {listed} ids listed, {counts['active']} active")
     return MaterializeResult(
-        metadata={"listed": listed, "active": counts["active"], "inactive": counts["inactive"], "calls": meter.total}
+        metadata={
+            "listed": listed,
+            "active": counts["active"],
+            "inactive": counts["inactive"],
+            "calls": meter.total,
+            "refresh_error": refresh_error or "",
+        }
     )
 
 

@@ -4,9 +4,7 @@ Partitioned asset checks are a preview feature of Dagster 1.13 (a check result p
 exactly what a daily promise needs); their PreviewWarning is silenced here, where they are made.
 """
 
-import warnings
-
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, PreviewWarning, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
 from pipelines.settings import load_settings
 from pipelines.sync.dead_letter import dead_letter

@@ -85,8 +85,15 @@ class BatchOps:
             return sa.or_(free, t.c.status == "completed") if force else free
 
         stmt = upsert(self.dialect, batch_ledger, [row], set_=lambda ex, t: {n: ex[n] for n in taken}, where=claimable)
-        with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+        try:
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":  # a row locked by a live writer is held by it
+                    conn.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+                return conn.execute(stmt).rowcount == 1
+        except sa.exc.OperationalError as exc:
+            if "lock timeout" in str(exc):
+                return False
+            raise
 
     def renew_claim(self, day: date, batch_no: int, token: str, lease_seconds: float, now: datetime) -> bool:
         stmt = (

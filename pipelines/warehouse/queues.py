@@ -81,12 +81,17 @@ class QueueOps:
 
     # -- dead letter ----------------------------------------------------------------------
 
-    def dead_letters(self, flt: DeadLetterFilter | None = None, day: date | None = None) -> list[dict[str, Any]]:
+    def dead_letters(
+        self, flt: DeadLetterFilter | None = None, day: date | None = None, resource_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Entries matching ``flt`` (open ones only), or of a day / a resource whatever their status."""
         query = sa.select(dead_letter)
         if flt is not None:
             query = query.where(flt.where())
         if day is not None:
             query = query.where(dead_letter.c.partition == day)
+        if resource_id is not None:
+            query = query.where(dead_letter.c.resource_id == resource_id)
         with self.engine.connect() as conn:
             return [
                 dict(r._mapping)

@@ -49,7 +49,10 @@ def create_warehouse_engine(url: str) -> sa.Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    # A session stuck inside a transaction (a writer cut off mid-batch) would hold its batch's
+    # ledger row lock; PostgreSQL ends such sessions after a minute, rolling the batch back.
+    options = "-c idle_in_transaction_session_timeout=60000"
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": options})
 
 
 class Warehouse(BatchOps, QueueOps):
@@ -265,6 +268,14 @@ class Warehouse(BatchOps, QueueOps):
             }
         result.update({o: counts.get(o, 0) for o in OUTCOMES})
         return result
+
+    def outcomes_of(self, day: date) -> dict[str, str]:
+        """Every sub-job's outcome on ``day``."""
+        query = sa.select(sub_job_outcomes.c.resource_id, sub_job_outcomes.c.outcome).where(
+            sub_job_outcomes.c.partition == day
+        )
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
 
     def outcome_history(self, resource_id: str, day: date | None = None) -> list[dict[str, Any]]:
         query = sa.select(sub_job_outcomes).where(sub_job_outcomes.c.resource_id == resource_id)

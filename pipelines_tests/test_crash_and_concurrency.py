@@ -1,0 +1,110 @@
+"""Real processes: a run killed with ``kill -9`` and run again, and two runs of one partition at once.
+
+The runs are ``dagster asset materialize`` processes (multiprocess executor, its step processes
+in the same process group), on a Dagster instance and a warehouse both in PostgreSQL.
+"""
+
+import os
+import signal
+import time
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+from dagster import instance_for_test, materialize
+
+from pipelines.sync.assets import job_set, retry_queue, watchlist
+from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.warehouse.schema import batch_ledger, resources, sub_job_outcomes
+from pipelines.warehouse.schema import job_set as job_set_table
+from pipelines_tests.helpers import dagster_home_on_postgres, materialize_in_process_group, postgres_database
+
+DAY = "2026-01-01"
+N = 3_000
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@pytest.fixture
+def setup(sample_server, pg_warehouse_url, tmp_path):
+    """A built job set for DAY, and the environment a run process needs."""
+    server = sample_server(resources=N, latency_ms=10, day=1)
+    res = {"source_api": SourceApiResource(base_url=server.url), "warehouse": WarehouseResource(url=pg_warehouse_url)}
+    with instance_for_test() as instance:
+        materialize(
+            [watchlist, retry_queue, job_set], partition_key=DAY, resources=res, instance=instance, run_config=QUIET
+        )
+    with postgres_database("pipelines_dagster") as instance_url:
+        env = {
+            "DAGSTER_HOME": str(dagster_home_on_postgres(tmp_path / "home", instance_url)),
+            "SOURCE_API_URL": server.url,
+            "WAREHOUSE_URL": pg_warehouse_url,
+            "SYNC_CLAIM_LEASE_SECONDS": "3",
+            "SYNC_BATCHES_PER_STEP": "10",
+        }
+        yield server, res["warehouse"].store(), env
+
+
+def completed(store) -> set[int]:
+    with store.engine.connect() as conn:
+        query = sa.select(batch_ledger.c.batch_no).where(batch_ledger.c.status == "completed")
+        return set(conn.execute(query).scalars())
+
+
+def sub_jobs_outside(store, batches: set[int]) -> int:
+    with store.engine.connect() as conn:
+        query = sa.select(sa.func.count()).where(job_set_table.c.batch_no.not_in(batches) if batches else sa.true())
+        return conn.execute(query).scalar_one()
+
+
+def assert_day_complete(store):
+    c = store.conservation(date.fromisoformat(DAY))
+    assert (c["without_outcome"], c["outcomes_without_sub_job"]) == (0, 0)
+    assert c["changed"] == N
+    assert store.count(sub_job_outcomes) == store.count(resources) == N  # nothing duplicated
+    assert completed(store) == set(range(N // 100))
+
+
+def wait(proc, timeout=300):
+    try:
+        return proc.wait(timeout=timeout)
+    except Exception:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+
+
+def test_kill_9_mid_run_then_a_fresh_run_finishes_the_day(setup, tmp_path):
+    server, store, env = setup
+    server.reset()
+    first = materialize_in_process_group("synced_resources", DAY, env, tmp_path / "first.log")
+    deadline = time.monotonic() + 120
+    while len(completed(store)) < 4:
+        assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "the first run never got going"
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)  # the run and its step processes, mid-way
+    first.wait()
+    done_before = completed(store)
+    assert 4 <= len(done_before) < N // 100, "the kill came too late to test anything"
+    left = sub_jobs_outside(store, done_before)
+
+    server.reset()
+    second = materialize_in_process_group("synced_resources", DAY, env, tmp_path / "second.log")
+    assert wait(second) == 0, (tmp_path / "second.log").read_text()[-3000:]
+    stats = server.stats()
+    # completed batches made no call; the others were fetched once (day 1: probe + detail each)
+    assert (stats["probe"], stats["detail"]) == (left, left)
+    assert_day_complete(store)
+
+
+def test_two_runs_of_one_partition_never_process_a_batch_twice(setup, tmp_path):
+    server, store, env = setup
+    server.reset()
+    runs = [materialize_in_process_group("synced_resources", DAY, env, tmp_path / f"run{i}.log") for i in (1, 2)]
+    for i, run in enumerate(runs, start=1):
+        assert wait(run) == 0, (tmp_path / f"run{i}.log").read_text()[-3000:]
+    stats = server.stats()
+    assert (stats["probe"], stats["detail"]) == (N, N)  # every sub-job fetched exactly once between them
+    assert_day_complete(store)
+    with store.engine.connect() as conn:
+        owners = conn.execute(sa.select(sa.func.count(sa.distinct(batch_ledger.c.run_id)))).scalar_one()
+    assert 1 <= owners <= 2

@@ -1,0 +1,67 @@
+"""``python -m pipelines.lookup``: one resource's story across the tiers, in one call."""
+
+import json
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+
+from pipelines.core.outcomes import BatchResult, Member, Outcome, SubJobResult
+from pipelines.source.client import CallMeter
+from pipelines.source.errors import ErrorClass, SourceError
+from pipelines.warehouse.store import BatchRecord, Warehouse, create_warehouse_engine
+from pipelines_tests.helpers import ROOT
+
+D1, D2 = date(2026, 1, 1), date(2026, 1, 2)
+T = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _write(store, day, results, members, token):
+    assert store.claim_batch(day, 0, f"run-{day}", token, 60, T)
+    store.record_batch(BatchRecord(day, 0, BatchResult(results), members, CallMeter(), T, T, f"run-{day}", token))
+
+
+def test_lookup_tells_the_story_across_tiers(sqlite_warehouse_url):
+    store = Warehouse(create_warehouse_engine(sqlite_warehouse_url))
+    err = SourceError(ErrorClass.TRANSIENT, "HTTP 503", url="http://api/items/x", status=503)
+    _write(
+        store,
+        D1,
+        [SubJobResult("x", Outcome.RETRY, "tier 2 day 1 of 3: HTTP 503", "transient", 503, 4, err, 1)],
+        {"x": Member("x")},
+        "t1",
+    )
+    bad = SourceError(ErrorClass.PERMANENT, "HTTP 403", url="http://api/items/x", status=403)
+    _write(
+        store,
+        D2,
+        [SubJobResult("x", Outcome.DEAD, "permanent: not retried: HTTP 403", "permanent", 403, 1, bad)],
+        {"x": Member("x", "retry", 1, ({"partition": "2026-01-01"},))},
+        "t2",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.lookup", "x", "--warehouse", sqlite_warehouse_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    story = json.loads(proc.stdout)
+    assert [(o["partition"], o["outcome"]) for o in story["outcomes"]] == [
+        ("2026-01-01", "retry"),
+        ("2026-01-02", "dead"),
+    ]
+    assert story["retry_queue"][0]["due_on"] == "2026-01-02"
+    assert story["dead_letter"][0]["id"] == "2026-01-02/x"
+    assert len(story["dead_letter"][0]["history"]) == 2
+    one_day = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "pipelines.lookup", "x", "--day", "2026-01-02", "--warehouse", sqlite_warehouse_url],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    )
+    assert [o["outcome"] for o in one_day["outcomes"]] == ["dead"]
