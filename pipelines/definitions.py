@@ -11,6 +11,8 @@ from pipelines.sync.dead_letter import dead_letter
 from pipelines.sync.jobs import daily_sync_job
 from pipelines.sync.replay import replay_dead_letters
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.schedules import daily_sync_schedule
+from pipelines.sync.sensors import completion_sensor, run_failure_alert_sensor
 from pipelines.sync.synced_resources import synced_resources
 
 
@@ -48,5 +50,7 @@ defs = Definitions(
     assets=[watchlist, retry_queue, job_set, synced_resources, dead_letter],
     asset_checks=sync_checks,
     jobs=[daily_sync_job, replay_dead_letters],
+    schedules=[daily_sync_schedule],
+    sensors=[completion_sensor, run_failure_alert_sensor],
     resources=build_resources(load_settings()),
 )

@@ -7,9 +7,10 @@ SQLite warehouse).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from functools import lru_cache
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -61,6 +62,16 @@ class Settings(BaseSettings):
     sync_claim_lease_seconds: float = Field(60.0, ge=1)
     watchlist_csv: str | None = None
 
+    # Operations: schedule, alerts, cost.
+    schedule_hour: int = Field(1, ge=0, le=23)
+    schedule_minute: int = Field(0, ge=0, le=59)
+    completion_deadline: time = time(6, 0)
+    completion_min_ratio: float = Field(250 / 300, gt=0, le=1)
+    completion_lookback_days: int = Field(2, ge=1, le=31)
+    alert_webhook_url: str | None = None
+    dagster_webserver_url: str = "http://127.0.0.1:3000"
+    cost_per_1000_requests: float = Field(1.0, ge=0)
+
     # The failure model.
     retry_budget_days: int = Field(3, ge=0, le=365)
     dead_letter_max_rate: float = Field(0.02, ge=0, le=1)
@@ -72,6 +83,15 @@ class Settings(BaseSettings):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not value:
             raise ValueError("must name at least one field")
+        return value
+
+    @field_validator("pipeline_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
         return value
 
     @field_validator("warehouse_url")

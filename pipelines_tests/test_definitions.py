@@ -53,6 +53,14 @@ def test_the_daily_job_selects_the_whole_sync():
     assert defs.resolve_job_def("replay_dead_letters") is not None
 
 
+def test_schedule_and_sensors_are_declared_running():
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    assert defs.resolve_schedule_def("daily_sync_schedule").default_status is DefaultScheduleStatus.RUNNING
+    for name in ("completion_sensor", "run_failure_alert_sensor"):
+        assert defs.resolve_sensor_def(name).default_status is DefaultSensorStatus.RUNNING
+
+
 def test_the_token_is_an_env_var_never_a_value(monkeypatch):
     monkeypatch.setenv("SOURCE_API_TOKEN", "tok-abc")
     from pipelines.definitions import build_resources

@@ -4,7 +4,9 @@ Partitioned asset checks are a preview feature of Dagster 1.13 (a check result p
 exactly what a daily promise needs); their PreviewWarning is silenced here, where they are made.
 """
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
+import warnings
+
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, PreviewWarning, asset_check
 
 from pipelines.settings import load_settings
 from pipelines.sync.dead_letter import dead_letter
@@ -13,6 +15,7 @@ from pipelines.sync.resources import WarehouseResource
 from pipelines.sync.synced_resources import synced_resources
 
 _settings = load_settings()
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning)
 
 
 @asset_check(

@@ -19,7 +19,6 @@ from dagster import (
     DynamicOutput,
     In,
     Jitter,
-    MetadataValue,
     Nothing,
     OpExecutionContext,
     RetryPolicy,
@@ -33,6 +32,7 @@ from pipelines.core.engine import SyncPlan, run_batches
 from pipelines.settings import load_settings
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.summary import numbers, tables
 
 _settings = load_settings()
 
@@ -101,35 +101,15 @@ def sync_batches(
 @op
 def summarize_sync(context: OpExecutionContext, steps: list, warehouse: WarehouseResource) -> dict:
     day = partition_day(context.partition_key)
-    s = warehouse.store().partition_summary(day)
-    calls_this_run = sum(step["calls"] for step in steps)
-    window = (s["finished_at"] - s["started_at"]).total_seconds() if s["started_at"] else 0.0
-    metadata = {
-        "sub_jobs": s["sub_jobs"],
-        "batches_expected": s["batches_expected"],
-        "batches_completed": s["batches_completed"],
-        "changed": s["changed"],
-        "new": s["new"],
-        "unchanged": s["unchanged"],
-        "gone": s["gone"],
-        "retry": s["retry"],
-        "dead": s["dead"],
-        "calls_made": s["calls"],
-        "calls_saved": s["naive_calls"] - s["calls"],
-        "naive_calls": s["naive_calls"],
-        "calls_this_run": calls_this_run,
-        "bytes_received": s["bytes_received"],
-        "throttled": s["throttled"],
-        "retries": s["retries"],
-        "duration_s": MetadataValue.float(round(window, 3)),
-        "batch_seconds": MetadataValue.float(round(float(s["batch_seconds"]), 3)),
-    }
-    context.add_output_metadata(metadata)
+    store = warehouse.store()
+    s = store.partition_summary(day)
+    figures = numbers(s, sum(step["calls"] for step in steps), _settings.cost_per_1000_requests)
+    context.add_output_metadata({**figures, **tables(store, day)})
     context.log.info(
         f"{day}: {s['batches_completed']}/{s['batches_expected']} batches, {s['sub_jobs']} sub-jobs, "
-        f"{s['calls']} calls against {s['naive_calls']} naive"
+        f"{s['calls']} calls against {s['naive_calls']} naive (${figures['cost_usd']:.2f})"
     )
-    return {key: (v.value if isinstance(v, MetadataValue) else v) for key, v in metadata.items()}
+    return figures
 
 
 @graph_asset(

@@ -128,3 +128,16 @@ dead_letter = sa.Table(
     sa.Index("ix_dead_letter_partition", "partition", "error_class"),
     sa.Index("ix_dead_letter_resource", "resource_id"),
 )
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # short / behind_pace / no_job_set / recovered / run_failed
+    sa.Column("partition", sa.String(20)),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("delivered", sa.Boolean, nullable=False),  # false: no webhook configured, or it failed
+    sa.Column("delivery_error", sa.String(500)),
+)

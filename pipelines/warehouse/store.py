@@ -269,6 +269,39 @@ class Warehouse(BatchOps, QueueOps):
         result.update({o: counts.get(o, 0) for o in OUTCOMES})
         return result
 
+    def batch_progress(self, day: date) -> dict[str, Any]:
+        """Batches expected (the job set's) and completed, and when the day's first batch started."""
+        query = sa.select(
+            sa.func.count().filter(batch_ledger.c.status == "completed"), sa.func.min(batch_ledger.c.started_at)
+        ).where(batch_ledger.c.partition == day)
+        with self.engine.connect() as conn:
+            completed, first = conn.execute(query).one()
+        if first is not None and first.tzinfo is None:
+            first = first.replace(tzinfo=UTC)  # SQLite keeps UTC without its zone
+        return {"expected": self.job_set_counts(day)["batches"], "completed": completed, "first_started": first}
+
+    def error_classes(self, day: date, limit: int = 5) -> dict[str, int]:
+        """The day's most frequent error classes among retried and dead-lettered sub-jobs."""
+        query = (
+            sa.select(sub_job_outcomes.c.error_class, sa.func.count().label("n"))
+            .where(sub_job_outcomes.c.partition == day, sub_job_outcomes.c.outcome.in_(("retry", "dead")))
+            .group_by(sub_job_outcomes.c.error_class)
+            .order_by(sa.desc("n"))
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return {cls or "unknown": n for cls, n in conn.execute(query)}
+
+    def latest_batches(self, day: date, limit: int = 10) -> list[dict[str, Any]]:
+        query = (
+            sa.select(batch_ledger)
+            .where(batch_ledger.c.partition == day, batch_ledger.c.status == "completed")
+            .order_by(batch_ledger.c.finished_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
     def outcomes_of(self, day: date) -> dict[str, str]:
         """Every sub-job's outcome on ``day``."""
         query = sa.select(sub_job_outcomes.c.resource_id, sub_job_outcomes.c.outcome).where(

@@ -1,0 +1,120 @@
+"""Alerting sensors: a day's sync short of its batches (or behind pace), and failed runs."""
+
+import json
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from dagster import (
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    run_failure_sensor,
+    sensor,
+)
+
+from pipelines.alerting.channel import send
+from pipelines.alerting.messages import Alert, completion_alert
+from pipelines.core.completion import Progress, Situation, alert_kind, assess
+from pipelines.settings import load_settings
+from pipelines.sync.resources import WarehouseResource
+
+_settings = load_settings()
+
+
+def _now() -> datetime:
+    """The sensor's clock (tests move it)."""
+    return datetime.now(ZoneInfo(_settings.pipeline_timezone))
+
+
+def run_url(instance, partition: str | None, run_id: str | None = None) -> str | None:
+    if run_id is None and partition is not None:
+        runs = instance.get_runs(filters=RunsFilter(tags={"dagster/partition": partition}), limit=1)
+        run_id = runs[0].run_id if runs else None
+    return f"{_settings.dagster_webserver_url.rstrip('/')}/runs/{run_id}" if run_id else None
+
+
+def watched_days(now: datetime) -> list[date]:
+    """Days whose scheduled run should have started by ``now``, within the lookback."""
+    tz = now.tzinfo
+    days = []
+    for back in range(1, _settings.completion_lookback_days + 1):
+        day = now.date() - timedelta(days=back)
+        starts = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz).replace(
+            hour=_settings.schedule_hour, minute=_settings.schedule_minute
+        )
+        if starts <= now and day >= _settings.pipeline_start_date:
+            days.append(day)
+    return days
+
+
+def deadline_of(day: date, tz) -> datetime:
+    return datetime.combine(day + timedelta(days=1), _settings.completion_deadline, tz)
+
+
+@sensor(
+    name="completion_sensor",
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Alerts when fewer than COMPLETION_MIN_RATIO of a day's batches completed by "
+    "COMPLETION_DEADLINE (the next day), or when the pace cannot get there in time.",
+)
+def completion_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult:
+    store = warehouse.store()
+    now = _now()
+    state: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    notes = []
+    for day in watched_days(now):
+        key = day.isoformat()
+        p = store.batch_progress(day)
+        progress = Progress(key, p["expected"], p["completed"], p["first_started"], now, deadline_of(day, now.tzinfo))
+        situation = assess(progress, _settings.completion_min_ratio)
+        previous = Situation(state[key]) if key in state else None
+        kind = alert_kind(previous, situation)
+        state[key] = situation.value
+        notes.append(f"{key}: {situation.value} ({p['completed']}/{p['expected']})")
+        if kind is None:
+            continue
+        alert = completion_alert(
+            kind,
+            key,
+            p["completed"],
+            p["expected"],
+            progress.needed(_settings.completion_min_ratio),
+            store.error_classes(day),
+            run_url(context.instance, key),
+            projected=progress.projected() if kind == "behind_pace" else None,
+        )
+        _deliver(context.log, alert, store)
+    keep = {d.isoformat() for d in watched_days(now)}
+    return SensorResult(
+        cursor=json.dumps({k: v for k, v in state.items() if k in keep}),
+        skip_reason="; ".join(notes) or "no day to watch yet",
+    )
+
+
+@run_failure_sensor(
+    name="run_failure_alert_sensor",
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Alerts through the same channel when any run of this code location fails.",
+)
+def run_failure_alert_sensor(context: RunFailureSensorContext, warehouse: WarehouseResource) -> None:
+    run = context.dagster_run
+    partition = run.tags.get("dagster/partition")
+    message = context.failure_event.message or "run failed"
+    alert = Alert(
+        "run_failed",
+        partition,
+        f"Run of {run.job_name}{' for ' + partition if partition else ''} failed",
+        {"job": run.job_name, "partition": partition or "-", "run id": run.run_id, "error": message[:500]},
+        run_url(context.instance, partition, run.run_id),
+    )
+    _deliver(context.log, alert, warehouse.store())
+
+
+def _deliver(log, alert: Alert, store) -> None:
+    log.warning(f"ALERT {alert.text()}")
+    error = send(alert, store, _settings.alert_webhook_url)
+    if error:
+        log.error(f"alert webhook failed (the alert is in the alerts table): {error}")
