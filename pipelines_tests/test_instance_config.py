@@ -19,7 +19,7 @@ def test_local_dagster_yaml_is_valid_and_retries_crashed_runs_only():
     assert result.success, [e.message for e in result.errors]
     assert config["run_retries"] == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
     assert config["run_monitoring"]["enabled"] is True
-    limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
+    limits = config["concurrency"]["runs"]["tag_concurrency_limits"]
     assert {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
 
 

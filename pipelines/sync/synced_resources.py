@@ -61,6 +61,7 @@ def plan_sync_steps(context: OpExecutionContext, config: PlanConfig, warehouse: 
 
 @op(
     retry_policy=RetryPolicy(max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
+    pool="source_api",  # every step that calls the API, in every run, shares this pool's slots
 )
 def sync_batches(
     context: OpExecutionContext,

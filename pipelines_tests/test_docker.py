@@ -1,0 +1,139 @@
+"""docker/: no Docker engine runs here, so the files are parsed and validated, and the user-code
+server's command from the compose file is started for real and asked whether it serves."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster._config import validate_config
+from dagster._core.instance.config import dagster_instance_config_schema
+from dagster_docker import DockerRunLauncher
+from dagster_postgres import DagsterPostgresStorage
+
+from pipelines_tests.helpers import ROOT, free_port
+
+DOCKER = ROOT / "docker"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
+
+
+def _errors(result) -> list[str]:
+    return [e.message for e in result.errors or []]
+
+
+def test_compose_has_the_four_services_wired_by_health(compose):
+    services = compose["services"]
+    assert set(services) == {"postgres", "user_code", "webserver", "daemon"}
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert services["user_code"]["healthcheck"]["test"][1:4] == ["dagster", "api", "grpc-health-check"]
+    for name in ("user_code", "webserver", "daemon"):
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("webserver", "daemon"):
+        assert services[name]["depends_on"]["user_code"]["condition"] == "service_healthy"
+        assert "/var/run/docker.sock:/var/run/docker.sock" in services[name]["volumes"]  # the run launcher
+    assert services["webserver"]["ports"] == ["127.0.0.1:3000:3000"]
+
+
+def test_images_are_pinned_and_secrets_come_from_the_env_file(compose):
+    for name, service in compose["services"].items():
+        image = re.sub(r"\$\{[A-Z_]+:-([^}]+)\}", r"\1", service["image"])  # ${VAR:-default} -> default
+        repository, _, tag = image.rpartition(":")
+        assert repository and re.fullmatch(r"\d+\.\d+[\w.-]*", tag), f"{name}: {service['image']} is not pinned"
+        assert service["env_file"] == ".env", name
+        for key, value in (service.get("environment") or {}).items():
+            if "PASSWORD" in key or "TOKEN" in key:
+                assert str(value).startswith("${"), f"{name}.{key} is hard-coded"
+    text = (DOCKER / "docker-compose.yml").read_text()
+    assert "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD}" in text
+    example = (DOCKER / ".env.example").read_text()
+    assert re.search(r"^POSTGRES_PASSWORD=$", example, re.M)  # no default password shipped
+    assert (ROOT / ".gitignore").read_text().count("docker/.env") == 1
+
+
+def test_dockerfile_caches_dependencies_apart_from_the_code():
+    lines = [
+        ln.strip() for ln in (DOCKER / "Dockerfile").read_text().splitlines() if ln.strip() and not ln.startswith("#")
+    ]
+    base = next(ln for ln in lines if ln.startswith("FROM "))
+    assert re.fullmatch(r"FROM python:3\.11\.\d+-slim-bookworm", base)
+    steps = [ln.split()[0] + " " + ln.split()[1] for ln in lines if ln.split()[0] in {"COPY", "RUN"}]
+    deps, code = steps.index("COPY pyproject.toml"), steps.index("COPY pipelines")
+    install_deps = next(i for i, s in enumerate(steps) if s.startswith("RUN") and i > deps)
+    assert deps < install_deps < code  # dependencies installed before the code is copied
+    assert 'pip install ".[deploy]"' in (DOCKER / "Dockerfile").read_text()
+    assert any(ln.startswith("USER ") and "root" not in ln for ln in lines)
+    for path in ("pyproject.toml", "README.md", "pipelines", "docker/dagster.yaml", "docker/workspace.yaml"):
+        assert (ROOT / path).exists(), path
+
+
+def test_production_dagster_yaml_is_valid_for_dagster_and_its_launcher():
+    config = yaml.safe_load((DOCKER / "dagster.yaml").read_text())
+    result = validate_config(dagster_instance_config_schema(), config)
+    assert result.success, _errors(result)
+    assert {k for k in config if "storage" in k} == {"storage"}  # one storage block
+    storage = validate_config(DagsterPostgresStorage.config_type(), config["storage"]["postgres"])
+    assert storage.success, _errors(storage)
+    launcher = config["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
+    checked = validate_config(DockerRunLauncher.config_type(), launcher["config"])
+    assert checked.success, _errors(checked)
+    assert launcher["config"]["network"] == "pipelines"
+    assert config["run_retries"]["retry_on_asset_or_op_failure"] is False
+    assert config["run_monitoring"]["enabled"] is True
+    runs = config["concurrency"]["runs"]
+    assert {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in runs[
+        "tag_concurrency_limits"
+    ]
+    assert config["concurrency"]["pools"]["default_limit"] >= 1
+
+
+def test_the_workspace_points_at_the_user_code_service(compose):
+    workspace = yaml.safe_load((DOCKER / "workspace.yaml").read_text())
+    (entry,) = workspace["load_from"]
+    command = compose["services"]["user_code"]["command"]
+    assert entry["grpc_server"]["host"] == "user_code"
+    assert str(entry["grpc_server"]["port"]) == command[command.index("-p") + 1]
+    assert compose["services"]["webserver"]["command"][-1] == "/opt/dagster/dagster_home/workspace.yaml"
+
+
+def test_the_user_code_server_command_starts_and_answers(compose, tmp_path):
+    service = compose["services"]["user_code"]
+    command = list(service["command"])
+    port = free_port()
+    command[command.index("-h") + 1] = "127.0.0.1"  # loopback here; 0.0.0.0 inside the container
+    command[command.index("-p") + 1] = str(port)
+    command[0] = str(Path(sys.executable).parent / command[0])
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "WAREHOUSE_URL": f"sqlite:///{tmp_path / 'wh.db'}"}
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    health = list(service["healthcheck"]["test"][1:])
+    health[0] = str(Path(sys.executable).parent / health[0])
+    health[health.index("-p") + 1] = str(port)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            check = subprocess.run(health, capture_output=True, text=True, timeout=30)
+            if check.returncode == 0:
+                break
+            assert time.monotonic() < deadline, check.stdout + check.stderr
+            time.sleep(1)
+        from dagster._grpc.client import DagsterGrpcClient
+
+        client = DagsterGrpcClient(port=port, host="127.0.0.1")
+        assert client.ping("hello")["echo"] == "hello"
+        names = client.list_repositories()
+        assert "pipelines.definitions" in str(names)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
