@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DAGSTER_HOME_DIR := $(CURDIR)/.dagster_home
 
-.PHONY: install demo test dev lint format clean
+.PHONY: install browser demo test dev lint format clean
 
 install: $(VENV)/.installed
 
@@ -17,7 +17,12 @@ $(VENV)/.installed: pyproject.toml
 demo: install  ## one day, then the next, against the embedded sample API into SQLite
 	$(BIN)/python -m pipelines.demo $(ARGS)
 
-test: install  ## the whole suite (needs PostgreSQL on 127.0.0.1:5432)
+browser:  ## Debian's chromium for the UI test (installed when missing and we are root)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "the UI test needs Debian's chromium: sudo apt-get install chromium"; exit 1; }
+
+test: install browser  ## the whole suite (needs PostgreSQL on 127.0.0.1:5432)
 	$(BIN)/python -m pytest $(ARGS)
 
 dev: install  ## the Dagster UI and daemon on http://127.0.0.1:3000

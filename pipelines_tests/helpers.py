@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -223,3 +224,53 @@ class WebhookReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+ASSET_NODES = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
+
+
+class DagsterDev:
+    """``dagster dev`` (webserver and daemon) on a loopback port, in its own process group."""
+
+    def __init__(self, home: Path, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.home = home
+        self._log = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed in stop()
+        dagster = str(Path(sys.executable).parent / "dagster")
+        self.process = subprocess.Popen(
+            [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)],
+            cwd=ROOT,
+            env={**os.environ, **env, "DAGSTER_HOME": str(home)},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def graphql(self, query: str, variables: dict | None = None, timeout: float = 30) -> dict:
+        reply = httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=timeout)
+        reply.raise_for_status()
+        return reply.json()
+
+    def wait_for_assets(self, timeout: float = 120.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "dagster dev exited early"
+            try:
+                nodes = (self.graphql(ASSET_NODES, timeout=5).get("data") or {}).get("assetNodes") or []
+                if nodes:
+                    return nodes
+            except (httpx.TransportError, httpx.HTTPStatusError, ValueError) as exc:
+                last = exc
+            time.sleep(1)
+        raise AssertionError(f"dagster dev did not serve the assets within {timeout}s: {last}")
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self._log.close()
