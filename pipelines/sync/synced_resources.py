@@ -1,4 +1,5 @@
 """``synced_resources``: the graph that syncs a day's job set, batch by batch.
+
 plan_sync_steps  -> one dynamic step per group of pending batches (batches_per_step of them, so
                     a 300-batch day is a handful of steps, not 300: each step costs the
                     orchestrator about a tenth of a second of events)

@@ -123,16 +123,10 @@ class Warehouse(BatchOps, QueueOps):
         with self.engine.connect() as reader:
             streams = (reader.execution_options(yield_per=WRITE_CHUNK).execute(q) for q in (queued, listed))
             rows: Iterator[tuple[str, str]] = chain.from_iterable(streams)
-            origins: dict[str, str] = {}
-
-            def ids() -> Iterator[str]:
-                for rid, origin in rows:
-                    origins[rid] = origin
-                    yield rid
-
-            for chunk in chunked(assign_batches(ids(), batch_size, first_batch), WRITE_CHUNK):
+            for chunk in chunked(assign_batches(rows, batch_size, first_batch), WRITE_CHUNK):
                 values = [
-                    {"partition": day, "resource_id": r, "batch_no": b, "origin": origins.pop(r)} for r, b in chunk
+                    {"partition": day, "resource_id": rid, "batch_no": b, "origin": origin}
+                    for (rid, origin), b in chunk
                 ]
                 with self.engine.begin() as writer:
                     writer.execute(sa.insert(job_set), values)
