@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from pipelines.sync.resources import SourceApiResource, WarehouseResource
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
@@ -274,3 +276,8 @@ class DagsterDev:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
         self._log.close()
+
+
+def sync_resources(warehouse_url: str, **source_api: object) -> dict[str, object]:
+    """The two resources every sync needs: the source API (keyword settings) and the warehouse."""
+    return {"source_api": SourceApiResource(**source_api), "warehouse": WarehouseResource(url=warehouse_url)}

@@ -14,10 +14,14 @@ import sqlalchemy as sa
 from dagster import instance_for_test, materialize
 
 from pipelines.sync.assets import job_set, retry_queue, watchlist
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
 from pipelines.warehouse.schema import batch_ledger, resources, sub_job_outcomes
 from pipelines.warehouse.schema import job_set as job_set_table
-from pipelines_tests.helpers import dagster_home_on_postgres, materialize_in_process_group, postgres_database
+from pipelines_tests.helpers import (
+    dagster_home_on_postgres,
+    materialize_in_process_group,
+    postgres_database,
+    sync_resources,
+)
 
 DAY = "2026-01-01"
 N = 3_000
@@ -28,7 +32,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 def setup(sample_server, pg_warehouse_url, tmp_path):
     """A built job set for DAY, and the environment a run process needs."""
     server = sample_server(resources=N, latency_ms=10, day=1)
-    res = {"source_api": SourceApiResource(base_url=server.url), "warehouse": WarehouseResource(url=pg_warehouse_url)}
+    res = sync_resources(pg_warehouse_url, base_url=server.url)
     with instance_for_test() as instance:
         materialize(
             [watchlist, retry_queue, job_set], partition_key=DAY, resources=res, instance=instance, run_config=QUIET

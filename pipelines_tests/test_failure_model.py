@@ -17,7 +17,7 @@ from pipelines.sync.replay import replay_dead_letters
 from pipelines.sync.resources import SourceApiResource, WarehouseResource, _store
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import resources as resources_table
-from pipelines_tests.helpers import FlakyTcpProxy
+from pipelines_tests.helpers import FlakyTcpProxy, sync_resources
 
 ASSETS = [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks]
 DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
@@ -108,7 +108,7 @@ def test_a_warehouse_outage_mid_upsert_is_recovered_by_the_retry_policy(sample_s
     proxy = FlakyTcpProxy(target.port or 5432, target.host or "127.0.0.1")
     url = target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     server = sample_server(resources=500, day=1)
-    res = {"source_api": SourceApiResource(base_url=server.url), "warehouse": WarehouseResource(url=url)}
+    res = sync_resources(url, base_url=server.url)
     try:
         with instance_for_test() as instance:
             materialize(ASSETS[:3], partition_key=DAYS[0], resources=res, instance=instance, run_config=QUIET)
@@ -134,10 +134,7 @@ def test_a_warehouse_outage_mid_upsert_is_recovered_by_the_retry_policy(sample_s
 
 def test_replay_job_dry_run_then_replay(sample_server, sqlite_warehouse_url):
     server = sample_server(resources=400, poison_rate=0.02, seed=8, day=1)
-    res = {
-        "source_api": SourceApiResource(base_url=server.url),
-        "warehouse": WarehouseResource(url=sqlite_warehouse_url),
-    }
+    res = sync_resources(sqlite_warehouse_url, base_url=server.url)
     store = res["warehouse"].store()
     with instance_for_test() as instance:
         run_day(res, DAYS[0], instance, raise_on_error=False)

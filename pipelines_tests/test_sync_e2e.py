@@ -16,7 +16,7 @@ from pipelines.sync.resources import SourceApiResource, WarehouseResource
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import batch_ledger, resources, sub_job_outcomes
 from pipelines.warehouse.schema import job_set as job_set_table
-from pipelines_tests.helpers import postgres_database
+from pipelines_tests.helpers import postgres_database, sync_resources
 
 ASSETS = [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks]
 DAY1, DAY2, DAY3 = "2026-01-01", "2026-01-02", "2026-01-03"  # simulated days 1, 2, 3
@@ -57,7 +57,7 @@ def test_two_days_and_a_rerun_on_postgres(sample_server, pg_warehouse_url, pg_in
     n = 1_500
     config = SampleApiConfig(resources=n, change_rate=0.2, seed=11)
     server = sample_server(resources=n, change_rate=0.2, seed=11, day=1)
-    res = {"source_api": SourceApiResource(base_url=server.url), "warehouse": WarehouseResource(url=pg_warehouse_url)}
+    res = sync_resources(pg_warehouse_url, base_url=server.url)
     store = res["warehouse"].store()
 
     # Day 1: everything is new: one probe and one detail call per sub-job.
@@ -138,10 +138,7 @@ def test_other_probe_strategies_cost_what_they_should(sample_server, sqlite_ware
 
 def test_force_resyncs_completed_batches(sample_server, sqlite_warehouse_url):
     server = sample_server(resources=300, day=1)
-    res = {
-        "source_api": SourceApiResource(base_url=server.url),
-        "warehouse": WarehouseResource(url=sqlite_warehouse_url),
-    }
+    res = sync_resources(sqlite_warehouse_url, base_url=server.url)
     with instance_for_test() as instance:
         sync_day(res, DAY1, instance)
         server.reset()
@@ -155,10 +152,7 @@ def test_gone_resources_are_recorded_and_leave_tomorrows_job_set(sample_server, 
     config = SampleApiConfig(resources=500, gone_rate=0.03, seed=5)
     world = World(config)
     server = sample_server(resources=500, gone_rate=0.03, seed=5, day=1)
-    res = {
-        "source_api": SourceApiResource(base_url=server.url),
-        "warehouse": WarehouseResource(url=sqlite_warehouse_url),
-    }
+    res = sync_resources(sqlite_warehouse_url, base_url=server.url)
     store = res["warehouse"].store()
     with instance_for_test() as instance:
         sync_day(res, DAY1, instance)
@@ -174,10 +168,7 @@ def test_gone_resources_are_recorded_and_leave_tomorrows_job_set(sample_server, 
 
 
 def test_the_embedded_sample_api_needs_no_setup(sqlite_warehouse_url):
-    res = {
-        "source_api": SourceApiResource(sample_resources=250),
-        "warehouse": WarehouseResource(url=sqlite_warehouse_url),
-    }
+    res = sync_resources(sqlite_warehouse_url, sample_resources=250)
     with instance_for_test() as instance:
         day1 = sync_day(res, DAY1, instance)
         day2 = sync_day(res, DAY2, instance)
@@ -190,10 +181,7 @@ def test_the_embedded_sample_api_needs_no_setup(sqlite_warehouse_url):
 def test_watchlist_from_a_csv(tmp_path, sqlite_warehouse_url):
     csv = tmp_path / "watch.csv"
     csv.write_text("resource_id,note\n" + "".join(f"r{i:07d},x\n" for i in range(0, 40, 2)) + "r9999999,unknown\n")
-    res = {
-        "source_api": SourceApiResource(sample_resources=100),
-        "warehouse": WarehouseResource(url=sqlite_warehouse_url),
-    }
+    res = sync_resources(sqlite_warehouse_url, sample_resources=100)
     run_config = {**QUIET, "ops": {"watchlist": {"config": {"csv_path": str(csv)}}}}
     with instance_for_test() as instance:
         result = materialize(ASSETS, partition_key=DAY1, resources=res, instance=instance, run_config=run_config)
@@ -205,10 +193,7 @@ def test_watchlist_from_a_csv(tmp_path, sqlite_warehouse_url):
 def test_a_csv_without_an_id_column_is_named(tmp_path, sqlite_warehouse_url):
     csv = tmp_path / "bad.csv"
     csv.write_text("name\nx\n")
-    res = {
-        "source_api": SourceApiResource(sample_resources=10),
-        "warehouse": WarehouseResource(url=sqlite_warehouse_url),
-    }
+    res = sync_resources(sqlite_warehouse_url, sample_resources=10)
     run_config = {**QUIET, "ops": {"watchlist": {"config": {"csv_path": str(csv)}}}}
     with instance_for_test() as instance:
         result = materialize(
