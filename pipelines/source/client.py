@@ -236,7 +236,7 @@ class SourceApiClient:
         """One attempt; 429s are waited out here and never count as the resource's fault."""
         throttled_for = 0.0
         while True:
-            trial = await self._pass_breaker(kind, path)
+            trial = await self._pass_breaker(path)
             await self._wait_pause()
             failed = True
             try:
@@ -246,14 +246,10 @@ class SourceApiClient:
                     request = self._http.build_request("GET", path, params=params, headers=headers)
                     try:
                         response = await self._http.send(request)
-                    except httpx.TimeoutException as exc:
+                    except httpx.TransportError as exc:  # timeouts included: sent, so billable
                         self._count(meter, kind=kind)
-                        raise self._error(ErrorClass.TRANSIENT, f"timeout: {type(exc).__name__}", request) from None
-                    except httpx.TransportError as exc:
-                        self._count(meter, kind=kind)
-                        raise self._error(
-                            ErrorClass.TRANSIENT, f"transport error: {type(exc).__name__}", request
-                        ) from None
+                        what = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport error"
+                        raise self._error(ErrorClass.TRANSIENT, f"{what}: {type(exc).__name__}", request) from None
                 error_class = classify_status(response.status_code)
                 failed = error_class is ErrorClass.TRANSIENT
             finally:
@@ -271,7 +267,7 @@ class SourceApiClient:
                 continue
             raise self._error(error_class, f"HTTP {response.status_code}", request, response)
 
-    async def _pass_breaker(self, kind: str, path: str) -> bool:
+    async def _pass_breaker(self, path: str) -> bool:
         """Wait while the breaker holds calls; True when this call is its half-open trial."""
         while True:
             decision = self.breaker.before_call()

@@ -65,7 +65,8 @@ def completion_sensor(context: SensorEvaluationContext, warehouse: WarehouseReso
     now = _now()
     state: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     notes = []
-    for day in watched_days(now):
+    days = watched_days(now)
+    for day in days:
         key = day.isoformat()
         p = store.batch_progress(day)
         progress = Progress(key, p["expected"], p["completed"], p["first_started"], now, deadline_of(day, now.tzinfo))
@@ -87,7 +88,7 @@ def completion_sensor(context: SensorEvaluationContext, warehouse: WarehouseReso
             projected=progress.projected() if kind == "behind_pace" else None,
         )
         _deliver(context.log, alert, store)
-    keep = {d.isoformat() for d in watched_days(now)}
+    keep = {d.isoformat() for d in days}
     return SensorResult(
         cursor=json.dumps({k: v for k, v in state.items() if k in keep}),
         skip_reason="; ".join(notes) or "no day to watch yet",
