@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CsvList = Annotated[list[str], NoDecode]
@@ -38,7 +38,10 @@ class Settings(BaseSettings):
     source_connect_timeout: float = Field(5.0, gt=0)
     source_read_timeout: float = Field(30.0, gt=0)
     source_max_concurrency: int = Field(16, ge=1, le=1000)
+    source_min_concurrency: int = Field(2, ge=1, le=1000)
     source_rate_limit: float = Field(0.0, ge=0)
+    source_rate_limiter_url: str | None = None
+    source_rate_limiter_key: str | None = None
     source_max_attempts: int = Field(4, ge=1, le=20)
     source_breaker_failure_ratio: float = Field(0.5, gt=0, le=1)
     source_breaker_min_calls: int = Field(20, ge=1)
@@ -58,8 +61,9 @@ class Settings(BaseSettings):
     pipeline_timezone: str = "UTC"
     sync_batch_size: int = Field(100, ge=1, le=10_000)
     sync_batches_per_step: int = Field(50, ge=1)
-    sync_batch_parallelism: int = Field(2, ge=1, le=64)
+    sync_batch_parallelism: int = Field(4, ge=1, le=64)
     sync_claim_lease_seconds: float = Field(60.0, ge=1)
+    sync_executor: Literal["in_process", "multiprocess"] = "in_process"
     watchlist_csv: str | None = None
 
     # Operations: schedule, alerts, cost.
@@ -100,6 +104,22 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:/// or postgresql:// SQLAlchemy URL")
         return value
+
+    @field_validator("source_rate_limiter_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value or None
+
+    @model_validator(mode="after")
+    def _concurrency_bounds(self) -> Settings:
+        if self.source_min_concurrency > self.source_max_concurrency:
+            raise ValueError(
+                f"SOURCE_MIN_CONCURRENCY ({self.source_min_concurrency}) exceeds "
+                f"SOURCE_MAX_CONCURRENCY ({self.source_max_concurrency})"
+            )
+        return self
 
     @field_validator("source_item_path", "source_detail_path")
     @classmethod

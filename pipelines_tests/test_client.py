@@ -125,3 +125,32 @@ def test_listing_and_bulk_probe(sample_server):
     assert [len(p) for p in pages] == [500, 500, 100]
     assert set(found) == {"r0000001", "r0000002"} and missing == ["zzz"]
     assert server.stats()["listing"] == 3
+
+
+def test_not_told_the_rate_the_client_finds_it_from_429s(sample_server):
+    server = sample_server(resources=400, rate_limit=50, latency_ms=5)
+    settings = ClientSettings(server.url, max_concurrency=8)  # no SOURCE_RATE_LIMIT at all
+    answers, meter = run(probe_many(settings, [f"r{i:07d}" for i in range(400)]))
+    assert not [a for a in answers if isinstance(a, SourceError)]
+    stats = server.stats()
+    assert meter.throttled == stats["throttled"]
+    assert stats["throttled"] <= 0.05 * stats["billable"]  # a few events, not a 429 storm
+
+
+def test_two_clients_sharing_a_redis_budget_stay_within_the_apis_rate(sample_server):
+    server = sample_server(resources=200, rate_limit=40)
+    key = f"pipelines-test:{time.time_ns()}"
+    settings = ClientSettings(
+        server.url, max_concurrency=8, rate_limit=40, rate_limiter_url="redis://127.0.0.1:6379/0", rate_limiter_key=key
+    )
+
+    async def both():
+        ids = [f"r{i:07d}" for i in range(100)]
+        return await asyncio.gather(probe_many(settings, ids[:50]), probe_many(settings, ids[50:]))
+
+    started = time.perf_counter()
+    (first, _), (second, _) = run(both())
+    elapsed = time.perf_counter() - started
+    assert not [a for a in first + second if isinstance(a, SourceError)]
+    assert server.stats().get("throttled", 0) == 0  # alone each would send 40/s: together 80/s
+    assert elapsed >= 100 / 40 - 0.5  # one paced stream of 100 requests at 40/s

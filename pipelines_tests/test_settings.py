@@ -37,11 +37,21 @@ def test_lists_come_comma_separated(monkeypatch):
         ("WAREHOUSE_URL", "mysql://x"),
         ("SOURCE_FINGERPRINT_FIELDS", " , "),
         ("PIPELINE_START_DATE", "yesterday"),
+        ("SOURCE_RATE_LIMITER_URL", "http://127.0.0.1:6379"),
+        ("SOURCE_RATE_LIMIT", "-1"),
+        ("SYNC_EXECUTOR", "threads"),
     ],
 )
 def test_a_bad_setting_is_named(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
+        load_settings()
+
+
+def test_concurrency_bounds_must_be_in_order(monkeypatch):
+    monkeypatch.setenv("SOURCE_MAX_CONCURRENCY", "4")
+    monkeypatch.setenv("SOURCE_MIN_CONCURRENCY", "8")
+    with pytest.raises(SettingsError, match="SOURCE_MIN_CONCURRENCY"):
         load_settings()
 
 

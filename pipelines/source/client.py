@@ -1,10 +1,10 @@
 """The async HTTP client of the source API.
 
-Every HTTP detail lives here: connection pooling, separate connect and read timeouts, bounded
-concurrency, an optional request rate, ``429 Retry-After`` (which pauses the whole client), and
-tier 1 retries of transient errors with capped exponential backoff and jitter (tenacity). The
-token travels only in the ``Authorization`` header and is never part of a URL, a log line or an
-error.
+Every HTTP detail lives here: connection pooling, separate connect and read timeouts, an adaptive
+request rate (paced, shared through Redis when configured, cut on ``429 Retry-After`` which
+pauses every caller), a concurrency limit that latency moves, and tier 1 retries of transient
+errors with capped exponential backoff and jitter (tenacity). The token travels only in the
+``Authorization`` header and is never part of a URL, a log line or an error.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
 import httpx
-from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from pipelines.source.breaker import CircuitBreaker, Go, Reject
+from pipelines.source.concurrency import ConcurrencyGate
 from pipelines.source.errors import BODY_EXCERPT, ErrorClass, SourceError, classify_status, safe_headers
+from pipelines.source.ratecontrol import INF, GradientLimit, RatePolicy
 from pipelines.source.records import BulkProbeBody, ListingBody, parse_json, validate_record
+from pipelines.source.shared_rate import LocalRate, RedisRate
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,11 @@ class ClientSettings:
     ids_param: str = "ids"
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
-    max_concurrency: int = 16
-    rate_limit: float = 0.0  # requests per second for this client; 0: no limit of its own
+    max_concurrency: int = 16  # the most requests in flight; latency may lower the limit
+    min_concurrency: int = 2  # the least the limit comes down to
+    rate_limit: float = 0.0  # requests/s never exceeded (0: none; 429s find the API's rate)
+    rate_limiter_url: str | None = None  # redis://...: one rate for every client naming it
+    rate_limiter_key: str | None = None  # the shared budget's name (default: from base_url)
     max_attempts: int = 4
     backoff_initial: float = 0.25
     backoff_max: float = 8.0
@@ -93,6 +98,14 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, SourceError) and exc.error_class is ErrorClass.TRANSIENT
 
 
+def _rate(settings: ClientSettings) -> LocalRate | RedisRate:
+    policy = RatePolicy(ceiling=settings.rate_limit if settings.rate_limit > 0 else INF)
+    if settings.rate_limiter_url:
+        key = settings.rate_limiter_key or f"pipelines:rate:{settings.base_url}"
+        return RedisRate(settings.rate_limiter_url, key, policy)
+    return LocalRate(policy)
+
+
 def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
     if not value:
@@ -127,9 +140,11 @@ class SourceApiClient:
                 max_keepalive_connections=settings.max_concurrency,
             ),
         )
-        self._slots = asyncio.Semaphore(settings.max_concurrency)
-        self._limiter = AsyncLimiter(settings.rate_limit, 1.0) if settings.rate_limit > 0 else None
-        self._paused_until = 0.0
+        self.gate = ConcurrencyGate(
+            GradientLimit(settings.max_concurrency, min(settings.min_concurrency, settings.max_concurrency))
+        )
+        self.rate = _rate(settings)
+        self._paused_until = 0.0  # this client's own view of the last 429's pause
         self.breaker = CircuitBreaker(
             window=settings.breaker_window,
             min_calls=settings.breaker_min_calls,
@@ -148,10 +163,17 @@ class SourceApiClient:
         )
 
     async def __aenter__(self) -> SourceApiClient:
+        if isinstance(self.rate, RedisRate):
+            await self.rate.ping()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self._http.aclose()
+        await self.rate.aclose()
+
+    def limits(self) -> dict[str, float]:
+        """The rate (requests/s; inf: none) and concurrency limit in force, and requests in flight."""
+        return {"rate": self.rate.current(), "concurrency": self.gate.limit.allowed(), "in_flight": self.gate.in_flight}
 
     # -- calls ----------------------------------------------------------------------------
 
@@ -215,15 +237,26 @@ class SourceApiClient:
         headers: dict | None = None,
         meter: CallMeter | None = None,
     ) -> tuple[httpx.Response, int]:
-        """Send with tier 1 retries; answer the response (2xx or 304) and the attempts it took."""
-        retrying = self._retrying.copy()
-        attempt_no = 0
+        """Send with tier 1 retries; answer the response (2xx or 304) and the attempts it took.
+
+        The first attempt goes outside tenacity (setting up its loop costs more than the request's
+        own bookkeeping); a transient failure is handed to tenacity as its attempt 1, so the
+        retries, their waits and their numbering are tenacity's.
+        """
         try:
-            async for attempt in retrying:
+            return await self._send(kind, path, params, headers, meter), 1
+        except SourceError as exc:
+            if not _is_transient(exc) or self.settings.max_attempts == 1:
+                raise
+            first = exc
+        attempt_no = 1
+        try:
+            async for attempt in self._retrying.copy():
                 with attempt:
                     attempt_no = attempt.retry_state.attempt_number
-                    if attempt_no > 1:
-                        self._count(meter, retries=1)
+                    if attempt_no == 1:
+                        raise first
+                    self._count(meter, retries=1)
                     return await self._send(kind, path, params, headers, meter), attempt_no
         except SourceError as exc:
             exc.attempts = attempt_no
@@ -236,25 +269,29 @@ class SourceApiClient:
         """One attempt; 429s are waited out here and never count as the resource's fault."""
         throttled_for = 0.0
         while True:
-            trial = await self._pass_breaker(path)
-            await self._wait_pause()
-            failed = True
-            try:
-                async with self._slots:
-                    if self._limiter is not None:
-                        await self._limiter.acquire()
+            async with self.gate.slot():
+                # The breaker is asked at the last moment, in the slot: a request that queued
+                # for a slot while the API went down must not be sent after the breaker opened.
+                trial = await self._pass_breaker(path)
+                failed = True
+                try:
+                    await self._wait_turn()
                     request = self._http.build_request("GET", path, params=params, headers=headers)
+                    sent = time.monotonic()
                     try:
                         response = await self._http.send(request)
                     except httpx.TransportError as exc:  # timeouts included: sent, so billable
                         self._count(meter, kind=kind)
                         what = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport error"
                         raise self._error(ErrorClass.TRANSIENT, f"{what}: {type(exc).__name__}", request) from None
-                error_class = classify_status(response.status_code)
-                failed = error_class is ErrorClass.TRANSIENT
-            finally:
-                self.breaker.record(failed, trial)
+                    rtt = time.monotonic() - sent
+                    error_class = classify_status(response.status_code)
+                    failed = error_class is ErrorClass.TRANSIENT
+                finally:
+                    self.breaker.record(failed, trial)
             self._count(meter, kind=kind, received=len(response.content))
+            if error_class is not ErrorClass.THROTTLED and not failed:
+                self.gate.sample(rtt)
             if error_class is None:
                 return response
             if error_class is ErrorClass.THROTTLED:
@@ -264,8 +301,19 @@ class SourceApiClient:
                 if throttled_for > self.settings.max_throttle_wait:
                     raise self._error(ErrorClass.TRANSIENT, "throttled for too long", request, response)
                 self._paused_until = max(self._paused_until, time.monotonic() + wait)
+                await self.rate.throttled(wait)
                 continue
             raise self._error(error_class, f"HTTP {response.status_code}", request, response)
+
+    async def _wait_turn(self) -> None:
+        """Wait for this request's slot of the (shared) rate, and out any pause a 429 set meanwhile."""
+        while True:
+            wait = await self.rate.reserve()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if time.monotonic() >= self._paused_until:
+                return
+            await asyncio.sleep(self._paused_until - time.monotonic())
 
     async def _pass_breaker(self, path: str) -> bool:
         """Wait while the breaker holds calls; True when this call is its half-open trial."""
@@ -276,10 +324,6 @@ class SourceApiClient:
             if isinstance(decision, Reject):
                 raise SourceError(ErrorClass.CIRCUIT_OPEN, decision.reason, url=str(self._http.base_url.join(path)))
             await asyncio.sleep(decision.seconds)
-
-    async def _wait_pause(self) -> None:
-        while (delay := self._paused_until - time.monotonic()) > 0:
-            await asyncio.sleep(delay)
 
     def _count(
         self, meter: CallMeter | None, kind: str | None = None, received: int = 0, throttled: int = 0, retries: int = 0

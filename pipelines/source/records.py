@@ -1,22 +1,15 @@
-"""Validation of the records the API returns: anything that fails here is poison."""
+"""Validation of what the API returns: anything that fails here is poison. Envelopes (bulk probe,
+listing) are pydantic models; a record is checked directly (see ``validate_record``)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+import orjson
+from pydantic import BaseModel, StrictStr
 
 from pipelines.source.errors import ErrorClass, SourceError
-
-
-class ApiRecord(BaseModel):
-    """The least every record carries: its id as a string. Other fields are kept as they come."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    id: StrictStr
 
 
 class BulkProbeBody(BaseModel):
@@ -31,27 +24,24 @@ class ListingBody(BaseModel):
 
 def parse_json(content: bytes) -> Any:
     try:
-        return json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return orjson.loads(content)  # several times faster than json.loads on kilobyte records
+    except orjson.JSONDecodeError as exc:
         raise SourceError(ErrorClass.POISON, f"body is not JSON: {exc}") from None
 
 
 def validate_record(body: Any, required: Sequence[str], expected_id: str | None = None) -> dict:
-    """``body`` as a record holding ``required`` fields (non-null) and, if given, the expected id."""
-    try:
-        record = ApiRecord.model_validate(body)
-    except ValidationError as exc:
-        raise SourceError(ErrorClass.POISON, f"record fails the schema: {_first_error(exc)}") from None
-    data = record.model_dump()
-    missing = [name for name in required if data.get(name) is None]
+    """``body`` as a record: a JSON object with a string ``id``, the ``required`` fields non-null
+    and, if given, the expected id. Checked directly: a model per record costs more than the
+    request's own bookkeeping at a thousand records a second, for one typed field."""
+    if not isinstance(body, dict):
+        raise SourceError(ErrorClass.POISON, f"record fails the schema: body: not an object but {type(body).__name__}")
+    rid = body.get("id")
+    if not isinstance(rid, str):
+        what = "missing" if rid is None else f"not a string but {type(rid).__name__}"
+        raise SourceError(ErrorClass.POISON, f"record fails the schema: id: {what}")
+    missing = [name for name in required if body.get(name) is None]
     if missing:
         raise SourceError(ErrorClass.POISON, f"record lacks field(s): {', '.join(missing)}")
-    if expected_id is not None and record.id != expected_id:
-        raise SourceError(ErrorClass.POISON, f"record id {record.id!r} is not {expected_id!r}")
-    return data
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "body"
-    return f"{where}: {err['msg']}"
+    if expected_id is not None and rid != expected_id:
+        raise SourceError(ErrorClass.POISON, f"record id {rid!r} is not {expected_id!r}")
+    return body

@@ -29,8 +29,11 @@ class SourceApiResource(ConfigurableResource):
     items_path: str = "/items"
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
-    max_concurrency: int = 16
-    rate_limit: float = Field(0.0, description="requests/s for this client; 0: none of its own")
+    max_concurrency: int = Field(16, description="most requests in flight per client; latency may lower it")
+    min_concurrency: int = Field(2, description="least the latency-driven limit comes down to")
+    rate_limit: float = Field(0.0, description="requests/s never exceeded; 0: none (429s find the API's rate)")
+    rate_limiter_url: str | None = Field(None, description="redis:// URL: one rate shared by every step and run")
+    rate_limiter_key: str | None = Field(None, description="name of the shared budget (default: from the API URL)")
     max_attempts: int = 4
     breaker_failure_ratio: float = 0.5
     breaker_min_calls: int = 20
@@ -52,7 +55,10 @@ class SourceApiResource(ConfigurableResource):
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
             max_concurrency=self.max_concurrency,
+            min_concurrency=self.min_concurrency,
             rate_limit=self.rate_limit,
+            rate_limiter_url=self.rate_limiter_url,
+            rate_limiter_key=self.rate_limiter_key,
             max_attempts=self.max_attempts,
             breaker_failure_ratio=self.breaker_failure_ratio,
             breaker_min_calls=self.breaker_min_calls,
