@@ -1,3 +1,4 @@
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -6,7 +7,7 @@ import sqlalchemy as sa
 from pipelines.core.outcomes import BatchResult, Member, Outcome, ResourceUpdate, SubJobResult
 from pipelines.source.client import CallMeter
 from pipelines.warehouse.schema import batch_ledger, job_set, resources, sub_job_outcomes
-from pipelines.warehouse.store import BatchRecord, Warehouse, create_warehouse_engine
+from pipelines.warehouse.store import BatchRecord, Warehouse, create_tables, create_warehouse_engine
 from pipelines.warehouse.upsert import newer_or_same, resources_set, upsert
 
 DAY = date(2026, 1, 2)
@@ -135,3 +136,27 @@ def _assignments(store):
 def _utc(value: datetime) -> datetime:
     """SQLite hands back naive UTC, PostgreSQL an aware time in the session's zone."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def test_runs_starting_at_once_on_a_new_postgresql_warehouse_all_get_their_tables(pg_warehouse_url):
+    """A backfill's runs create the tables together; without the advisory lock all but one fail."""
+    engines = [create_warehouse_engine(pg_warehouse_url) for _ in range(4)]
+    start = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def create(engine) -> None:
+        start.wait()
+        try:
+            create_tables(engine)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for e in engines:
+        e.dispose()
+    assert errors == []
+    assert set(sa.inspect(sa.create_engine(pg_warehouse_url)).get_table_names()) >= {"resources", "batch_ledger"}

@@ -29,7 +29,7 @@ from pipelines.warehouse.schema import (
     sub_job_outcomes,
     watchlist,
 )
-from pipelines.warehouse.upsert import newer_or_same, resources_set, upsert
+from pipelines.warehouse.upsert import bulk_upsert, newer_or_same, resources_set, upsert
 
 
 class LostClaimError(RuntimeError):
@@ -120,21 +120,30 @@ class BatchOps:
             )
             if done.rowcount != 1:
                 raise LostClaimError(f"batch {batch_id(rec.partition.isoformat(), rec.batch_no)} was taken over")
-            for stmt in self._batch_statements(rec):
-                conn.execute(stmt)
+            self._write_batch(conn, rec)
 
-    def _batch_statements(self, rec: BatchRecord):
+    def _write_batch(self, conn: sa.Connection, rec: BatchRecord) -> None:
         day, now, result = rec.partition, rec.finished_at, rec.result
         bid = batch_id(day.isoformat(), rec.batch_no)
         by_outcome: dict[Outcome, list] = {o: [] for o in Outcome}
         for r in result.results:
             by_outcome[r.outcome].append(r)
-        if result.updates:
-            rows = [_resource_row(u, day, now) for u in result.updates]
-            yield upsert(self.dialect, resources, rows, set_=resources_set, where=newer_or_same)
-        if result.results:
-            yield upsert(self.dialect, sub_job_outcomes, [_outcome_row(r, rec) for r in result.results])
-        ids = [r.resource_id for r in result.results]
+        upsert_resources(conn, result.updates, day, now)
+        batch = {"partition": day, "batch_no": rec.batch_no, "run_id": rec.run_id, "recorded_at": now}
+        bulk_upsert(conn, sub_job_outcomes, [_outcome_row(r) for r in result.results], common=batch)
+        members = rec.members.get
+        bulk_upsert(
+            conn, retry_queue, [_retry_row(r, members(r.resource_id), rec, bid) for r in by_outcome[Outcome.RETRY]]
+        )
+        bulk_upsert(
+            conn, dead_letter, [_dead_row(r, members(r.resource_id), rec, bid) for r in by_outcome[Outcome.DEAD]]
+        )
+        for stmt in self._batch_updates(rec, by_outcome):
+            conn.execute(stmt)
+
+    def _batch_updates(self, rec: BatchRecord, by_outcome: dict[Outcome, list]):
+        day = rec.partition
+        ids = [r.resource_id for r in rec.result.results]
         # tier 2: whatever was scheduled for today is consumed; the failures come back tomorrow
         yield (
             sa.update(retry_queue)
@@ -145,13 +154,6 @@ class BatchOps:
             )
             .values(status="done")
         )
-        if retries := by_outcome[Outcome.RETRY]:
-            rows = [_retry_row(r, rec.members.get(r.resource_id), rec, bid) for r in retries]
-            yield upsert(self.dialect, retry_queue, rows)
-        if deads := by_outcome[Outcome.DEAD]:
-            yield upsert(
-                self.dialect, dead_letter, [_dead_row(r, rec.members.get(r.resource_id), rec, bid) for r in deads]
-            )
         yield from self._replay_resolutions(rec, day)
         yield from _watchlist_changes(by_outcome, day)
 
@@ -171,6 +173,18 @@ class BatchOps:
                     updated_at=rec.finished_at,
                 )
             )
+
+
+def resource_rows(updates, day: date, now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A batch's resource rows, and the stamps they all share (first_seen, last_checked, last_partition)."""
+    return [_resource_row(u, now) for u in updates], {"first_seen": now, "last_checked": now, "last_partition": day}
+
+
+def upsert_resources(conn: sa.Connection, updates, day: date, now: datetime) -> None:
+    """A batch's resources in one statement, the shared stamps bound once; an older observation
+    never overwrites a newer one."""
+    rows, stamps = resource_rows(updates, day, now)
+    bulk_upsert(conn, resources, rows, set_=resources_set, where=newer_or_same, common=stamps)
 
 
 def _mine(day: date, batch_no: int, token: str):
@@ -201,7 +215,7 @@ def _ledger_values(rec: BatchRecord) -> dict[str, Any]:
     }
 
 
-def _resource_row(u, day: date, now: datetime) -> dict[str, Any]:
+def _resource_row(u, now: datetime) -> dict[str, Any]:
     return {
         "resource_id": u.resource_id,
         "status": u.status,
@@ -209,25 +223,19 @@ def _resource_row(u, day: date, now: datetime) -> dict[str, Any]:
         "etag": u.etag,
         "projected": u.projected,
         "details": u.details,
-        "first_seen": now,
         "last_changed": now if u.changed else None,
-        "last_checked": now,
-        "last_partition": day,
     }
 
 
-def _outcome_row(r, rec: BatchRecord) -> dict[str, Any]:
+def _outcome_row(r) -> dict[str, Any]:
+    """A sub-job's own outcome; the batch's partition, number, run and time go once."""
     return {
-        "partition": rec.partition,
         "resource_id": r.resource_id,
-        "batch_no": rec.batch_no,
         "outcome": r.outcome.value,
         "reason": r.reason[:500],
         "error_class": r.error_class,
         "http_status": r.http_status,
         "attempts": r.attempts,
-        "run_id": rec.run_id,
-        "recorded_at": rec.finished_at,
     }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pipelines.warehouse.schema import dead_letter, job_set, retry_queue
-from pipelines.warehouse.upsert import upsert
+from pipelines.warehouse.upsert import bulk_upsert
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class QueueOps:
             for e in entries
         ]
         with self.engine.begin() as conn:
-            conn.execute(upsert(self.dialect, retry_queue, rows))
+            bulk_upsert(conn, retry_queue, rows)
             conn.execute(
                 sa.update(dead_letter)
                 .where(dead_letter.c.id.in_([e["id"] for e in entries]), dead_letter.c.status == "dead")

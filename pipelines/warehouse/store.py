@@ -26,7 +26,7 @@ from pipelines.warehouse.schema import (
     sub_job_outcomes,
     watchlist,
 )
-from pipelines.warehouse.upsert import upsert
+from pipelines.warehouse.upsert import bulk_upsert
 
 __all__ = ["BatchRecord", "DeadLetterFilter", "LostClaimError", "Warehouse", "create_warehouse_engine", "utcnow"]
 
@@ -51,15 +51,29 @@ def create_warehouse_engine(url: str) -> sa.Engine:
         return engine
     # A session stuck inside a transaction (a writer cut off mid-batch) would hold its batch's
     # ledger row lock; PostgreSQL ends such sessions after a minute, rolling the batch back.
-    options = "-c idle_in_transaction_session_timeout=60000"
+    # lz4 compresses the kilobytes of each resource's details several times faster than the
+    # default pglz (a fifth more upserted rows per second, measured).
+    options = "-c idle_in_transaction_session_timeout=60000 -c default_toast_compression=lz4"
     return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": options})
+
+
+SCHEMA_LOCK = 0x70697065  # an advisory lock id of our own ("pipe")
+
+
+def create_tables(engine: sa.Engine) -> None:
+    """Create missing tables. On PostgreSQL under an advisory lock: runs that start at once (a
+    backfill) on a new warehouse would otherwise race in CREATE TABLE and all but one fail."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+        metadata.create_all(conn)
 
 
 class Warehouse(BatchOps, QueueOps):
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        metadata.create_all(engine)
+        create_tables(engine)
 
     # -- watchlist ------------------------------------------------------------------------
 
@@ -72,9 +86,7 @@ class Warehouse(BatchOps, QueueOps):
                     {"resource_id": rid, "active": True, "source": source, "added_on": day, "last_listed_on": day}
                     for rid in dict.fromkeys(chunk)
                 ]
-                conn.execute(
-                    upsert(self.dialect, watchlist, rows, set_=lambda ex, t: {"last_listed_on": ex.last_listed_on})
-                )
+                bulk_upsert(conn, watchlist, rows, set_=_listed_again)
                 seen += len(rows)
         return seen
 
@@ -132,6 +144,8 @@ class Warehouse(BatchOps, QueueOps):
                     writer.execute(sa.insert(job_set), values)
                 for v in values:
                     added[v["origin"]] += 1
+        if sum(added.values()):
+            self.analyze(job_set)
         return added
 
     def job_set_counts(self, day: date) -> dict[str, int]:
@@ -213,9 +227,20 @@ class Warehouse(BatchOps, QueueOps):
         row["naive_calls"] = 2 * jobs["sub_jobs"]
         return row
 
+    def analyze(self, *tables: sa.Table) -> None:
+        """Refresh PostgreSQL's statistics of tables a day just filled. Until autovacuum gets to
+        them the planner believes they are near empty and picks nested loops: the conservation
+        check took 2.5 s at 10,000 sub-jobs that way, quadratic in the day's size (4 ms after)."""
+        if self.dialect != "postgresql":
+            return
+        with self.engine.begin() as conn:
+            for table in tables:
+                conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(table)}"))
+
     def conservation(self, day: date) -> dict[str, int]:
         """Sub-jobs of the day's job set without an outcome, outcomes without a sub-job, and
         outcomes whose tier record (retry queue entry, dead letter entry) is missing."""
+        self.analyze(job_set, sub_job_outcomes, retry_queue, dead_letter)
         no_outcome = (
             sa.select(sa.func.count())
             .select_from(
@@ -317,6 +342,11 @@ class Warehouse(BatchOps, QueueOps):
             query = query.where(table.c[name] == value)
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+
+def _listed_again(excluded, table: sa.Table) -> dict[str, Any]:
+    """A listed id already tracked only records that it was listed again."""
+    return {"last_listed_on": excluded.last_listed_on}
 
 
 def utcnow() -> datetime:
