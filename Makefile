@@ -1,10 +1,10 @@
-# make demo | make test | make dev | make lint
+# make demo | make test | make dev | make lint | make bench
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DAGSTER_HOME_DIR := $(CURDIR)/.dagster_home
 
-.PHONY: install browser demo test dev lint format clean
+.PHONY: install browser demo test dev lint format clean bench
 
 install: $(VENV)/.installed
 
@@ -39,3 +39,6 @@ format: install
 
 clean:
 	rm -rf $(VENV) .data .demo .dagster_home
+
+bench: install  ## the benchmark (needs PostgreSQL and Redis on 127.0.0.1); ARGS="--n 3000" for a quick run
+	$(BIN)/python -m pipelines.bench $(ARGS)

@@ -67,6 +67,7 @@ class SampleApi:
             self.counters.add("unauthorized")
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         wait = self.bucket.take()
+        self.counters.tick(throttled=wait > 0)
         if wait > 0:
             self.counters.add("throttled")
             return JSONResponse(
@@ -180,6 +181,9 @@ class SampleApi:
     async def sim_stats(self, request: Request) -> Response:
         return JSONResponse(self.counters.snapshot())
 
+    async def sim_timeline(self, request: Request) -> Response:
+        return JSONResponse(self.counters.timeline())
+
     async def sim_reset(self, request: Request) -> Response:
         self.counters.reset()
         return JSONResponse({"reset": True})
@@ -207,6 +211,7 @@ def create_app(config: SampleApiConfig | None = None) -> Starlette:
             Route("/items/{rid}", api.probe),
             Route("/items/{rid}/details", api.detail),
             Route("/_sim/stats", api.sim_stats),
+            Route("/_sim/timeline", api.sim_timeline),
             Route("/_sim/reset", api.sim_reset, methods=["POST"]),
             Route("/_sim/config", api.sim_config, methods=["GET", "POST"]),
         ]

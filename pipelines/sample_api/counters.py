@@ -1,7 +1,9 @@
-"""Per-endpoint counters of the sample API, so tests and benchmarks can assert billable calls."""
+"""Per-endpoint counters of the sample API, so tests and benchmarks can assert billable calls,
+and a per-second timeline of requests and 429s, so a benchmark can see the rate it was sent."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 # Every request that reached an API endpoint (not /_sim) is billable, whatever its answer.
@@ -11,14 +13,29 @@ BILLABLE = ("probe", "bulk_probe", "detail", "listing")
 class Counters:
     def __init__(self) -> None:
         self._c: Counter[str] = Counter()
+        self.reset()
 
     def add(self, name: str, amount: int = 1) -> None:
         self._c[name] += amount
 
+    def tick(self, throttled: bool) -> None:
+        """One billable request, in its second since the last reset."""
+        second = int(time.monotonic() - self._started)
+        self._requests[second] += 1
+        if throttled:
+            self._throttled[second] += 1
+
     def reset(self) -> None:
         self._c.clear()
+        self._started = time.monotonic()
+        self._requests: Counter[int] = Counter()
+        self._throttled: Counter[int] = Counter()
 
     def snapshot(self) -> dict[str, int]:
         snap = dict(self._c)
         snap["billable"] = sum(self._c[name] for name in BILLABLE)
         return snap
+
+    def timeline(self) -> list[list[int]]:
+        """``[second, requests, 429s]`` for every second since the last reset that saw a request."""
+        return [[s, self._requests[s], self._throttled[s]] for s in sorted(self._requests)]

@@ -1,0 +1,114 @@
+"""``make bench`` (``python -m pipelines.bench``): the daily sync against the naive pipeline, with
+the sample API as a real server in its own process on a loopback port, the warehouse and the
+Dagster instance on PostgreSQL. Prints every section's table and the targets, and writes the same
+as JSON under bench-results/. ``--n 3000`` for a quick run; ``--sections days,warehouse`` for some.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dagster import DagsterInstance
+
+from pipelines.bench import adaptive, days, scale, shared, warehouse
+from pipelines.bench.postgres import dagster_home_on_postgres, postgres_database
+from pipelines.bench.report import render, targets
+from pipelines.bench.runs import Stage
+from pipelines.sample_api.process import SampleServer
+
+SECTIONS = ("days", "adaptive", "shared", "warehouse", "scale")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m pipelines.bench", description=__doc__)
+    p.add_argument("--n", type=int, default=30_000, help="sub-jobs of the standard day")
+    p.add_argument("--rate", type=float, default=200.0, help="the API's rate limit R (requests/s)")
+    p.add_argument("--latency-ms", type=float, default=20.0)
+    p.add_argument("--jitter-ms", type=float, default=10.0)
+    p.add_argument("--change-rate", type=float, default=0.2)
+    p.add_argument("--concurrency", type=int, default=16, help="the concurrency cap of both pipelines")
+    p.add_argument("--adaptive-n", type=int, default=4_000, help="sub-jobs of the adaptive runs")
+    p.add_argument("--shared-n", type=int, default=2_000, help="sub-jobs of each of the three partitions")
+    p.add_argument("--scale-n", type=int, default=None, help="sub-jobs of the big day (default 10 x --n)")
+    p.add_argument("--strategies", default=",".join(days.STRATEGIES))
+    p.add_argument("--sections", default=",".join(SECTIONS))
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="the shared rate limiter")
+    p.add_argument("--out", type=Path, default=Path("bench-results"))
+    args = p.parse_args(argv)
+    unknown = set(args.sections.split(",")) - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown section(s) {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    return args
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(args: argparse.Namespace) -> dict:
+    sections = args.sections.split(",")
+    results: dict = {"settings": {k: str(v) for k, v in vars(args).items()}, "started": datetime.now(UTC).isoformat()}
+    server = SampleServer(
+        resources=args.n,
+        change_rate=args.change_rate,
+        latency_ms=args.latency_ms,
+        latency_jitter_ms=args.jitter_ms,
+        rate_limit=args.rate,
+    )
+    try:
+        with postgres_database("bench_instance") as instance_url:
+            home = dagster_home_on_postgres(Path(tempfile.mkdtemp(prefix="bench-home-")), instance_url)
+            DagsterInstance.from_config(str(home)).dispose()  # its schema, before runs start at once
+            stage = Stage(server, home, rate=args.rate, concurrency=args.concurrency)
+            if "days" in sections:
+                log(f"the standard day: {args.n:,} sub-jobs, R = {args.rate:g}/s")
+                results["days"] = days.standard_days(stage, args.strategies.split(","), log=log)
+            if "adaptive" in sections:
+                log("adaptive concurrency")
+                server.configure(resources=args.adaptive_n)
+                results["adaptive"] = adaptive.unknown_rate(stage, log=log)
+                results["latency"] = adaptive.latency_episode(stage, args.latency_ms, log=log)
+                server.configure(latency_ms=args.latency_ms)
+            if "shared" in sections:
+                log("one rate for everyone")
+                server.configure(resources=args.shared_n)
+                results["shared"] = shared.three_at_once(stage, args.redis_url, log=log)
+            if "warehouse" in sections:
+                log("warehouse upserts")
+                results["warehouse"] = warehouse.upsert_rates(log=log)
+            if "scale" in sections:
+                log("scale and the client's ceiling (no latency, no rate limit)")
+                unlimited = Stage(server, home, rate=0, concurrency=args.concurrency)
+                big = args.scale_n or 10 * args.n
+                # the bare loop before and after the day it is compared with: the machine is shared
+                bare = [scale.bare_httpx(unlimited, 2 * args.n, args.n, log=log)]
+                results["scale"] = [scale.one_day(unlimited, args.n, log=log)]
+                bare.append(scale.bare_httpx(unlimited, 2 * args.n, args.n, log=log))
+                results["bare_httpx_runs_per_s"] = bare
+                results["bare_httpx_per_s"] = sum(bare) / len(bare)
+                results["scale"].append(scale.one_day(unlimited, big, log=log))
+    finally:
+        server.stop()
+    results["finished"] = datetime.now(UTC).isoformat()
+    results["targets"] = targets(results, args.rate)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    results = run(args)
+    print()
+    print(render(results))
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"bench-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
+    path.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nwritten: {path}")
+
+
+if __name__ == "__main__":
+    main()

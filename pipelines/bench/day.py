@@ -1,0 +1,95 @@
+"""One measured day of the pipeline, in a process of its own (so its peak RSS is its own):
+``python -m pipelines.bench.day 2026-01-02`` runs ``daily_sync_job`` for that partition on the
+Dagster instance of DAGSTER_HOME, configured by the environment as in production
+(SOURCE_API_URL, WAREHOUSE_URL, SOURCE_RATE_LIMIT, ...), and prints its figures as one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from datetime import date
+
+import sqlalchemy as sa
+from dagster import DagsterInstance
+
+from pipelines.definitions import defs
+from pipelines.settings import load_settings
+from pipelines.sync.resources import _store
+from pipelines.warehouse.schema import batch_ledger
+
+
+def busy_seconds(intervals: list[tuple[float, float]]) -> float:
+    """The time covered by at least one of the intervals (their union's length)."""
+    total, end = 0.0, float("-inf")
+    for start, finish in sorted(intervals):
+        if finish <= end:
+            continue
+        total += finish - max(start, end)
+        end = finish
+    return total
+
+
+def run_day(partition: str) -> dict:
+    store = _store(load_settings().warehouse_url)
+    statements = 0
+
+    @sa.event.listens_for(store.engine, "before_cursor_execute")
+    def _count(*_args) -> None:
+        nonlocal statements
+        statements += 1
+
+    instance = DagsterInstance.get()
+    started = time.perf_counter()
+    result = defs.resolve_job_def("daily_sync_job").execute_in_process(
+        partition_key=partition, instance=instance, raise_on_error=False
+    )
+    process_wall = time.perf_counter() - started
+    record = instance.get_run_record_by_id(result.run_id)
+    run_wall = record.end_time - record.start_time
+    day = date.fromisoformat(partition)
+    query = sa.select(batch_ledger.c.started_at, batch_ledger.c.finished_at).where(
+        batch_ledger.c.partition == day, batch_ledger.c.run_id == result.run_id
+    )
+    with store.engine.connect() as conn:
+        intervals = [(s.timestamp(), f.timestamp()) for s, f in conn.execute(query)]
+    summary = store.partition_summary(day)
+    listing = _metadata(result, "watchlist").get("calls", 0)
+    return {
+        "partition": partition,
+        "success": result.success,
+        "run_id": result.run_id,
+        "run_wall_s": run_wall,
+        "process_wall_s": process_wall,
+        "batch_busy_s": busy_seconds(intervals),
+        "batches": len(intervals),
+        "sub_jobs": summary["sub_jobs"],
+        "changed": summary["changed"],
+        "new": summary["new"],
+        "unchanged": summary["unchanged"],
+        "retry": summary["retry"],
+        "dead": summary["dead"],
+        "client_sync_calls": summary["calls"],
+        "client_listing_calls": listing,
+        "client_throttled": summary["throttled"],
+        "bytes_received": summary["bytes_received"],
+        "statements": statements,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _metadata(result, asset: str) -> dict:
+    for materialization in result.asset_materializations_for_node(asset):
+        return {k: v.value for k, v in materialization.metadata.items()}
+    return {}
+
+
+def main(argv: list[str] | None = None) -> None:
+    partition = (argv or sys.argv[1:])[0]
+    print(json.dumps(run_day(partition)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""The benchmark's tables and its targets (issue 5), from the results of a run. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+Column = tuple[str, Callable[[dict], str]]
+
+
+def table(title: str, rows: Sequence[dict], columns: Sequence[Column]) -> str:
+    cells = [[fmt(r) for _, fmt in columns] for r in rows]
+    widths = [max(len(name), *(len(c[i]) for c in cells)) for i, (name, _) in enumerate(columns)]
+    line = "  ".join(name.rjust(w) for (name, _), w in zip(columns, widths, strict=True))
+    out = [title, line, "-" * len(line)]
+    out += ["  ".join(c.rjust(w) for c, w in zip(cell, widths, strict=True)) for cell in cells]
+    return "\n".join(out)
+
+
+DAY_COLUMNS: list[Column] = [
+    ("pipeline", lambda r: r["pipeline"]),
+    ("day", lambda r: str(r["day"])),
+    ("sub-jobs", lambda r: f"{r['sub_jobs']:,}"),
+    ("sync calls", lambda r: f"{r['server_sync_calls']:,}"),
+    ("min", lambda r: f"{r['minimum_calls']:,}"),
+    ("/min", lambda r: f"{r['calls_vs_minimum']:.3f}"),
+    ("listing", lambda r: f"{r['server_listing_calls']:,}"),
+    ("MB in", lambda r: f"{r['bytes_received'] / 1e6:.1f}"),
+    ("wall s", lambda r: f"{r['run_wall_s']:.1f}"),
+    ("bound s", lambda r: f"{r['rate_bound_s']:.1f}"),
+    ("wall/bound", lambda r: f"{r['wall_vs_bound']:.3f}"),
+    ("429s", lambda r: f"{r['server_throttled']:,}"),
+    ("statements", lambda r: f"{r['statements']:,}"),
+    ("overhead s", lambda r: f"{r['overhead_s']:.1f} ({r['overhead_share']:.1%})"),
+    ("peak RSS MB", lambda r: f"{r['peak_rss_mb']:.0f}"),
+]
+
+
+def render(results: dict) -> str:
+    parts = []
+    if "days" in results:
+        parts.append(
+            table("The standard day (server-counted calls; wall = the Dagster run's)", results["days"], DAY_COLUMNS)
+        )
+    if "adaptive" in results:
+        parts.append(
+            table(
+                "Adaptive rate: the client not told the API's rate R",
+                results["adaptive"],
+                [
+                    ("SOURCE_RATE_LIMIT", lambda r: r["configured"]),
+                    ("calls", lambda r: f"{r['calls']:,}"),
+                    ("429s", lambda r: f"{r['throttled']:,} ({r['throttled_share']:.2%})"),
+                    ("accepted/s", lambda r: f"{r['accepted_per_s']:.0f}"),
+                    ("of R", lambda r: f"{r['throughput_vs_rate']:.1%}"),
+                    ("wall s", lambda r: f"{r['run_wall_s']:.1f}"),
+                ],
+            )
+        )
+    if "latency" in results:
+        lat = results["latency"]
+        parts.append(
+            "Latency triples mid-run: concurrency limit "
+            f"{lat['limit_before']:.1f} before, {lat['limit_min_during']} at its lowest during, {lat['limit_at_end']:.1f} after"
+        )
+    if "shared" in results:
+        parts.append(
+            table(
+                "Three partitions at once (a backfill)",
+                results["shared"],
+                [
+                    ("budget", lambda r: r["budget"]),
+                    ("runs ok", lambda r: str(r["runs_succeeded"])),
+                    ("calls", lambda r: f"{r['calls']:,}"),
+                    ("429s", lambda r: f"{r['throttled']:,} ({r['throttled_share']:.2%})"),
+                    ("server req/s mean", lambda r: f"{r['server_rate_mean']:.0f}"),
+                    ("busiest 5 s", lambda r: f"{r['server_rate_peak5']:.0f} ({r['peak_vs_rate']:.2f} R)"),
+                ],
+            )
+        )
+    if "warehouse" in results:
+        parts.append(
+            table(
+                "Batch upsert into PostgreSQL (100-row batches, a transaction each)",
+                results["warehouse"],
+                [
+                    ("rows", lambda r: r["rows"]),
+                    ("bulk rows/s", lambda r: f"{r['bulk_rows_per_s']:,.0f}"),
+                    ("multi-VALUES rows/s", lambda r: f"{r['values_rows_per_s']:,.0f}"),
+                    ("row by row rows/s", lambda r: f"{r['row_by_row_rows_per_s']:,.0f}"),
+                    ("bulk / row by row", lambda r: f"{r['bulk_vs_row_by_row']:.1f}x"),
+                ],
+            )
+        )
+    if "scale" in results:
+        parts.append(
+            table(
+                f"Scale, no latency and no rate limit (bare httpx loop: {results['bare_httpx_per_s']:,.0f} req/s)",
+                results["scale"],
+                [
+                    ("sub-jobs", lambda r: f"{r['sub_jobs']:,}"),
+                    ("calls", lambda r: f"{r['server_calls']:,}"),
+                    ("wall s", lambda r: f"{r['run_wall_s']:.1f}"),
+                    ("req/s", lambda r: f"{r['requests_per_s']:,.0f}"),
+                    ("req/s in batches", lambda r: f"{r['requests_per_busy_s']:,.0f}"),
+                    ("statements", lambda r: f"{r['statements']:,}"),
+                    ("peak RSS MB", lambda r: f"{r['peak_rss_mb']:.0f}"),
+                ],
+            )
+        )
+    if results.get("targets"):
+        parts.append(
+            table(
+                "Targets",
+                results["targets"],
+                [("target", lambda t: t["target"]), ("measured", lambda t: t["measured"]), ("met", lambda t: t["met"])],
+            )
+        )
+    return "\n\n".join(parts)
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def targets(results: dict, rate: float) -> list[dict]:
+    out: list[dict] = []
+
+    def add(target: str, measured: str, ok: bool) -> None:
+        out.append({"target": target, "measured": measured, "met": _met(ok)})
+
+    rows = results.get("days", [])
+    ours = [r for r in rows if r["pipeline"] != "naive"]
+    if ours:
+        worst = max(ours, key=lambda r: r["calls_vs_minimum"])
+        add(
+            "1 calls <= 1.01 x minimum",
+            f"worst {worst['calls_vs_minimum']:.4f} ({worst['pipeline']} day {worst['day']})",
+            worst["calls_vs_minimum"] <= 1.01,
+        )
+        slow = max(ours, key=lambda r: r["wall_vs_bound"])
+        add(
+            "2 wall <= 1.15 x rate bound",
+            f"worst {slow['wall_vs_bound']:.3f} ({slow['pipeline']} day {slow['day']})",
+            slow["wall_vs_bound"] <= 1.15,
+        )
+        naive2 = next((r for r in rows if r["pipeline"] == "naive" and r["day"] == 2), None)
+        bulk2 = next((r for r in ours if r["pipeline"] == "bulk" and r["day"] == 2), None)
+        if naive2 and bulk2:
+            speedup = naive2["run_wall_s"] / bulk2["run_wall_s"]
+            add("2 bulk day 2 >= 5x faster than naive", f"{speedup:.1f}x", speedup >= 5)
+        heavy = [r for r in ours if r["pipeline"] == "projected"] or ours
+        worst_overhead = max(heavy, key=lambda r: r["overhead_share"])
+        add(
+            "5 orchestration overhead <= 5%",
+            f"worst {worst_overhead['overhead_share']:.1%} "
+            f"({worst_overhead['pipeline']} day {worst_overhead['day']}, {worst_overhead['batches']} batches)",
+            worst_overhead["overhead_share"] <= 0.05,
+        )
+    for r in results.get("adaptive", []):
+        ok = r["throttled_share"] <= 0.02 and r["throughput_vs_rate"] >= 0.9
+        add(
+            f"3 rate {r['configured']}: 429s <= 2%, >= 90% of R",
+            f"{r['throttled_share']:.2%} 429s, {r['throughput_vs_rate']:.1%} of R",
+            ok,
+        )
+    if "latency" in results:
+        lat = results["latency"]
+        ok = lat["limit_min_during"] <= 0.6 * lat["limit_before"] and lat["limit_at_end"] >= 0.9 * lat["limit_before"]
+        add(
+            "3 latency x3: limit down, then back",
+            f"{lat['limit_before']:.1f} -> {lat['limit_min_during']} -> {lat['limit_at_end']:.1f}",
+            ok,
+        )
+    redis = next((r for r in results.get("shared", []) if "Redis" in r["budget"]), None)
+    if redis:
+        ok = redis["peak_vs_rate"] <= 1.05 and redis["throttled_share"] <= 0.01
+        add("4 three runs <= 1.05 R, 429s <= 1%", f"{redis['peak_vs_rate']:.3f} R, {redis['throttled_share']:.2%}", ok)
+    for w in results.get("warehouse", [])[:1]:
+        ok = w["bulk_rows_per_s"] >= 30_000 and w["bulk_vs_row_by_row"] >= 20
+        add(
+            "6 upsert >= 30,000 rows/s, >= 20x row by row",
+            f"{w['bulk_rows_per_s']:,.0f} rows/s, {w['bulk_vs_row_by_row']:.1f}x ({w['rows']})",
+            ok,
+        )
+    big = results.get("scale", [])
+    if len(big) == 2:
+        small, large = big
+        ratio = large["run_wall_s"] / small["run_wall_s"]
+        add("7 10x day: peak RSS <= 500 MB", f"{large['peak_rss_mb']:.0f} MB", large["peak_rss_mb"] <= 500)
+        add("7 10x day: time <= 11x", f"{ratio:.2f}x", ratio <= 11)
+        ceiling = small["requests_per_s"] / results["bare_httpx_per_s"]
+        add("8 sync req/s >= 0.8 x bare httpx", f"{ceiling:.2f}", ceiling >= 0.8)
+    return out

@@ -1,0 +1,62 @@
+"""The sample API as a real HTTP server in its own process on a loopback port, as a user starts
+it (``python -m pipelines.sample_api``): for tests about HTTP behaviour and for the benchmark."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SampleServer:
+    def __init__(self, **knobs: object) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [sys.executable, "-m", "pipelines.sample_api", "--port", str(self.port)]
+        for name, value in knobs.items():
+            args += ["--" + name.replace("_", "-"), str(value)]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sample API exited: {self.process.stderr.read().decode()}")
+            try:
+                httpx.get(f"{self.url}/_sim/stats", timeout=1.0)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"sample API did not answer on {self.url} within {timeout}s")
+
+    def stats(self) -> dict[str, int]:
+        return httpx.get(f"{self.url}/_sim/stats").json()
+
+    def timeline(self) -> list[list[int]]:
+        """``[second, requests, 429s]`` since the last reset."""
+        return httpx.get(f"{self.url}/_sim/timeline").json()
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/_sim/reset").raise_for_status()
+
+    def configure(self, **changes: object) -> dict:
+        response = httpx.post(f"{self.url}/_sim/config", json=changes)
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()

@@ -1,0 +1,71 @@
+"""A short run of the benchmark as ``make bench`` runs it (small N): it asserts that the figures
+it prints are right (calls counted by the server equal calls counted by the client), never speed."""
+
+import json
+import subprocess
+import sys
+
+from pipelines.bench.days import minimum_calls
+from pipelines.bench.report import targets
+from pipelines.bench.runs import server_rate
+from pipelines_tests.helpers import ROOT
+
+
+def test_a_small_benchmark_run_counts_calls_the_server_agrees_with(tmp_path):
+    out = tmp_path / "results"
+    args = ["--n", "300", "--rate", "400", "--latency-ms", "2", "--jitter-ms", "1", "--sections", "days,shared"]
+    args += ["--strategies", "projected,bulk", "--shared-n", "200", "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "The standard day" in done.stdout and "Targets" in done.stdout
+    (path,) = out.glob("bench-*.json")
+    results = json.loads(path.read_text())
+    days = results["days"]
+    assert [(r["pipeline"], r["day"]) for r in days] == [(p, d) for p in ("naive", "projected", "bulk") for d in (1, 2)]
+    for r in days:
+        where = f"{r['pipeline']} day {r['day']}"
+        assert r["server_sync_calls"] == r["client_sync_calls"], where
+        assert r["server_listing_calls"] == r["client_listing_calls"] == 1, where
+        assert r["server_throttled"] == r["client_throttled"], where
+        assert r["sub_jobs"] == 300, where
+    naive = [r for r in days if r["pipeline"] == "naive"]
+    assert all(r["server_sync_calls"] == 600 and r["statements"] == 300 for r in naive)
+    bulk_day2 = next(r for r in days if r["pipeline"] == "bulk" and r["day"] == 2)
+    assert bulk_day2["server_sync_calls"] == 3 + bulk_day2["changed"]  # 3 bulk probes of 100 ids
+    for row in results["shared"]:
+        assert row["runs_succeeded"] == 3
+        assert row["calls"] == row["client_calls"]
+    assert {t["target"][0] for t in results["targets"]} >= {"1", "2", "4", "5"}
+
+
+def test_minimum_calls_follow_the_apis_shape():
+    assert minimum_calls("naive", 30_000, 6_000) == 60_000
+    assert minimum_calls("projected", 30_000, 6_000) == 36_000
+    assert minimum_calls("bulk", 30_000, 6_000) == 6_300
+    assert minimum_calls("bulk", 30_001, 0) == 301
+
+
+def test_server_rate_reads_the_busiest_five_seconds():
+    timeline = [[0, 100, 0], [1, 200, 0], [2, 200, 5], [3, 200, 0], [4, 200, 0], [5, 200, 0], [7, 10, 0]]
+    rates = server_rate(timeline)
+    assert rates["server_rate_peak5"] == 200
+    assert rates["server_rate_mean"] == (100 + 5 * 200 + 10) / 8
+
+
+def test_targets_judge_what_was_measured():
+    row = {
+        "pipeline": "bulk",
+        "day": 2,
+        "calls_vs_minimum": 1.02,
+        "wall_vs_bound": 1.1,
+        "overhead_share": 0.01,
+        "batches": 300,
+        "run_wall_s": 40.0,
+    }
+    naive = {**row, "pipeline": "naive", "run_wall_s": 300.0}
+    got = {t["target"]: t["met"] for t in targets({"days": [naive, row]}, 200)}
+    assert got["1 calls <= 1.01 x minimum"] == "NO"
+    assert got["2 wall <= 1.15 x rate bound"] == "yes"
+    assert got["2 bulk day 2 >= 5x faster than naive"] == "yes"
