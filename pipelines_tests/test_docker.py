@@ -30,13 +30,16 @@ def _errors(result) -> list[str]:
     return [e.message for e in result.errors or []]
 
 
-def test_compose_has_the_four_services_wired_by_health(compose):
+def test_compose_has_its_services_wired_by_health(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "user_code", "webserver", "daemon"}
+    assert set(services) == {"postgres", "redis", "user_code", "webserver", "daemon"}
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     assert services["user_code"]["healthcheck"]["test"][1:4] == ["dagster", "api", "grpc-health-check"]
     for name in ("user_code", "webserver", "daemon"):
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert services[name]["environment"]["SOURCE_RATE_LIMITER_URL"] == "redis://redis:6379/0"
     for name in ("webserver", "daemon"):
         assert services[name]["depends_on"]["user_code"]["condition"] == "service_healthy"
         assert "/var/run/docker.sock:/var/run/docker.sock" in services[name]["volumes"]  # the run launcher
