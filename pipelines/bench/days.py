@@ -45,7 +45,7 @@ def standard_days(stage: Stage, strategies=STRATEGIES, naive: bool = True, log=p
 def describe(stage: Stage, pipeline: str, day: int, figures: dict) -> dict:
     bound = figures["server_calls"] / stage.rate if stage.rate else 0.0
     wall = figures["run_wall_s"]
-    overhead = wall - figures.get("batch_busy_s", wall)
+    overhead = wall - figures.get("batch_busy_s", wall)  # naive has no batches: none
     return {
         "pipeline": pipeline,
         "day": day,
@@ -54,6 +54,6 @@ def describe(stage: Stage, pipeline: str, day: int, figures: dict) -> dict:
         "rate_bound_s": bound,
         "wall_vs_bound": wall / bound if bound else 0.0,
         "throttled_share": figures["server_throttled"] / max(1, figures["server_calls"]),
-        "overhead_s": overhead if pipeline != "naive" else 0.0,
-        "overhead_share": overhead / wall if pipeline != "naive" and wall else 0.0,
+        "overhead_s": overhead,
+        "overhead_share": overhead / wall if wall else 0.0,
     }

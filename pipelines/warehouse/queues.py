@@ -40,7 +40,6 @@ class DeadLetterFilter:
 
 class QueueOps:
     engine: sa.Engine
-    dialect: str
 
     def schedule_retries(self, day: date) -> dict[str, int]:
         """Hand every pending entry due by ``day`` to that day's job set (the latest one per resource)."""

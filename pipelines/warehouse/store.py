@@ -240,7 +240,7 @@ class Warehouse(BatchOps, QueueOps):
     def conservation(self, day: date) -> dict[str, int]:
         """Sub-jobs of the day's job set without an outcome, outcomes without a sub-job, and
         outcomes whose tier record (retry queue entry, dead letter entry) is missing."""
-        self.analyze(job_set, sub_job_outcomes, retry_queue, dead_letter)
+        self.analyze(sub_job_outcomes, retry_queue, dead_letter)  # job_set: when it was built
         no_outcome = (
             sa.select(sa.func.count())
             .select_from(
