@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, EnvVar, in_process_executor, multiprocess_executor
+from dagster import Definitions, EnvVar
 
 from pipelines.settings import Settings, load_settings
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter
+from pipelines.sync.executors import executor_for
+from pipelines.sync.io_manager import WarehouseIOManager
 from pipelines.sync.jobs import daily_sync_job
 from pipelines.sync.replay import replay_dead_letters
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
@@ -46,13 +48,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
             sample_seed=settings.sample_api_seed,
         ),
         "warehouse": WarehouseResource(url=settings.warehouse_url),
+        # what a step hands the next goes through the warehouse: steps may run on any worker
+        "io_manager": WarehouseIOManager(url=settings.warehouse_url),
     }
 
-
-# One process per run by default: a day's sync is bound by the API's rate, and its batch steps run
-# their batches concurrently over one client; a process per step costs seconds of start-up each
-# (``make bench`` measures both). SYNC_EXECUTOR=multiprocess isolates every step in its own process.
-EXECUTORS = {"in_process": in_process_executor, "multiprocess": multiprocess_executor}
 
 defs = Definitions(
     assets=[watchlist, retry_queue, job_set, synced_resources, dead_letter],
@@ -61,5 +60,5 @@ defs = Definitions(
     schedules=[daily_sync_schedule],
     sensors=[completion_sensor, run_failure_alert_sensor],
     resources=build_resources(load_settings()),
-    executor=EXECUTORS[load_settings().sync_executor],
+    executor=executor_for(load_settings()),
 )

@@ -63,7 +63,13 @@ class Settings(BaseSettings):
     sync_batches_per_step: int = Field(50, ge=1)
     sync_batch_parallelism: int = Field(4, ge=1, le=64)
     sync_claim_lease_seconds: float = Field(60.0, ge=1)
-    sync_executor: Literal["in_process", "multiprocess"] = "in_process"
+    sync_executor: Literal["in_process", "multiprocess", "celery", "k8s"] = "in_process"
+    # SYNC_EXECUTOR=celery: steps go to Celery workers (``celery -A pipelines.workers worker``).
+    sync_celery_broker_url: str = "redis://127.0.0.1:6379/1"
+    sync_celery_backend_url: str | None = None  # unset: the broker's Redis
+    sync_celery_visibility_timeout: float = Field(3600.0, ge=10)
+    # SYNC_EXECUTOR=k8s: a Kubernetes Job per step (dagster-k8s, in a cluster).
+    sync_k8s_max_concurrent: int = Field(4, ge=1, le=1000)
     watchlist_csv: str | None = None
 
     # Operations: schedule, alerts, cost.
@@ -110,6 +116,20 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value or None
+
+    @field_validator("sync_celery_broker_url")
+    @classmethod
+    def _celery_broker(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "amqp://", "pyamqp://")):
+            raise ValueError("must be a redis://, rediss://, amqp:// or pyamqp:// URL")
+        return value
+
+    @field_validator("sync_celery_backend_url")
+    @classmethod
+    def _celery_backend(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "rpc://", "db+postgresql")):
+            raise ValueError("must be a redis://, rediss://, rpc:// or db+postgresql:// URL")
         return value or None
 
     @model_validator(mode="after")

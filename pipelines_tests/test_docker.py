@@ -16,9 +16,11 @@ from dagster._core.instance.config import dagster_instance_config_schema
 from dagster_docker import DockerRunLauncher
 from dagster_postgres import DagsterPostgresStorage
 
+from pipelines.settings import Settings
 from pipelines_tests.helpers import ROOT, free_port
 
 DOCKER = ROOT / "docker"
+SETTINGS = {name.upper() for name in Settings.model_fields}
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +34,17 @@ def _errors(result) -> list[str]:
 
 def test_compose_has_its_services_wired_by_health(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "user_code", "webserver", "daemon"}
+    assert set(services) == {"postgres", "redis", "user_code", "webserver", "daemon", "celery_worker"}
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     assert services["user_code"]["healthcheck"]["test"][1:4] == ["dagster", "api", "grpc-health-check"]
-    for name in ("user_code", "webserver", "daemon"):
+    for name in ("user_code", "webserver", "daemon", "celery_worker"):
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
         assert services[name]["environment"]["SOURCE_RATE_LIMITER_URL"] == "redis://redis:6379/0"
+        # runs hand their steps to the workers, through the broker on its own Redis database
+        assert services[name]["environment"]["SYNC_EXECUTOR"] == "celery"
+        assert services[name]["environment"]["SYNC_CELERY_BROKER_URL"] == "redis://redis:6379/1"
     for name in ("webserver", "daemon"):
         assert services[name]["depends_on"]["user_code"]["condition"] == "service_healthy"
         assert "/var/run/docker.sock:/var/run/docker.sock" in services[name]["volumes"]  # the run launcher
@@ -87,6 +92,10 @@ def test_production_dagster_yaml_is_valid_for_dagster_and_its_launcher():
     assert storage.success, _errors(storage)
     launcher = config["run_launcher"]
     assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
+    # the run containers get what the code location reads, executor settings included
+    forwarded = set(launcher["config"]["env_vars"])
+    assert {"SYNC_EXECUTOR", "SYNC_CELERY_BROKER_URL", "SOURCE_RATE_LIMITER_URL", "WAREHOUSE_URL"} <= forwarded
+    assert forwarded - {"DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_DB"} <= SETTINGS
     checked = validate_config(DockerRunLauncher.config_type(), launcher["config"])
     assert checked.success, _errors(checked)
     assert launcher["config"]["network"] == "pipelines"
@@ -140,3 +149,34 @@ def test_the_user_code_server_command_starts_and_answers(compose, tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_the_celery_worker_command_starts_and_answers_its_healthcheck(compose, tmp_path):
+    """The worker service's command, on the machine's Redis: it starts, loads the code location's
+    Celery app and answers the compose file's health check (a ping through the broker)."""
+    service = compose["services"]["celery_worker"]
+    command = list(service["command"])
+    assert command[:6] == ["celery", "-A", "pipelines.workers", "worker", "-Q", "dagster"]
+    command[0] = str(Path(sys.executable).parent / "celery")
+    broker = "redis://127.0.0.1:6379/12"
+    env = {**os.environ, "SYNC_CELERY_BROKER_URL": broker, "HOSTNAME": f"test-{free_port()}",
+           "WAREHOUSE_URL": f"sqlite:///{tmp_path / 'wh.db'}"}  # fmt: skip
+    command[command.index("-n") + 1] = f"worker@{env['HOSTNAME']}"
+    worker = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    health = service["healthcheck"]["test"][1].replace("$$HOSTNAME", env["HOSTNAME"])
+    health = health.replace("celery ", str(Path(sys.executable).parent / "celery") + " ", 1)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert worker.poll() is None, worker.stderr.read().decode()[-3000:]
+            check = subprocess.run(health, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+            if check.returncode == 0:
+                break
+            assert time.monotonic() < deadline, check.stdout + check.stderr
+            time.sleep(1)
+        assert "pong" in check.stdout
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)

@@ -40,6 +40,10 @@ def test_lists_come_comma_separated(monkeypatch):
         ("SOURCE_RATE_LIMITER_URL", "http://127.0.0.1:6379"),
         ("SOURCE_RATE_LIMIT", "-1"),
         ("SYNC_EXECUTOR", "threads"),
+        ("SYNC_CELERY_BROKER_URL", "http://127.0.0.1:6379"),
+        ("SYNC_CELERY_BACKEND_URL", "mongodb://x"),
+        ("SYNC_CELERY_VISIBILITY_TIMEOUT", "5"),
+        ("SYNC_K8S_MAX_CONCURRENT", "0"),
     ],
 )
 def test_a_bad_setting_is_named(monkeypatch, name, value):

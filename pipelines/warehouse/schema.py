@@ -141,3 +141,15 @@ alerts = sa.Table(
     sa.Column("delivered", sa.Boolean, nullable=False),  # false: no webhook configured, or it failed
     sa.Column("delivery_error", sa.String(500)),
 )
+
+# Values handed from one step to the next (the warehouse IO manager): steps on any worker read
+# them here, so no shared disk is needed. Small JSON documents (a step's batch numbers, figures).
+step_outputs = sa.Table(
+    "step_outputs",
+    metadata,
+    sa.Column("key", sa.String(500), primary_key=True),  # asset key + partition, or run/step/output
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("value", Json, nullable=False),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_step_outputs_stored_at", "stored_at"),
+)

@@ -26,6 +26,7 @@ from pipelines.warehouse.schema import (
     sub_job_outcomes,
     watchlist,
 )
+from pipelines.warehouse.step_outputs import StepOutputOps
 from pipelines.warehouse.upsert import bulk_upsert
 
 __all__ = ["BatchRecord", "DeadLetterFilter", "LostClaimError", "Warehouse", "create_warehouse_engine", "utcnow"]
@@ -69,7 +70,7 @@ def create_tables(engine: sa.Engine) -> None:
         metadata.create_all(conn)
 
 
-class Warehouse(BatchOps, QueueOps):
+class Warehouse(BatchOps, QueueOps, StepOutputOps):
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
