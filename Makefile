@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DAGSTER_HOME_DIR := $(CURDIR)/.dagster_home
 
-.PHONY: install browser demo test dev lint format clean bench
+.PHONY: install browser demo test dev worker lint format clean bench
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ test: install browser  ## the whole suite (needs PostgreSQL on 127.0.0.1:5432)
 dev: install  ## the Dagster UI and daemon on http://127.0.0.1:3000
 	mkdir -p $(DAGSTER_HOME_DIR) && cp dagster.yaml $(DAGSTER_HOME_DIR)/dagster.yaml
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+worker: install  ## a Celery worker for SYNC_EXECUTOR=celery runs (Redis on 127.0.0.1:6379 by default)
+	mkdir -p $(DAGSTER_HOME_DIR) && cp dagster.yaml $(DAGSTER_HOME_DIR)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/celery -A pipelines.workers worker -Q dagster \
+	  --concurrency $${WORKER_CONCURRENCY:-2} --prefetch-multiplier 1 --loglevel INFO
 
 lint: install
 	$(BIN)/ruff check pipelines pipelines_tests

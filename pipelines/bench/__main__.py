@@ -15,13 +15,13 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from pipelines.bench import adaptive, days, scale, shared, warehouse
+from pipelines.bench import adaptive, days, scale, scaleout, shared, warehouse
 from pipelines.bench.postgres import dagster_home_on_postgres, postgres_database
 from pipelines.bench.report import render, targets
 from pipelines.bench.runs import Stage
 from pipelines.sample_api.process import SampleServer
 
-SECTIONS = ("days", "adaptive", "shared", "warehouse", "scale")
+SECTIONS = ("days", "adaptive", "shared", "warehouse", "scale", "scaleout")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--strategies", default=",".join(days.STRATEGIES))
     p.add_argument("--sections", default=",".join(SECTIONS))
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="the shared rate limiter")
+    p.add_argument("--broker-url", default="redis://127.0.0.1:6379/14", help="Celery's broker (emptied first)")
+    p.add_argument("--worker-concurrency", type=int, default=2, help="processes per Celery worker node")
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     args = p.parse_args(argv)
     unknown = set(args.sections.split(",")) - set(SECTIONS)
@@ -92,6 +94,14 @@ def run(args: argparse.Namespace) -> dict:
                 results["bare_httpx_runs_per_s"] = bare
                 results["bare_httpx_per_s"] = sum(bare) / len(bare)
                 results["scale"].append(scale.one_day(unlimited, big, log=log))
+            if "scaleout" in sections:
+                log("scale-out: two Celery worker nodes")
+                server.configure(
+                    resources=args.n, latency_ms=args.latency_ms, latency_jitter_ms=args.jitter_ms, rate_limit=args.rate
+                )
+                results["scaleout"] = scaleout.two_workers(
+                    stage, args.redis_url, args.broker_url, args.worker_concurrency, log=log
+                )
     finally:
         server.stop()
     results["finished"] = datetime.now(UTC).isoformat()

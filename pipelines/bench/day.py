@@ -2,18 +2,23 @@
 ``python -m pipelines.bench.day 2026-01-02`` runs ``daily_sync_job`` for that partition on the
 Dagster instance of DAGSTER_HOME, configured by the environment as in production
 (SOURCE_API_URL, WAREHOUSE_URL, SOURCE_RATE_LIMIT, ...), and prints its figures as one JSON line.
+With SYNC_EXECUTOR=in_process (the default) the run executes here; with any other executor it is
+``dagster job execute``, which hands the steps to that executor (e.g. Celery workers).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
+import subprocess
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 import sqlalchemy as sa
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from pipelines.definitions import defs
 from pipelines.settings import load_settings
@@ -43,24 +48,22 @@ def run_day(partition: str) -> dict:
 
     instance = DagsterInstance.get()
     started = time.perf_counter()
-    result = defs.resolve_job_def("daily_sync_job").execute_in_process(
-        partition_key=partition, instance=instance, raise_on_error=False
-    )
+    run_id, success, listing = _execute(instance, partition)
     process_wall = time.perf_counter() - started
-    record = instance.get_run_record_by_id(result.run_id)
+    record = instance.get_run_record_by_id(run_id)
     run_wall = record.end_time - record.start_time
     day = date.fromisoformat(partition)
     query = sa.select(batch_ledger.c.started_at, batch_ledger.c.finished_at).where(
-        batch_ledger.c.partition == day, batch_ledger.c.run_id == result.run_id
+        batch_ledger.c.partition == day, batch_ledger.c.run_id == run_id
     )
     with store.engine.connect() as conn:
         intervals = [(s.timestamp(), f.timestamp()) for s, f in conn.execute(query)]
     summary = store.partition_summary(day)
-    listing = _metadata(result, "watchlist").get("calls", 0)
     return {
         "partition": partition,
-        "success": result.success,
-        "run_id": result.run_id,
+        "executor": load_settings().sync_executor,
+        "success": success,
+        "run_id": run_id,
         "run_wall_s": run_wall,
         "process_wall_s": process_wall,
         "batch_busy_s": busy_seconds(intervals),
@@ -78,6 +81,29 @@ def run_day(partition: str) -> dict:
         "statements": statements,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def _execute(instance: DagsterInstance, partition: str) -> tuple[str, bool, int]:
+    """Run the day; its run id, whether it succeeded, and the listing's calls."""
+    if load_settings().sync_executor == "in_process":
+        result = defs.resolve_job_def("daily_sync_job").execute_in_process(
+            partition_key=partition, instance=instance, raise_on_error=False
+        )
+        listing = _metadata(result, "watchlist").get("calls", 0)
+        return result.run_id, result.success, listing
+    dagster = str(Path(sys.executable).parent / "dagster")
+    tags = json.dumps({"dagster/partition": partition})
+    proc = subprocess.run(
+        [dagster, "job", "execute", "-m", "pipelines.definitions", "-j", "daily_sync_job", "--tags", tags],
+        env=os.environ, capture_output=True, text=True,
+    )  # fmt: skip
+    runs = instance.get_runs(filters=RunsFilter(tags={"dagster/partition": partition}), limit=1)
+    if not runs:
+        raise RuntimeError(f"dagster job execute started no run:\n{proc.stderr[-3000:]}")
+    event = instance.get_latest_materialization_event(AssetKey("watchlist"))
+    metadata = event.asset_materialization.metadata if event and event.run_id == runs[0].run_id else {}
+    listing = metadata["calls"].value if "calls" in metadata else 0
+    return runs[0].run_id, runs[0].status == DagsterRunStatus.SUCCESS, listing
 
 
 def _metadata(result, asset: str) -> dict:
