@@ -18,11 +18,20 @@ import httpx
 
 from pipelines.bench.postgres import POSTGRES_URL, dagster_home_on_postgres, postgres_database
 from pipelines.sample_api.process import SampleServer, free_port
+from pipelines.settings import Settings
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
 
 __all__ = ["POSTGRES_URL", "SampleServer", "dagster_home_on_postgres", "free_port", "postgres_database"]
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+SETTING_NAMES = {name.upper() for name in Settings.model_fields}  # every environment variable we read
+
+
+def config_errors(result) -> list[str]:
+    """The messages of a failed ``validate_config`` (for an assertion's message)."""
+    return [e.message for e in result.errors or []]
 
 
 def materialize_in_process_group(select: str, partition: str, env: dict, log_path) -> subprocess.Popen:

@@ -163,12 +163,7 @@ def test_a_day_on_two_celery_workers_keeps_every_guarantee(celery_env, tmp_path)
 def running_batch_of(store, step_key: str) -> int | None:
     """The batch of a one-batch step, if it is claimed and not yet completed (mid-batch)."""
     batch_no = int(step_key.split("[b")[1].split("_")[0])
-    with store.engine.connect() as conn:
-        status = conn.execute(
-            sa.select(batch_ledger.c.status).where(
-                batch_ledger.c.partition == date.fromisoformat(DAY), batch_ledger.c.batch_no == batch_no
-            )
-        ).scalar()
+    status, _lease = store.ledger_status(date.fromisoformat(DAY), [batch_no]).get(batch_no, (None, None))
     return batch_no if status == "running" else None
 
 

@@ -16,20 +16,14 @@ from dagster._core.instance.config import dagster_instance_config_schema
 from dagster_docker import DockerRunLauncher
 from dagster_postgres import DagsterPostgresStorage
 
-from pipelines.settings import Settings
-from pipelines_tests.helpers import ROOT, free_port
+from pipelines_tests.helpers import ROOT, SETTING_NAMES, config_errors, free_port
 
 DOCKER = ROOT / "docker"
-SETTINGS = {name.upper() for name in Settings.model_fields}
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict:
     return yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
-
-
-def _errors(result) -> list[str]:
-    return [e.message for e in result.errors or []]
 
 
 def test_compose_has_its_services_wired_by_health(compose):
@@ -86,18 +80,18 @@ def test_dockerfile_caches_dependencies_apart_from_the_code():
 def test_production_dagster_yaml_is_valid_for_dagster_and_its_launcher():
     config = yaml.safe_load((DOCKER / "dagster.yaml").read_text())
     result = validate_config(dagster_instance_config_schema(), config)
-    assert result.success, _errors(result)
+    assert result.success, config_errors(result)
     assert {k for k in config if "storage" in k} == {"storage"}  # one storage block
     storage = validate_config(DagsterPostgresStorage.config_type(), config["storage"]["postgres"])
-    assert storage.success, _errors(storage)
+    assert storage.success, config_errors(storage)
     launcher = config["run_launcher"]
     assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
     # the run containers get what the code location reads, executor settings included
     forwarded = set(launcher["config"]["env_vars"])
     assert {"SYNC_EXECUTOR", "SYNC_CELERY_BROKER_URL", "SOURCE_RATE_LIMITER_URL", "WAREHOUSE_URL"} <= forwarded
-    assert forwarded - {"DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_DB"} <= SETTINGS
+    assert forwarded - {"DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_DB"} <= SETTING_NAMES
     checked = validate_config(DockerRunLauncher.config_type(), launcher["config"])
-    assert checked.success, _errors(checked)
+    assert checked.success, config_errors(checked)
     assert launcher["config"]["network"] == "pipelines"
     assert config["run_retries"]["retry_on_asset_or_op_failure"] is False
     assert config["run_monitoring"]["enabled"] is True

@@ -19,14 +19,9 @@ from dagster_k8s import K8sRunLauncher, k8s_job_executor
 from pipelines.settings import Settings
 from pipelines.sync.executors import celery_config, executor_for
 from pipelines.sync.io_manager import WarehouseIOManager
-from pipelines_tests.helpers import ROOT
+from pipelines_tests.helpers import ROOT, SETTING_NAMES, config_errors
 
 K8S = ROOT / "docker" / "k8s"
-SETTINGS = {name.upper() for name in Settings.model_fields}
-
-
-def _errors(result) -> list[str]:
-    return [e.message for e in result.errors or []]
 
 
 @pytest.mark.parametrize(("name", "executor"), [("in_process", "in_process"), ("multiprocess", "multiprocess"),
@@ -55,7 +50,7 @@ def test_celery_steps_are_acknowledged_when_done_so_a_dead_worker_gives_them_bac
     from dagster_celery import celery_executor
 
     checked = validate_config(celery_executor.config_schema.config_type, config)
-    assert checked.success, _errors(checked)
+    assert checked.success, config_errors(checked)
 
 
 def test_the_workers_app_is_the_executors_app(monkeypatch):
@@ -108,12 +103,12 @@ def test_helm_values_deploy_this_code_location(values):
     assert deployment["image"]["pullPolicy"] in {"Always", "IfNotPresent", "Never"}
     # every variable it sets is a setting of ours, with a value our settings accept
     env = {item["name"]: item["value"] for item in deployment["env"]}
-    assert set(env) <= SETTINGS, set(env) - SETTINGS
+    assert set(env) <= SETTING_NAMES, set(env) - SETTING_NAMES
     settings = Settings(**{k.lower(): v for k, v in env.items()})
     assert settings.sync_executor == "k8s"
     secret_names = [line.split("=")[0] for line in (K8S / "pipelines.env.example").read_text().splitlines()
                     if line and not line.startswith("#")]  # fmt: skip
-    assert set(secret_names) <= SETTINGS and "WAREHOUSE_URL" in secret_names
+    assert set(secret_names) <= SETTING_NAMES and "WAREHOUSE_URL" in secret_names
     assert [s["name"] for s in deployment["envSecrets"]] == ["pipelines-env"]
 
 
@@ -126,7 +121,7 @@ def test_helm_values_are_valid_for_the_k8s_launcher_and_executor(values):
     config["run_k8s_config"] = {_snake(k): v for k, v in config.get("run_k8s_config", {}).items()}
     config["instance_config_map"] = "dagster-instance"  # set by the chart itself
     checked = validate_config(K8sRunLauncher.config_type(), config)
-    assert checked.success, _errors(checked)
+    assert checked.success, config_errors(checked)
     # the step executor our settings build for SYNC_EXECUTOR=k8s
     env = {i["name"]: i["value"] for i in values["dagster-user-deployments"]["deployments"][0]["env"]}
     executor = executor_for(Settings(**{k.lower(): v for k, v in env.items()}))
@@ -134,7 +129,7 @@ def test_helm_values_are_valid_for_the_k8s_launcher_and_executor(values):
     checked = validate_config(
         k8s_job_executor.config_schema.config_type, {"max_concurrent": int(env["SYNC_K8S_MAX_CONCURRENT"])}
     )
-    assert checked.success, _errors(checked)
+    assert checked.success, config_errors(checked)
 
 
 def test_helm_instance_policies_match_the_docker_instance(values):

@@ -39,7 +39,7 @@ class CeleryWorker:
                 "INFO",
                 "--without-gossip",
                 "--without-mingle",
-            ],  # fmt: skip
+            ],
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=self._log,

@@ -14,11 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from dagster import ExecutorDefinition, in_process_executor, multiprocess_executor
+from dagster_celery.defaults import broker_transport_options as dagster_celery_transport
 
 from pipelines.settings import Settings, SettingsError
-
-# What dagster-celery sets by default for the broker's transport; kept when ours are added.
-_DAGSTER_CELERY_TRANSPORT = {"max_retries": 3, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -42,7 +40,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "worker_prefetch_multiplier": 1,  # a worker holds no step it is not running
             "broker_connection_retry_on_startup": True,
             "broker_transport_options": {
-                **_DAGSTER_CELERY_TRANSPORT,
+                **dagster_celery_transport,  # dagster-celery's own defaults, kept beside ours
                 "visibility_timeout": settings.sync_celery_visibility_timeout,
                 # sweep for abandoned steps every few seconds, not every 100 (kombu's default)
                 "unacked_restore_interval": max(1, min(10, int(settings.sync_celery_visibility_timeout / 10))),
