@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dagster import Definitions, EnvVar
 
 from pipelines.settings import Settings, load_settings
@@ -18,13 +20,24 @@ from pipelines.sync.sensors import completion_sensor, run_failure_alert_sensor
 from pipelines.sync.synced_resources import synced_resources
 
 
+def from_env(name: str, value: object) -> object:
+    """``EnvVar(name)`` when the variable is set: Dagster then keeps only its name in run
+    snapshots and shows only its name in the UI. Every setting that may carry a credential (a
+    token, a URL with a password) reaches Dagster this way; a default (no secret) as itself."""
+    if value is None:
+        return None
+    key = next((k for k in os.environ if k.upper() == name), None)
+    return EnvVar(key) if key is not None else value
+
+
 def build_resources(settings: Settings) -> dict[str, object]:
     """Resources as the environment configures them (secrets stay EnvVar, so never displayed)."""
+    warehouse_url = from_env("WAREHOUSE_URL", settings.warehouse_url)
     return {
         "source_api": SourceApiResource(
-            base_url=settings.source_api_url,
-            token=EnvVar("SOURCE_API_TOKEN") if settings.source_api_token else None,
-            proxy_url=settings.source_api_proxy_url,
+            base_url=from_env("SOURCE_API_URL", settings.source_api_url),
+            token=from_env("SOURCE_API_TOKEN", settings.source_api_token),
+            proxy_url=from_env("SOURCE_API_PROXY_URL", settings.source_api_proxy_url),
             probe_strategy=settings.source_probe_strategy,
             probe_fields=settings.source_probe_fields,
             fingerprint_fields=settings.source_fingerprint_fields,
@@ -33,10 +46,12 @@ def build_resources(settings: Settings) -> dict[str, object]:
             items_path=settings.source_items_path,
             connect_timeout=settings.source_connect_timeout,
             read_timeout=settings.source_read_timeout,
+            request_deadline=settings.source_request_deadline,
+            max_response_bytes=settings.source_max_response_bytes,
             max_concurrency=settings.source_max_concurrency,
             min_concurrency=settings.source_min_concurrency,
             rate_limit=settings.source_rate_limit,
-            rate_limiter_url=settings.source_rate_limiter_url,
+            rate_limiter_url=from_env("SOURCE_RATE_LIMITER_URL", settings.source_rate_limiter_url),
             rate_limiter_key=settings.source_rate_limiter_key,
             max_attempts=settings.source_max_attempts,
             breaker_failure_ratio=settings.source_breaker_failure_ratio,
@@ -47,9 +62,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
             sample_change_rate=settings.sample_api_change_rate,
             sample_seed=settings.sample_api_seed,
         ),
-        "warehouse": WarehouseResource(url=settings.warehouse_url),
+        "warehouse": WarehouseResource(url=warehouse_url),
         # what a step hands the next goes through the warehouse: steps may run on any worker
-        "io_manager": WarehouseIOManager(url=settings.warehouse_url),
+        "io_manager": WarehouseIOManager(url=warehouse_url),
     }
 
 

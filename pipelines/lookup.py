@@ -1,23 +1,22 @@
 """What happened to a resource: ``python -m pipelines.lookup r0000042 [--day 2026-01-02]``.
 
 One call answers across the tiers: the outcome of every day it was a sub-job (or of one day),
-its retry-queue entries and its dead-letter entries, with their attempt history.
+its retry-queue entries and its dead-letter entries, with their attempt history. It only reads:
+a warehouse URL that does not lead to an existing pipelines warehouse is an error, never a new
+empty warehouse.
 """
 
 import argparse
 import json
+import sys
 from datetime import date
 
-from pipelines.settings import load_settings
-from pipelines.warehouse.store import Warehouse, create_warehouse_engine
+from pipelines.core.ids import id_problem
+from pipelines.settings import SettingsError, load_settings
+from pipelines.warehouse.store import Warehouse, WarehouseNotFoundError, open_existing
 
 
 def lookup(store: Warehouse, resource_id: str, day: date | None = None) -> dict:
-    dead = (
-        [e for e in store.dead_letters() if e["resource_id"] == resource_id]
-        if day is None
-        else [e for e in store.dead_letters(day=day) if e["resource_id"] == resource_id]
-    )
     retries = store.retry_entries(resource_id)
     if day is not None:
         retries = [r for r in retries if r["due_on"] > day >= r["created_at"].date() or r["scheduled_for"] == day]
@@ -25,7 +24,7 @@ def lookup(store: Warehouse, resource_id: str, day: date | None = None) -> dict:
         "resource_id": resource_id,
         "outcomes": store.outcome_history(resource_id, day),
         "retry_queue": retries,
-        "dead_letter": dead,
+        "dead_letter": store.dead_letters(day=day, resource_id=resource_id),
     }
 
 
@@ -35,8 +34,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--day", type=date.fromisoformat, help="one partition (YYYY-MM-DD); default: all")
     parser.add_argument("--warehouse", default=None, help="SQLAlchemy URL (default: WAREHOUSE_URL)")
     args = parser.parse_args(argv)
-    store = Warehouse(create_warehouse_engine(args.warehouse or load_settings().warehouse_url))
-    print(json.dumps(lookup(store, args.resource_id, args.day), indent=2, default=str))
+    problem = id_problem(args.resource_id)
+    if problem:
+        parser.error(f"argument resource_id: the id {problem}")
+    try:
+        store = open_existing(args.warehouse or load_settings().warehouse_url)
+    except (WarehouseNotFoundError, SettingsError) as exc:
+        parser.exit(2, f"{parser.prog}: error: argument --warehouse: {exc}\n")
+    json.dump(lookup(store, args.resource_id, args.day), sys.stdout, indent=2, default=str)
+    print()
 
 
 if __name__ == "__main__":

@@ -2,11 +2,19 @@
 
 A bad value stops the code location from loading with a message that names the variable; no
 setting is required, so the pipeline runs with no environment at all (embedded sample API,
-SQLite warehouse).
+SQLite warehouse). What can go wrong later is checked here: a value that would overflow (a
+lease of 1e12 s), a path placeholder nobody fills, probe fields that cannot make the
+fingerprint, a token no HTTP header can carry, an empty SOURCE_API_URL (which would silently
+sync the sample API). A variable with one of our prefixes that we do not read is warned about,
+with the closest name we do read.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
+import warnings
 from datetime import date, time
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -15,17 +23,43 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from pipelines.source.config import ClientSettings
+from pipelines.source.redact import scrub_logs, url_secrets
+from pipelines.source.urls import PLACEHOLDER, mask_url, placeholders
+
 CsvList = Annotated[list[str], NoDecode]
+DAY = 86_400.0
+# Prefixes of our variables, and variables with them that belong to someone else.
+PREFIXES = (
+    "SOURCE_",
+    "SAMPLE_API_",
+    "WAREHOUSE_",
+    "PIPELINE_",
+    "SYNC_",
+    "SCHEDULE_",
+    "COMPLETION_",
+    "ALERT_",
+    "COST_",
+    "RETRY_",
+    "DEAD_LETTER_",
+    "WATCHLIST_",
+)
+# SOURCE_DATE_EPOCH: reproducible builds; WAREHOUSE_DB: docker/.env's database name for initdb.
+FOREIGN = frozenset({"SOURCE_DATE_EPOCH", "WAREHOUSE_DB"})
 
 
 class SettingsError(ValueError):
     """A setting from the environment is invalid; the message names it."""
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+class SettingsWarning(UserWarning):
+    """A variable looks like one of ours but is not read (a typo, most likely)."""
 
-    # The source API (unset URL: the embedded sample API).
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True, allow_inf_nan=False)
+
+    # The source API (unset URL: the embedded sample API; set but empty: an error).
     source_api_url: str | None = None
     source_api_token: SecretStr | None = None
     source_api_proxy_url: str | None = None
@@ -35,21 +69,25 @@ class Settings(BaseSettings):
     source_item_path: str = "/items/{id}"
     source_detail_path: str = "/items/{id}/details"
     source_items_path: str = "/items"
-    source_connect_timeout: float = Field(5.0, gt=0)
-    source_read_timeout: float = Field(30.0, gt=0)
+    source_connect_timeout: float = Field(5.0, gt=0, le=600)
+    source_read_timeout: float = Field(30.0, gt=0, le=3600)
+    # A whole attempt, body included (a server dripping a byte a second passes any read timeout).
+    source_request_deadline: float = Field(ClientSettings.request_deadline, gt=0, le=3600)
+    # The largest body accepted, after decompression (a gzip bomb would otherwise fill memory).
+    source_max_response_bytes: int = Field(ClientSettings.max_response_bytes, ge=1024, le=1 << 30)
     source_max_concurrency: int = Field(16, ge=1, le=1000)
     source_min_concurrency: int = Field(2, ge=1, le=1000)
-    source_rate_limit: float = Field(0.0, ge=0)
+    source_rate_limit: float = Field(0.0, ge=0, le=1_000_000)
     source_rate_limiter_url: str | None = None
     source_rate_limiter_key: str | None = None
     source_max_attempts: int = Field(4, ge=1, le=20)
     source_breaker_failure_ratio: float = Field(0.5, gt=0, le=1)
-    source_breaker_min_calls: int = Field(20, ge=1)
-    source_breaker_cooldown: float = Field(30.0, ge=0)
-    source_breaker_hold: float = Field(60.0, ge=0)
+    source_breaker_min_calls: int = Field(20, ge=1, le=10_000)
+    source_breaker_cooldown: float = Field(30.0, ge=0, le=DAY)
+    source_breaker_hold: float = Field(60.0, ge=0, le=DAY)
 
-    # The embedded sample API (used only when SOURCE_API_URL is unset).
-    sample_api_resources: int = Field(30_000, ge=0)
+    # The embedded sample API (used only when SOURCE_API_URL is absent).
+    sample_api_resources: int = Field(30_000, ge=0, le=100_000_000)
     sample_api_change_rate: float = Field(0.2, ge=0, le=1)
     sample_api_seed: int = 7
 
@@ -60,14 +98,18 @@ class Settings(BaseSettings):
     pipeline_start_date: date = date(2026, 1, 1)
     pipeline_timezone: str = "UTC"
     sync_batch_size: int = Field(100, ge=1, le=10_000)
-    sync_batches_per_step: int = Field(50, ge=1)
+    sync_batches_per_step: int = Field(50, ge=1, le=100_000)
     sync_batch_parallelism: int = Field(4, ge=1, le=64)
-    sync_claim_lease_seconds: float = Field(60.0, ge=1)
+    sync_claim_lease_seconds: float = Field(60.0, ge=1, le=DAY)
+    # The systemic failure guard: this share of one kind of call failing the same way, over the
+    # last SYNC_SYSTEMIC_WINDOW calls or one batch's, stops the run (0: off).
+    sync_systemic_failure_ratio: float = Field(0.9, ge=0, le=1)
+    sync_systemic_window: int = Field(50, ge=1, le=100_000)
     sync_executor: Literal["in_process", "multiprocess", "celery", "k8s"] = "in_process"
     # SYNC_EXECUTOR=celery: steps go to Celery workers (``celery -A pipelines.workers worker``).
     sync_celery_broker_url: str = "redis://127.0.0.1:6379/1"
     sync_celery_backend_url: str | None = None  # unset: the broker's Redis
-    sync_celery_visibility_timeout: float = Field(3600.0, ge=10)
+    sync_celery_visibility_timeout: float = Field(3600.0, ge=10, le=7 * DAY)
     # SYNC_EXECUTOR=k8s: a Kubernetes Job per step (dagster-k8s, in a cluster).
     sync_k8s_max_concurrent: int = Field(4, ge=1, le=1000)
     watchlist_csv: str | None = None
@@ -80,7 +122,7 @@ class Settings(BaseSettings):
     completion_lookback_days: int = Field(2, ge=1, le=31)
     alert_webhook_url: str | None = None
     dagster_webserver_url: str = "http://127.0.0.1:3000"
-    cost_per_1000_requests: float = Field(1.0, ge=0)
+    cost_per_1000_requests: float = Field(1.0, ge=0, le=1_000_000)
 
     # The failure model.
     retry_budget_days: int = Field(3, ge=0, le=365)
@@ -93,6 +135,57 @@ class Settings(BaseSettings):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not value:
             raise ValueError("must name at least one field")
+        return value
+
+    @field_validator("source_api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError(
+                "is set but empty: unset it (not empty) to sync the embedded sample API, or give the API's URL"
+            )
+        if not re.match(r"https?://[^/\s]", value):
+            raise ValueError(f"must be an http:// or https:// URL, got {mask_url(value)!r}")
+        return value
+
+    @field_validator("source_api_token", mode="before")
+    @classmethod
+    def _token(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            if not value:
+                return None  # an empty line of an env file: no token
+            bad = next((c for c in value if c.isspace() or not c.isprintable() or ord(c) > 126), None)
+            if bad is not None:  # never echo the value: it is a secret
+                raise ValueError(
+                    f"holds {'whitespace' if bad.isspace() else 'a control or non-ASCII character'} "
+                    f"(at position {value.index(bad)} of {len(value)}); an HTTP header cannot carry it as given"
+                )
+        return value
+
+    @field_validator("source_api_proxy_url", "alert_webhook_url", "source_rate_limiter_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("source_item_path", "source_detail_path", "source_items_path")
+    @classmethod
+    def _known_placeholders(cls, value: str, info) -> str:
+        found = placeholders(value)
+        wanted = [] if info.field_name == "source_items_path" else [PLACEHOLDER]
+        unknown = [name for name in found if name not in wanted]
+        if unknown:
+            raise ValueError(
+                f"has the placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; "
+                + ("a listing path takes none" if not wanted else "the only one filled in is {id}")
+            )
+        if wanted and PLACEHOLDER not in found:
+            raise ValueError("must contain the {id} placeholder")
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
         return value
 
     @field_validator("pipeline_timezone")
@@ -115,7 +208,7 @@ class Settings(BaseSettings):
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+            raise ValueError(f"must be a redis://, rediss:// or unix:// URL, got {mask_url(value)!r}")
         return value or None
 
     @field_validator("sync_celery_broker_url")
@@ -141,19 +234,65 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("source_item_path", "source_detail_path")
-    @classmethod
-    def _has_id_placeholder(cls, value: str) -> str:
-        if "{id}" not in value:
-            raise ValueError("must contain the {id} placeholder")
-        return value
+    @model_validator(mode="after")
+    def _probe_makes_the_fingerprint(self) -> Settings:
+        missing = [f for f in ("id", *self.source_fingerprint_fields) if f not in self.source_probe_fields]
+        if missing:
+            raise ValueError(
+                f"SOURCE_PROBE_FIELDS ({','.join(self.source_probe_fields)}) lacks {', '.join(missing)}: the "
+                "probe must return the id and every field of SOURCE_FINGERPRINT_FIELDS "
+                f"({','.join(self.source_fingerprint_fields)})"
+            )
+        return self
+
+    def secret_values(self) -> list[str]:
+        """Every credential the settings hold: the token, URL passwords (as written, decoded and
+        as a basic-auth header), the webhook URL and its path (Slack's secret is its path)."""
+        values = [self.source_api_token.get_secret_value() if self.source_api_token else None]
+        for url in (
+            self.source_api_url,
+            self.source_api_proxy_url,
+            self.warehouse_url,
+            self.source_rate_limiter_url,
+            self.sync_celery_broker_url,
+            self.sync_celery_backend_url,
+        ):
+            values += url_secrets(url)
+        if self.alert_webhook_url:
+            path = re.sub(r"^[a-z]+://[^/]*", "", self.alert_webhook_url)
+            values += [self.alert_webhook_url, path if len(path) >= 16 else None]
+        return [v for v in values if v]
 
 
 @lru_cache(maxsize=1)
 def load_settings() -> Settings:
-    """The settings of this process; raises SettingsError naming every bad variable."""
+    """The settings of this process; raises SettingsError naming every bad variable. Their
+    credentials are kept out of every log line of the process from here on."""
+    warn_unknown_variables(os.environ)
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
         raise SettingsError(f"invalid setting(s) in the environment: {problems}") from None
+    scrub_logs(settings.secret_values())
+    return settings
+
+
+def unknown_variables(environ: dict[str, str] | os._Environ) -> dict[str, str | None]:
+    """Variables with one of our prefixes that no setting reads, each with the closest known name."""
+    known = [name.upper() for name in Settings.model_fields]
+    found = {}
+    for name in environ:
+        upper = name.upper()
+        if upper.startswith(PREFIXES) and upper not in known and upper not in FOREIGN:
+            close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
+            found[name] = close[0] if close else None
+    return found
+
+
+def warn_unknown_variables(environ: dict[str, str] | os._Environ) -> None:
+    for name, close in sorted(unknown_variables(environ).items()):
+        hint = f"; did you mean {close}?" if close else ""
+        warnings.warn(f"{name} is set but no setting reads it{hint}", SettingsWarning, stacklevel=3)

@@ -7,7 +7,7 @@ import pytest
 
 from pipelines.sample_api import SampleApiConfig, World
 from pipelines.source.client import ClientSettings, SourceApiClient
-from pipelines.source.errors import ErrorClass, SourceError
+from pipelines.source.errors import ApiFailure, ErrorClass, SourceError
 
 FIELDS = ["id", "version", "updated_at"]
 
@@ -22,7 +22,7 @@ async def probe_many(settings: ClientSettings, ids, **kw):
         async def one(rid):
             try:
                 return await client.probe(rid, FIELDS, **kw)
-            except SourceError as exc:
+            except (SourceError, ApiFailure) as exc:
                 return exc
 
         return await asyncio.gather(*(one(r) for r in ids)), client.meter
@@ -73,9 +73,18 @@ def test_the_token_authenticates_and_never_leaks(sample_server):
     good = ClientSettings(server.url, token="tok-very-secret")
     (ok,), _ = run(probe_many(good, ["r0000001"]))
     assert ok.record["id"] == "r0000001"
-    (denied,), _ = run(probe_many(ClientSettings(server.url, token="wrong-token"), ["r0000001"]))
-    assert denied.error_class is ErrorClass.PERMANENT and denied.status == 401
-    text = " ".join([str(denied), denied.url, repr(denied.headers), denied.body_excerpt])
+    server.reset()
+    denied, _ = run(
+        probe_many(ClientSettings(server.url, token="wrong-token", max_concurrency=1), ["r0000001", "r0000002"])
+    )
+    # the credential's failure, not the resources': the API failed as a whole, naming the setting
+    assert all(isinstance(d, ApiFailure) and d.kind == "auth_failed" for d in denied)
+    assert denied[0].settings == ("SOURCE_API_TOKEN",) and denied[0].evidence.status == 401
+    assert server.stats()["probe"] == 1  # after the first 401 no call was sent
+    evidence = denied[0].evidence
+    text = " ".join(
+        [str(denied[0]), evidence.url, repr(evidence.headers), repr(evidence.request_headers), evidence.body_excerpt]
+    )
     assert "wrong-token" not in text and "tok-very-secret" not in text
 
 

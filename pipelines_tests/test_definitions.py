@@ -35,7 +35,7 @@ def test_assets_partitions_and_lineage():
     assert graph.get(AssetKey("synced_resources")).parent_keys == {AssetKey("job_set")}
     assert graph.get(AssetKey("dead_letter")).parent_keys == {AssetKey("synced_resources")}
     checks = {k.name for k in graph.asset_check_keys}
-    assert checks == {"conservation", "dead_letter_rate"}
+    assert checks == {"conservation", "dead_letter_rate", "synced_share"}
     for key in graph.get_all_asset_keys():
         assert graph.get(key).partitions_def.get_partition_keys()[0] == "2026-01-01"
 

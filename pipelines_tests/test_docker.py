@@ -174,3 +174,20 @@ def test_the_celery_worker_command_starts_and_answers_its_healthcheck(compose, t
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
+
+
+def test_the_env_file_loads_as_it_ships(monkeypatch):
+    """docker/.env.example as copied: every variable is one we read (or someone else's), and the
+    settings load; its SOURCE_API_URL is never the empty value that would sync the sample API."""
+    from pipelines.settings import Settings, unknown_variables
+
+    pairs = dict(
+        line.split("=", 1)
+        for line in (DOCKER / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert pairs["SOURCE_API_URL"].startswith("https://")
+    assert unknown_variables(pairs) == {}
+    for name, value in pairs.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().source_api_url == pairs["SOURCE_API_URL"]

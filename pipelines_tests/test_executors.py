@@ -148,3 +148,29 @@ def test_helm_instance_policies_match_the_docker_instance(values):
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def test_celery_urls_with_passwords_reach_dagster_by_name_only(monkeypatch):
+    """What the executor is configured with holds the variables' names, not their values."""
+    from dagster import job, op
+    from dagster._serdes import serialize_value
+
+    from pipelines.sync.executors import _urls_by_name
+
+    monkeypatch.setenv("SYNC_EXECUTOR", "celery")
+    monkeypatch.setenv("SYNC_CELERY_BROKER_URL", "redis://default:broker-SECRET-91@127.0.0.1:6379/1")
+    settings = Settings()
+    configured = _urls_by_name(celery_config(settings), settings)
+    assert configured["broker"] == configured["backend"] == {"env": "SYNC_CELERY_BROKER_URL"}
+    checked = validate_config(__import__("dagster_celery").celery_executor.config_schema.config_type, configured)
+    assert checked.success, config_errors(checked)
+
+    @op
+    def noop() -> None:
+        pass
+
+    @job(executor_def=executor_for(settings))
+    def probe_job():
+        noop()
+
+    assert "broker-SECRET-91" not in serialize_value(probe_job.get_job_snapshot())

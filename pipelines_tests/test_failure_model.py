@@ -99,6 +99,8 @@ def test_the_circuit_breaker_stops_calls_and_queues_the_sub_jobs(sample_server, 
         result, _ = run_day(res, DAYS[1], instance)
     assert outcome["retry"].value == 600 and outcome["dead"].value == 0  # queued, not burnt, not dead
     assert calls_down < 250  # without the breaker: 600 sub-jobs x 3 attempts = 1,800 calls
+    # every batch completed, yet nothing synced: the day does not pass green
+    assert not checks["synced_share"].passed and checks["synced_share"].metadata["synced"].value == 0
     day2 = result.output_for_node("synced_resources")
     assert day2["changed"] == 600 and day2["retry"] == 0  # all of them came back and synced
 

@@ -65,3 +65,24 @@ def test_lookup_tells_the_story_across_tiers(sqlite_warehouse_url):
         ).stdout
     )
     assert [o["outcome"] for o in one_day["outcomes"]] == ["dead"]
+
+
+def test_lookup_never_creates_a_warehouse_and_names_the_mistake(tmp_path):
+    typo = tmp_path / "warehuose.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.lookup", "x", "--warehouse", f"sqlite:///{typo}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "--warehouse" in proc.stderr and "does not exist" in proc.stderr
+    assert not typo.exists()  # before, a typo made a new, empty warehouse
+    bad_day = subprocess.run(
+        [sys.executable, "-m", "pipelines.lookup", "x", "--day", "2026-13-01", "--warehouse", f"sqlite:///{typo}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad_day.returncode == 2 and "--day" in bad_day.stderr

@@ -208,3 +208,53 @@ def test_served_on_a_loopback_port(sample_server):
     assert server.stats()["probe"] == 1
     server.reset()
     assert server.stats()["billable"] == 0
+
+
+def test_flaky_resources_fail_their_first_calls_in_a_row_then_answer():
+    config = SampleApiConfig(resources=400, flaky_rate=0.1, flaky_attempts=5, seed=3)
+    world = World(config)
+    flaky = {rid: world.flaky_failures(rid) for rid in world.ids() if world.flaky_failures(rid)}
+    assert 20 <= len(flaky) <= 60 and set(flaky.values()) <= {1, 2, 3, 4, 5} and len(set(flaky.values())) > 1
+    steady = next(rid for rid in world.ids() if rid not in flaky)
+
+    async def go(c):
+        statuses = {rid: [(await c.get(f"/items/{rid}")).status_code for _ in range(7)] for rid in list(flaky)[:10]}
+        statuses[steady] = [(await c.get(f"/items/{steady}/details")).status_code for _ in range(3)]
+        return statuses
+
+    statuses, counters = call(config, go)
+    for rid, seen in statuses.items():  # the same resource fails k consecutive calls, not random ones
+        k = flaky.get(rid, 0)
+        assert seen == [503] * k + [200] * (len(seen) - k), rid
+    assert counters["flaky"] == sum(flaky[rid] for rid in list(flaky)[:10])
+
+
+def test_flaky_calls_are_counted_across_days():
+    config = SampleApiConfig(resources=400, flaky_rate=0.2, flaky_attempts=3, seed=5)
+    rid = next(r for r in World(config).ids() if World(config).flaky_failures(r) == 3)
+    app = create_app(config)
+
+    async def go():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sample") as c:
+            first = [(await c.get(f"/items/{rid}")).status_code for _ in range(2)]
+            await c.post("/_sim/config", json={"day": 2})  # the next day: the shard has not forgotten
+            await c.post("/_sim/reset")  # nor has resetting the counters
+            second = [(await c.get(f"/items/{rid}")).status_code for _ in range(2)]
+            return first, second
+
+    assert asyncio.run(go()) == ([503, 503], [503, 200])
+
+
+def test_an_id_is_one_raw_path_segment():
+    async def go(c):
+        slash = await c.get("/items/r0000001%2Fdetails")  # an id holding a slash, not the detail call
+        dots = await c.get("/items/%2E%2E")
+        real = await c.get("/items/r0000001/details")
+        deeper = await c.get("/items/a/b/c")
+        return slash, dots, real, deeper
+
+    (slash, dots, real, deeper), counters = call(SampleApiConfig(resources=5), go)
+    assert slash.status_code == 404 and slash.json()["error"] == "r0000001/details not found"
+    assert dots.status_code == 404 and dots.json()["error"] == ".. not found"
+    assert real.status_code == 200 and "description" in real.json()
+    assert deeper.status_code == 404 and counters["probe"] == 2 and counters["detail"] == 1

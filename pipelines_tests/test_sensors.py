@@ -110,6 +110,27 @@ def test_pace_alert_before_the_deadline(world, hook, monkeypatch):
     assert "cannot reach 10 in time" in body["text"] and "projected by deadline" in body["text"]
 
 
+def defer_everything(warehouse) -> None:
+    """As an API down all day leaves a day: every batch completed, every sub-job sent to tier 2."""
+    with warehouse.store().engine.begin() as conn:
+        conn.execute(
+            sa.update(batch_ledger).values(changed=0, new=0, unchanged=0, gone=0, retry=batch_ledger.c.sub_jobs)
+        )
+
+
+def test_an_api_down_all_day_alerts_although_every_batch_completed(world, hook, monkeypatch):
+    instance, warehouse = world
+    defer_everything(warehouse)
+    before_deadline = datetime(2026, 1, 2, 2, 0, tzinfo=UTC)  # every batch closed: nothing more will sync
+    result = evaluate(instance, warehouse, before_deadline, monkeypatch)
+    assert "deferred (12/12)" in result.skip_reason.skip_message
+    (body,) = hook.bodies
+    assert body["kind"] == "deferred"
+    assert "only 0 of 1200 sub-jobs were synced" in body["text"] and "synced / sub-jobs" in body["text"]
+    evaluate(instance, warehouse, AFTER_DEADLINE, monkeypatch, cursor=result.cursor)
+    assert len(hook.bodies) == 1  # still deferred at the deadline: no repeat
+
+
 def test_no_job_set_by_the_deadline_alerts(world, hook, monkeypatch):
     instance, warehouse = world
     evaluate(instance, warehouse, datetime(2026, 1, 3, 7, 0, tzinfo=UTC), monkeypatch)  # 2026-01-02 never ran

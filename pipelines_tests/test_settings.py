@@ -1,9 +1,10 @@
 import subprocess
 import sys
+import warnings
 
 import pytest
 
-from pipelines.settings import Settings, SettingsError, load_settings
+from pipelines.settings import Settings, SettingsError, SettingsWarning, load_settings, unknown_variables
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +45,24 @@ def test_lists_come_comma_separated(monkeypatch):
         ("SYNC_CELERY_BACKEND_URL", "mongodb://x"),
         ("SYNC_CELERY_VISIBILITY_TIMEOUT", "5"),
         ("SYNC_K8S_MAX_CONCURRENT", "0"),
+        # set but empty: would silently sync the embedded sample API into the configured warehouse
+        ("SOURCE_API_URL", ""),
+        ("SOURCE_API_URL", "   "),
+        ("SOURCE_API_URL", "api.example.com/v1"),
+        # values that overflow later (timedelta, sleeps) are refused now
+        ("SYNC_CLAIM_LEASE_SECONDS", "1e12"),
+        ("SOURCE_BREAKER_HOLD", "1e12"),
+        ("SOURCE_READ_TIMEOUT", "inf"),
+        ("SOURCE_RATE_LIMIT", "nan"),
+        ("SOURCE_REQUEST_DEADLINE", "0"),
+        ("SOURCE_MAX_RESPONSE_BYTES", "10"),
+        # placeholders nobody fills
+        ("SOURCE_ITEM_PATH", "/items/{ids}"),
+        ("SOURCE_DETAIL_PATH", "/items/{id}/{tenant}"),
+        ("SOURCE_ITEM_PATH", "/items/{id!r}"),
+        ("SOURCE_ITEMS_PATH", "/items/{id}"),
+        ("SOURCE_ITEM_PATH", "items/{id}"),
+        ("SYNC_SYSTEMIC_FAILURE_RATIO", "1.5"),
     ],
 )
 def test_a_bad_setting_is_named(monkeypatch, name, value):
@@ -75,3 +94,44 @@ def test_the_token_is_never_shown(monkeypatch):
     settings = load_settings()
     assert "tok-123-secret" not in repr(settings)
     assert settings.source_api_token.get_secret_value() == "tok-123-secret"
+
+
+@pytest.mark.parametrize(
+    ("fields", "fingerprint", "missing"),
+    [("version,updated_at", "version", "id"), ("id,version", "versoin", "versoin"), ("id", "version", "version")],
+)
+def test_the_probe_must_bring_the_id_and_the_fingerprint(monkeypatch, fields, fingerprint, missing):
+    monkeypatch.setenv("SOURCE_PROBE_FIELDS", fields)
+    monkeypatch.setenv("SOURCE_FINGERPRINT_FIELDS", fingerprint)
+    with pytest.raises(SettingsError, match=f"SOURCE_PROBE_FIELDS .* lacks {missing}"):
+        load_settings()
+
+
+@pytest.mark.parametrize("token", ["tok with space", "tok\nnewline", "tok\x7fdel", "tok\ttab", "tökén", " leading"])
+def test_a_token_no_header_can_carry_is_refused_without_being_shown(monkeypatch, token):
+    monkeypatch.setenv("SOURCE_API_TOKEN", token)
+    with pytest.raises(SettingsError, match="SOURCE_API_TOKEN") as info:
+        load_settings()
+    assert token not in str(info.value) and token.strip() not in str(info.value)
+
+
+def test_empty_optional_credentials_are_unset(monkeypatch):
+    for name in ("SOURCE_API_TOKEN", "SOURCE_API_PROXY_URL", "ALERT_WEBHOOK_URL"):
+        monkeypatch.setenv(name, "")
+    settings = load_settings()
+    assert (settings.source_api_token, settings.source_api_proxy_url, settings.alert_webhook_url) == (None, None, None)
+
+
+def test_an_unknown_variable_is_warned_about_with_the_closest_name(monkeypatch):
+    monkeypatch.setenv("SOURCE_FINGERPRINT_FIELD", "version")  # a typo: the S is missing
+    monkeypatch.setenv("SYNC_BATCHSIZE", "50")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")  # someone else's, never warned about
+    found = unknown_variables(__import__("os").environ)
+    assert found["SOURCE_FINGERPRINT_FIELD"] == "SOURCE_FINGERPRINT_FIELDS"
+    assert found["SYNC_BATCHSIZE"] == "SYNC_BATCH_SIZE"
+    assert "SOURCE_DATE_EPOCH" not in found
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_settings()
+    said = [str(w.message) for w in caught if issubclass(w.category, SettingsWarning)]
+    assert any("SOURCE_FINGERPRINT_FIELD is set" in m and "did you mean SOURCE_FINGERPRINT_FIELDS" in m for m in said)

@@ -80,3 +80,30 @@ def test_bad_records_and_gone_resources_never_sink_the_batch(strategy):
             assert by_id[rid].outcome is Outcome.FAILED and by_id[rid].error_class == "poison"
         else:
             assert by_id[rid].outcome is Outcome.CHANGED
+
+
+@pytest.mark.parametrize("strategy", list(ProbeStrategy))
+def test_an_id_that_cannot_be_sent_gets_its_own_outcome_and_blocks_nothing(strategy):
+    app = create_app(SampleApiConfig(resources=100, day=1))
+    bad = ["new\nline", "", "x" * 201]
+
+    async def go():
+        async with SourceApiClient(ClientSettings("http://sample"), transport=httpx.ASGITransport(app=app)) as client:
+            meter = CallMeter()
+            result = await sync_batch(
+                client,
+                [*IDS, *bad],
+                {},
+                strategy=strategy,
+                probe_fields=FIELDS,
+                fingerprint_fields=["version"],
+                meter=meter,
+            )
+            return result, meter
+
+    result, meter = asyncio.run(go())
+    outcomes = {r.resource_id: r for r in result.results}
+    assert all(outcomes[rid].outcome is Outcome.CHANGED for rid in IDS)  # the others synced
+    for rid in bad:  # never sent: its own class, routed to the dead letter by the tiers
+        assert outcomes[rid].outcome is Outcome.FAILED and outcomes[rid].error_class == "invalid_id"
+    assert meter.total == app.state.api.counters.snapshot()["billable"]

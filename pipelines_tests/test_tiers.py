@@ -21,6 +21,7 @@ from pipelines.source.client import ClientSettings, SourceApiClient
         ("permanent", 0, Outcome.DEAD, 0),
         ("gone", 0, Outcome.GONE, 0),
         ("throttled", 0, Outcome.RETRY, 1),  # throttled for too long counts as transient
+        ("invalid_id", 0, Outcome.DEAD, 0),  # an id no URL or column can carry: never retried
     ],
 )
 def test_route_failure(error_class, used, outcome, days_after):

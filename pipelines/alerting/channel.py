@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import httpx
 import sqlalchemy as sa
 
@@ -10,14 +12,30 @@ from pipelines.warehouse.schema import alerts
 from pipelines.warehouse.store import Warehouse, utcnow
 
 
+def shown_webhook(url: str) -> str:
+    """What a message may say of a webhook URL: its path is the secret (Slack's are)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "[the webhook]"
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}/[redacted]"
+
+
 def post_webhook(url: str, alert: Alert, timeout: float = 5.0) -> str | None:
     """POST the alert; answers None on success, else what went wrong (a failing webhook never
-    breaks the sensor that sends it)."""
+    breaks the sensor that sends it). The answer never holds the URL's secret path or password."""
     try:
         response = httpx.post(url, json=alert.slack_payload(), timeout=timeout)
         response.raise_for_status()
     except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"[:500]
+        message = f"{type(exc).__name__}: {exc}"
+        try:
+            sent_to = str(exc.request.url)
+        except RuntimeError:  # no request attached
+            sent_to = url
+        for secret in sorted({url, sent_to}, key=len, reverse=True):
+            message = message.replace(secret, shown_webhook(url))
+        return message[:500]
     return None
 
 
@@ -30,7 +48,7 @@ def send(alert: Alert, store: Warehouse, webhook_url: str | None) -> str | None:
                 created_at=utcnow(),
                 kind=alert.kind,
                 partition=alert.partition,
-                message=alert.text()[:4000],
+                message=alert.text()[:4000].replace("\x00", "\ufffd"),  # PostgreSQL text holds no NUL
                 payload=alert.slack_payload(),
                 delivered=bool(webhook_url) and error is None,
                 delivery_error=error,

@@ -11,12 +11,16 @@ ICONS = {
     "behind_pace": ":warning:",
     "run_failed": ":x:",
     "recovered": ":large_green_circle:",
+    "deferred": ":red_circle:",
+    "auth_failed": ":closed_lock_with_key:",
+    "systemic_failure": ":rotating_light:",
+    "api_contract": ":rotating_light:",
 }
 
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # short / behind_pace / no_job_set / recovered / run_failed
+    kind: str  # short / behind_pace / no_job_set / deferred / recovered / run_failed / auth_failed / systemic_failure / api_contract
     partition: str | None
     title: str
     details: dict[str, Any] = field(default_factory=dict)
@@ -53,12 +57,17 @@ def completion_alert(
     error_classes: dict[str, int],
     run_url: str | None,
     projected: float | None = None,
+    synced: tuple[int, int] | None = None,
 ) -> Alert:
     titles = {
         "short": f"Daily sync {partition} fell short: {completed} of {expected} batches completed by the deadline",
         "behind_pace": f"Daily sync {partition} is behind pace: {completed} of {expected} batches, cannot reach {needed} in time",
         "no_job_set": f"Daily sync {partition}: no job set was built by the deadline",
         "recovered": f"Daily sync {partition} recovered: {completed} of {expected} batches completed",
+        "deferred": (
+            f"Daily sync {partition}: its batches closed but only {synced[0] if synced else 0} of "
+            f"{synced[1] if synced else 0} sub-jobs were synced; the rest went to the retry queue or the dead letter"
+        ),
     }
     details: dict[str, Any] = {
         "partition": partition,
@@ -67,6 +76,8 @@ def completion_alert(
     }
     if projected is not None:
         details["projected by deadline"] = round(projected)
+    if synced is not None:
+        details["synced / sub-jobs"] = f"{synced[0]} / {synced[1]}"
     if error_classes:
         details["failing error classes"] = ", ".join(f"{cls} ({n})" for cls, n in error_classes.items())
     return Alert(kind, partition, titles[kind], details, run_url)

@@ -1,30 +1,43 @@
 """Runs a list of a day's batches: claim, read members and fingerprints, sync, route, write. No Dagster.
 
-Batches of one step run ``parallelism`` at a time over one client (so its concurrency bound, rate
-and circuit breaker cover them all); warehouse calls run in a worker thread so they never stall
-the requests in flight.
+Batches of one step run ``parallelism`` at a time over one client (so its concurrency bound, rate,
+circuit breaker and systemic guard cover them all); warehouse calls run in a worker thread so
+they never stall the requests in flight.
 
 One batch, one owner: a batch is claimed in the ledger before its first call and its lease is
 renewed while it runs. A batch another live run holds is skipped at first and waited for at the
 end: it completes (nothing to do) or its owner's lease runs out (it died) and this run takes it.
+A batch whose claim is lost while it runs (its renewal finds another owner) stops calling at
+once and writes nothing.
+
+When the API fails as a whole (``ApiFailure``: a refused credential, every sub-job failing the
+same way) the other batches in flight are cancelled, their claims released, nothing of them is
+written, and the failure is raised to the caller, which stops the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from typing import TypeVar
 
 from pipelines.core.batching import batch_id
 from pipelines.core.sync_batch import ProbeStrategy, sync_batch
+from pipelines.core.systemic import GuardPolicy, SystemicGuard
+from pipelines.core.tasks import gather_or_fail
 from pipelines.core.tiers import route_results
 from pipelines.source.client import CallMeter, SourceApiClient
-from pipelines.warehouse.store import BatchRecord, Warehouse, utcnow
+from pipelines.warehouse.store import BatchRecord, LostClaimError, Warehouse, utcnow
+
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SyncPlan:
     day: date
     strategy: ProbeStrategy
@@ -35,6 +48,7 @@ class SyncPlan:
     retry_budget_days: int = 3
     lease_seconds: float = 60.0
     force: bool = False
+    guard: GuardPolicy = field(default_factory=GuardPolicy)
 
 
 @dataclass(frozen=True)
@@ -66,43 +80,101 @@ async def run_batches(
     on_batch: Callable[[BatchSummary], None] = lambda s: None,
 ) -> list[BatchSummary]:
     gate = asyncio.Semaphore(plan.parallelism)
+    guard = SystemicGuard(plan.guard)
     summaries: list[BatchSummary] = []
 
     async def one(batch_no: int) -> bool:
         """Sync the batch if it can be claimed; False when another owner holds it."""
         async with gate:
-            summary = await _run_one(client, store, plan, batch_no)
+            summary = await _run_one(client, store, plan, batch_no, guard)
         if summary is not None:
             on_batch(summary)
             summaries.append(summary)
         return summary is not None
 
-    held = [n for n, ran in zip(batch_nos, await asyncio.gather(*(one(n) for n in batch_nos)), strict=True) if not ran]
+    ran = await gather_or_fail(*(one(n) for n in batch_nos))
+    held = [n for n, r in zip(batch_nos, ran, strict=True) if not r]
     while held:  # held by another run: wait until completed there, or until its lease runs out
         status = await asyncio.to_thread(store.ledger_status, plan.day, held)
         held = [n for n in held if status.get(n, ("", None))[0] != "completed"]
         if not held:
             break
         await asyncio.sleep(min(5.0, plan.lease_seconds / 4))
-        ran = await asyncio.gather(*(one(n) for n in held))
+        ran = await gather_or_fail(*(one(n) for n in held))
         held = [n for n, r in zip(held, ran, strict=True) if not r]
     return summaries
 
 
-async def _run_one(client: SourceApiClient, store: Warehouse, plan: SyncPlan, batch_no: int) -> BatchSummary | None:
+class _Claim:
+    """A running batch's claim: its lease renewed until the batch ends, or lost to another run."""
+
+    def __init__(self, store: Warehouse, plan: SyncPlan, batch_no: int, token: str) -> None:
+        self.store, self.plan, self.batch_no, self.token = store, plan, batch_no, token
+        self.lost = False
+
+    async def keep(self, work: asyncio.Task) -> None:
+        """Renew the lease every third of it; when the renewal finds another owner, cancel
+        ``work`` at once (it must neither call on nor write)."""
+        plan = self.plan
+        while True:
+            await asyncio.sleep(plan.lease_seconds / 3)
+            try:
+                mine = await asyncio.to_thread(
+                    self.store.renew_claim, plan.day, self.batch_no, self.token, plan.lease_seconds, utcnow()
+                )
+            except Exception:  # the warehouse is unreachable: the write at the end will tell
+                continue
+            if not mine:
+                self.lost = True
+                work.cancel(f"the claim on batch {self.batch_no} was taken over")
+                return
+
+    async def give_back(self) -> None:
+        """The batch stops without writing: its claim is free for any run at once. The release
+        is submitted at once and shielded: a second cancellation cannot lose it."""
+        if not self.lost:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    _submit(self.store.release_claim, self.plan.day, self.batch_no, self.token, utcnow())
+                )
+
+
+def _submit(fn: Callable[..., T], *args: object) -> asyncio.Future[T]:
+    """``fn(*args)`` in the default executor, submitted now (``asyncio.to_thread`` submits only
+    once its coroutine first runs, which a cancellation can prevent)."""
+    return asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+
+
+def _release_if_claimed(done: asyncio.Future, store: Warehouse, plan: SyncPlan, batch_no: int, token: str) -> None:
+    if not done.cancelled() and done.exception() is None and done.result():
+        with contextlib.suppress(Exception):  # quick, rare, and possibly while the loop shuts down
+            store.release_claim(plan.day, batch_no, token, utcnow())
+
+
+async def _run_one(
+    client: SourceApiClient, store: Warehouse, plan: SyncPlan, batch_no: int, guard: SystemicGuard
+) -> BatchSummary | None:
     token = uuid.uuid4().hex
     started = utcnow()
-    claimed = await asyncio.to_thread(
+    claiming = _submit(
         store.claim_batch, plan.day, batch_no, plan.run_id, token, plan.lease_seconds, started, plan.force
     )
+    try:
+        claimed = await asyncio.shield(claiming)
+    except asyncio.CancelledError:  # stopped while claiming: a claim that goes through is given back
+        claiming.add_done_callback(lambda f: _release_if_claimed(f, store, plan, batch_no, token))
+        raise
     if not claimed:
         return None
-    renewer = asyncio.create_task(_renew(store, plan, batch_no, token))
+    meter = CallMeter()
+    claim = _Claim(store, plan, batch_no, token)
+    work = asyncio.current_task()
+    assert work is not None
+    keeper = asyncio.create_task(claim.keep(work))
     try:
         members = await asyncio.to_thread(store.batch_members, plan.day, batch_no)
         ids = [m.resource_id for m in members]
         stored = await asyncio.to_thread(store.stored_states, ids)
-        meter = CallMeter()
         raw = await sync_batch(
             client,
             ids,
@@ -111,14 +183,27 @@ async def _run_one(client: SourceApiClient, store: Warehouse, plan: SyncPlan, ba
             probe_fields=plan.probe_fields,
             fingerprint_fields=plan.fingerprint_fields,
             meter=meter,
+            guard=guard,
         )
         by_id = {m.resource_id: m for m in members}
         result = route_results(raw, by_id, plan.retry_budget_days)
         finished = utcnow()
         record = BatchRecord(plan.day, batch_no, result, by_id, meter, started, finished, plan.run_id, token)
+        keeper.cancel()
         await asyncio.to_thread(store.record_batch, record)
-    finally:
-        renewer.cancel()
+    except LostClaimError:  # taken over while we worked (our lease ran out): the write was rolled back
+        keeper.cancel()
+        return None
+    except asyncio.CancelledError:
+        keeper.cancel()
+        await claim.give_back()
+        if claim.lost and work.uncancel() == 0:
+            return None  # another run owns the batch now; it is waited for like any held batch
+        raise
+    except BaseException:
+        keeper.cancel()
+        await claim.give_back()
+        raise
     counts = result.counts()
     return BatchSummary(
         batch_id=batch_id(plan.day.isoformat(), batch_no),
@@ -132,9 +217,3 @@ async def _run_one(client: SourceApiClient, store: Warehouse, plan: SyncPlan, ba
         calls=meter.total,
         seconds=(finished - started).total_seconds(),
     )
-
-
-async def _renew(store: Warehouse, plan: SyncPlan, batch_no: int, token: str) -> None:
-    while True:
-        await asyncio.sleep(plan.lease_seconds / 3)
-        await asyncio.to_thread(store.renew_claim, plan.day, batch_no, token, plan.lease_seconds, utcnow())

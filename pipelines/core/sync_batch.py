@@ -2,19 +2,27 @@
 
 The caller hands over the stored fingerprints and gets back one result per sub-job and the rows
 to upsert; every call goes through the client, which owns rates, retries and timeouts.
+
+Each call's outcome is shown to the systemic guard as it arrives (the fingerprint, computed
+right after the probe, counts as part of it): if every resource fails the same way the guard
+raises ``ApiFailure``, the batch's other calls are cancelled and nothing is returned to write.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from enum import StrEnum
 
 from pipelines.core.batching import chunked
 from pipelines.core.fingerprint import Change, MissingFieldsError, decide, fingerprint
+from pipelines.core.ids import id_problem
 from pipelines.core.outcomes import BatchResult, Outcome, ResourceUpdate, StoredState, SubJobResult
+from pipelines.core.systemic import GuardPolicy, SystemicGuard
+from pipelines.core.tasks import gather_or_fail
 from pipelines.source.client import CallMeter, Probe, SourceApiClient
 from pipelines.source.errors import ErrorClass, SourceError
+
+Observed = list[tuple[str, SourceError | None]]
 
 
 class ProbeStrategy(StrEnum):
@@ -32,44 +40,72 @@ async def sync_batch(
     probe_fields: Sequence[str],
     fingerprint_fields: Sequence[str],
     meter: CallMeter,
+    guard: SystemicGuard | None = None,
 ) -> BatchResult:
-    probes = await _probe_all(client, resource_ids, stored, strategy, probe_fields, meter)
+    guard = guard or SystemicGuard(GuardPolicy(ratio=0))
+    observed: Observed = []
     result = BatchResult()
-    to_fetch: list[tuple[str, str, Probe, str]] = []
+    sendable = []
     for rid in resource_ids:
+        problem = id_problem(rid)
+        if problem is None:
+            sendable.append(rid)
+        else:  # never sent, never blocks the others: its own outcome, in the dead letter
+            _record_failure(result, rid, SourceError(ErrorClass.INVALID_ID, f"id {problem}: cannot be sent or stored"))
+
+    async def probe_one(rid: str) -> tuple[Probe, str | None]:
+        etag = _etag(stored, rid) if strategy is ProbeStrategy.CONDITIONAL else None
+        answer = await client.probe(rid, probe_fields, etag=etag, meter=meter)
+        return answer, None if answer.not_modified else _fingerprint(answer, fingerprint_fields)
+
+    probes = await _probe_all(
+        client, sendable, strategy, probe_fields, fingerprint_fields, meter, probe_one, guard, observed
+    )
+    to_fetch: list[tuple[str, str, Probe, str]] = []
+    for rid in sendable:
         answer = probes[rid]
         if isinstance(answer, SourceError):
             _record_failure(result, rid, answer)
             continue
+        probe, current = answer
         previous = stored.get(rid, StoredState(None))
-        if answer.not_modified:
-            result.results.append(SubJobResult(rid, Outcome.UNCHANGED, "not_modified", attempts=answer.attempts))
-            result.updates.append(ResourceUpdate(rid, "live", previous.fingerprint, answer.etag))
+        if probe.not_modified:
+            result.results.append(SubJobResult(rid, Outcome.UNCHANGED, "not_modified", attempts=probe.attempts))
+            result.updates.append(ResourceUpdate(rid, "live", previous.fingerprint, probe.etag))
             continue
-        try:
-            current = fingerprint(answer.record, fingerprint_fields)
-        except MissingFieldsError as exc:
-            _record_failure(result, rid, SourceError(ErrorClass.POISON, str(exc), attempts=answer.attempts))
-            continue
+        assert current is not None
         change = decide(previous.fingerprint, current)
         if change is Change.UNCHANGED:
-            result.results.append(SubJobResult(rid, Outcome.UNCHANGED, "same_fingerprint", attempts=answer.attempts))
-            result.updates.append(ResourceUpdate(rid, "live", current, answer.etag, answer.record))
+            result.results.append(SubJobResult(rid, Outcome.UNCHANGED, "same_fingerprint", attempts=probe.attempts))
+            result.updates.append(ResourceUpdate(rid, "live", current, probe.etag, probe.record))
         else:
-            to_fetch.append((rid, current, answer, change.value))
+            to_fetch.append((rid, current, probe, change.value))
 
-    details = await asyncio.gather(*(_detail(client, rid, fingerprint_fields, meter) for rid, *_ in to_fetch))
-    for (rid, current, answer, reason), detail in zip(to_fetch, details, strict=True):
+    details = await gather_or_fail(
+        *(
+            _observed("detail", client.detail(rid, fingerprint_fields, meter=meter), guard, observed)
+            for rid, *_ in to_fetch
+        )
+    )
+    guard.judge_batch(observed)  # before anything of the batch is written
+    for (rid, current, probe, reason), detail in zip(to_fetch, details, strict=True):
         if isinstance(detail, SourceError):
-            detail.attempts += answer.attempts
+            detail.attempts += probe.attempts
             _record_failure(result, rid, detail)
             continue
-        attempts = answer.attempts + detail.attempts
+        attempts = probe.attempts + detail.attempts
         result.results.append(SubJobResult(rid, Outcome.CHANGED, reason, attempts=attempts))
         result.updates.append(
-            ResourceUpdate(rid, "live", current, answer.etag, answer.record, detail.record, changed=True)
+            ResourceUpdate(rid, "live", current, probe.etag, probe.record, detail.record, changed=True)
         )
     return result
+
+
+def _fingerprint(probe: Probe, fields: Sequence[str]) -> str:
+    try:
+        return fingerprint(probe.record or {}, fields)
+    except MissingFieldsError as exc:
+        raise SourceError(ErrorClass.POISON, str(exc), attempts=probe.attempts, kind="probe") from None
 
 
 def _record_failure(result: BatchResult, rid: str, error: SourceError) -> None:
@@ -82,35 +118,47 @@ def _record_failure(result: BatchResult, rid: str, error: SourceError) -> None:
     )
 
 
-async def _probe_all(client, resource_ids, stored, strategy, probe_fields, meter) -> dict:
+async def _probe_all(
+    client, resource_ids, strategy, probe_fields, fingerprint_fields, meter, probe_one, guard, observed
+):
+    """Every id's (probe, fingerprint), or the SourceError its probe ended with."""
+    singles = resource_ids
+    answers: dict[str, tuple[Probe, str | None] | SourceError] = {}
     if strategy is ProbeStrategy.BULK:
-        answers: dict[str, Probe | SourceError] = {}
-        chunks = list(chunked(resource_ids, client.settings.bulk_size))
-        replies = await asyncio.gather(
-            *(_guard(client.bulk_probe(chunk, probe_fields, meter=meter)) for chunk in chunks)
-        )
-        for chunk, reply in zip(chunks, replies, strict=True):
-            if isinstance(reply, SourceError):
-                answers.update(dict.fromkeys(chunk, reply))
-                continue
-            records, missing = reply
+        singles = [rid for rid in resource_ids if not client.bulk_safe(rid)]  # the separator is in the id
+        bulk_ids = [rid for rid in resource_ids if client.bulk_safe(rid)]
+
+        async def bulk_one(chunk: list[str]) -> None:
+            try:
+                records, missing = await client.bulk_probe(chunk, probe_fields, meter=meter)
+            except SourceError as exc:
+                answers.update(dict.fromkeys(chunk, exc))
+                observed.extend([("bulk_probe", exc)] * len(chunk))
+                guard.observe("bulk_probe", exc, weight=len(chunk))
+                return
             gone = set(missing)
             for rid in chunk:
+                answer: tuple[Probe, str | None] | SourceError
                 if rid in records:
-                    answers[rid] = Probe(records[rid], etag=None)
+                    probe = Probe(records[rid], etag=None)
+                    try:
+                        answer = probe, _fingerprint(probe, fingerprint_fields)
+                    except SourceError as exc:
+                        exc.kind = "bulk_probe"
+                        answer = exc
                 elif rid in gone:
-                    answers[rid] = SourceError(ErrorClass.GONE, "missing from the bulk probe")
+                    answer = SourceError(ErrorClass.GONE, "missing from the bulk probe", kind="bulk_probe")
                 else:
-                    answers[rid] = SourceError(ErrorClass.POISON, "bulk probe item absent or invalid")
-        return answers
-    conditional = strategy is ProbeStrategy.CONDITIONAL
-    replies = await asyncio.gather(
-        *(
-            _guard(client.probe(rid, probe_fields, etag=_etag(stored, rid) if conditional else None, meter=meter))
-            for rid in resource_ids
-        )
-    )
-    return dict(zip(resource_ids, replies, strict=True))
+                    answer = SourceError(ErrorClass.POISON, "bulk probe item absent or invalid", kind="bulk_probe")
+                answers[rid] = answer
+                error = answer if isinstance(answer, SourceError) else None
+                observed.append(("bulk_probe", error))
+                guard.observe("bulk_probe", error)
+
+        await gather_or_fail(*(bulk_one(chunk) for chunk in chunked(bulk_ids, client.settings.bulk_size)))
+    replies = await gather_or_fail(*(_observed("probe", probe_one(rid), guard, observed) for rid in singles))
+    answers.update(zip(singles, replies, strict=True))
+    return answers
 
 
 def _etag(stored: Mapping[str, StoredState], rid: str) -> str | None:
@@ -118,13 +166,14 @@ def _etag(stored: Mapping[str, StoredState], rid: str) -> str | None:
     return state.etag if state and state.fingerprint else None
 
 
-async def _detail(client, rid, required, meter):
-    return await _guard(client.detail(rid, required, meter=meter))
-
-
-async def _guard(awaitable):
-    """The call's answer, or the SourceError it raised (one sub-job's failure never sinks the batch)."""
+async def _observed(kind: str, call: Awaitable, guard: SystemicGuard, observed: Observed):
+    """The call's answer, or the SourceError it raised (one sub-job's failure never sinks the
+    batch); shown to the guard, which raises ApiFailure when the API fails as a whole."""
     try:
-        return await awaitable
+        answer = await call
     except SourceError as exc:
-        return exc
+        answer = exc
+    error = answer if isinstance(answer, SourceError) else None
+    observed.append((kind, error))
+    guard.observe(kind, error)
+    return answer

@@ -3,7 +3,7 @@
 tier 1  in the client: transient errors retried with backoff and jitter (tenacity).
 tier 2  the retry queue: a sub-job whose tier 1 budget ran out comes back the next day, for up
         to ``budget_days`` days; the circuit breaker's held sub-jobs come back too, free.
-tier 3  the dead letter: poison and permanent errors at once, and tier 2 exhaustion.
+tier 3  the dead letter: poison, permanent errors and unusable ids at once, and tier 2 exhaustion.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def route_failure(error_class: str, tier2_days_used: int, budget_days: int) -> R
     kind = ErrorClass(error_class)
     if kind is ErrorClass.GONE:
         return Route(Outcome.GONE, tier2_days_used, "gone at the source")
-    if kind in (ErrorClass.POISON, ErrorClass.PERMANENT):
+    if kind in (ErrorClass.POISON, ErrorClass.PERMANENT, ErrorClass.INVALID_ID, ErrorClass.AUTH):
         return Route(Outcome.DEAD, tier2_days_used, f"{kind}: not retried")
     if kind is ErrorClass.CIRCUIT_OPEN:
         return Route(Outcome.RETRY, tier2_days_used, "held by the circuit breaker (free retry)")

@@ -3,6 +3,11 @@ served on a loopback port by uvicorn (``python -m pipelines.sample_api``).
 
 Endpoints follow specs/source-api.md. ``/_sim/*`` is the simulator's control panel: it is never
 rate limited, never authenticated and never counted.
+
+Ids are read as a well-behaved API reads them: the path is split into segments on its raw
+(still percent-encoded) form and each segment decoded on its own, so an id holding ``/`` or
+``..`` is one id. The bulk probe's ``ids`` are decoded, then split on commas, as most servers
+do: an id holding a comma cannot be sent in a bulk probe (the client probes it alone).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import json
 import math
 import random
 import time
+from collections import Counter
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -49,17 +56,25 @@ class SampleApi:
 
     def __init__(self, config: SampleApiConfig | None = None) -> None:
         self.counters = Counters()
+        self.flaky_calls: Counter[str] = Counter()  # calls each flaky resource has had, across days
         self.configure(config or SampleApiConfig())
         self._random = random.Random(self.config.seed)
 
     def configure(self, config: SampleApiConfig) -> None:
+        previous = getattr(self, "config", None)
+        if previous is None or (previous.seed, previous.flaky_rate, previous.flaky_attempts) != (
+            config.seed,
+            config.flaky_rate,
+            config.flaky_attempts,
+        ):
+            self.flaky_calls.clear()  # another set of flaky resources: their counts start again
         self.config = config
         self.world = World(config)
         self.bucket = TokenBucket(config.rate_limit)
 
     # -- request pipeline -------------------------------------------------------------------
 
-    async def gate(self, request: Request, endpoint: str) -> Response | None:
+    async def gate(self, request: Request, endpoint: str, rid: str | None = None) -> Response | None:
         """Auth, rate limit, latency and injected faults; a response here ends the request."""
         cfg = self.config
         self.counters.add(endpoint)
@@ -78,6 +93,11 @@ class SampleApi:
         if cfg.latency_ms or cfg.latency_jitter_ms:
             jitter = self._random.uniform(-cfg.latency_jitter_ms, cfg.latency_jitter_ms)
             await asyncio.sleep(max(0.0, cfg.latency_ms + jitter) / 1000)
+        if rid is not None and (failures := self.world.flaky_failures(rid)):
+            self.flaky_calls[rid] += 1
+            if self.flaky_calls[rid] <= failures:
+                self.counters.add("flaky")
+                return JSONResponse({"error": "shard unavailable"}, status_code=503)
         draw = self._random.random()
         if draw < cfg.transient_rate:
             self.counters.add("transient")
@@ -95,10 +115,19 @@ class SampleApi:
 
     # -- endpoints --------------------------------------------------------------------------
 
-    async def probe(self, request: Request) -> Response:
-        if early := await self.gate(request, "probe"):
+    async def item(self, request: Request) -> Response:
+        """``/items/{id}`` and ``/items/{id}/details``, the id decoded from its own raw segment."""
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        segments = [unquote(s, errors="replace") for s in raw.decode("latin-1").split("/")[2:]]
+        if len(segments) == 1 and segments[0]:
+            return await self.probe(request, segments[0])
+        if len(segments) == 2 and segments[0] and segments[1] == "details":
+            return await self.detail(request, segments[0])
+        return JSONResponse({"error": "no such route"}, status_code=404)
+
+    async def probe(self, request: Request, rid: str) -> Response:
+        if early := await self.gate(request, "probe", rid):
             return early
-        rid = request.path_params["rid"]
         if not self.world.exists(rid):
             return self._missing(rid)
         version = self.world.version(rid)
@@ -111,10 +140,9 @@ class SampleApi:
             self.counters.add("probe_full")
         return self.respond(project(self.world.record(rid), fields), {"ETag": etag})
 
-    async def detail(self, request: Request) -> Response:
-        if early := await self.gate(request, "detail"):
+    async def detail(self, request: Request, rid: str) -> Response:
+        if early := await self.gate(request, "detail", rid):
             return early
-        rid = request.path_params["rid"]
         if not self.world.exists(rid):
             return self._missing(rid)
         if self.world.is_malformed(rid):
@@ -208,8 +236,7 @@ def create_app(config: SampleApiConfig | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/items", api.items),
-            Route("/items/{rid}", api.probe),
-            Route("/items/{rid}/details", api.detail),
+            Route("/items/{rest:path}", api.item),
             Route("/_sim/stats", api.sim_stats),
             Route("/_sim/timeline", api.sim_timeline),
             Route("/_sim/reset", api.sim_reset, methods=["POST"]),

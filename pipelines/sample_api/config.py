@@ -12,7 +12,10 @@ class SampleApiConfig:
 
     Rates are shares in [0, 1]. Per-resource faults (``poison_rate``, ``malformed_rate``) are
     decided by the seed, so the same resources misbehave on every call; per-request faults
-    (``transient_rate``, ``timeout_rate``) are random draws.
+    (``transient_rate``, ``timeout_rate``) are random draws. Flaky resources (``flaky_rate``,
+    chosen by the seed) fail their first k calls with 503, k between 1 and ``flaky_attempts``
+    (also by the seed), then answer: faults concentrated on some resources and consecutive
+    attempts, as one bad shard or upstream gives them. Their attempts are counted across days.
     """
 
     seed: int = 7
@@ -28,6 +31,8 @@ class SampleApiConfig:
     timeout_seconds: float = 30.0
     malformed_rate: float = 0.0
     poison_rate: float = 0.0
+    flaky_rate: float = 0.0
+    flaky_attempts: int = 0
     bulk_probe: bool = True
     conditional: bool = True
     token: str | None = None
@@ -43,11 +48,12 @@ class SampleApiConfig:
             "timeout_rate",
             "malformed_rate",
             "poison_rate",
+            "flaky_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"sample API setting {name}={value!r} must be between 0 and 1")
-        for name in ("resources", "latency_ms", "latency_jitter_ms", "rate_limit", "timeout_seconds"):
+        for name in ("resources", "latency_ms", "latency_jitter_ms", "rate_limit", "timeout_seconds", "flaky_attempts"):
             if getattr(self, name) < 0:
                 raise ValueError(f"sample API setting {name}={getattr(self, name)!r} must be >= 0")
         if self.day < 0:

@@ -71,6 +71,12 @@ class World:
     def is_poison(self, rid: str) -> bool:
         return unit(self.config.seed, "poison", rid) < self.config.poison_rate
 
+    def flaky_failures(self, rid: str) -> int:
+        """How many calls in a row a flaky resource fails before it answers (0: not flaky)."""
+        if unit(self.config.seed, "flaky", rid) >= self.config.flaky_rate or self.config.flaky_attempts < 1:
+            return 0
+        return 1 + int(unit(self.config.seed, "flaky_k", rid) * self.config.flaky_attempts)
+
     def is_malformed(self, rid: str) -> bool:
         return unit(self.config.seed, "malformed", rid) < self.config.malformed_rate
 

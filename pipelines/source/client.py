@@ -5,93 +5,40 @@ request rate (paced, shared through Redis when configured, cut on ``429 Retry-Af
 pauses every caller), a concurrency limit that latency moves, and tier 1 retries of transient
 errors with capped exponential backoff and jitter (tenacity). The token travels only in the
 ``Authorization`` header and is never part of a URL, a log line or an error.
+
+What it refuses to be fooled by: an id is one percent-encoded path segment, never URL syntax;
+a request has an overall deadline (a server dripping a byte a second passes any read timeout);
+a body is capped after decompression; a ``Retry-After`` of 0, NaN or the past has a floor, and
+a call's throttling a bound in attempts as well as seconds; a 304 nobody asked for, or a
+redirect, is not an answer; a call that was never sent is not billed; and a 401/403 is the
+credential's failure, not the resource's: it stops every call of the client (``ApiFailure``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from pipelines.source.answers import UNSENT, judge, retry_after_seconds
+from pipelines.source.body import ENCODINGS, BodyTooLarge, UnsupportedEncoding, read_body
 from pipelines.source.breaker import CircuitBreaker, Go, Reject
 from pipelines.source.concurrency import ConcurrencyGate
-from pipelines.source.errors import BODY_EXCERPT, ErrorClass, SourceError, classify_status, safe_headers
+from pipelines.source.config import ClientSettings
+from pipelines.source.errors import BODY_EXCERPT, ApiFailure, ErrorClass, SourceError, auth_failure
+from pipelines.source.meter import CallMeter, Detail, Probe
 from pipelines.source.ratecontrol import INF, GradientLimit, RatePolicy
 from pipelines.source.records import BulkProbeBody, ListingBody, parse_json, validate_record
+from pipelines.source.redact import Redactor, url_secrets
 from pipelines.source.shared_rate import LocalRate, RedisRate
+from pipelines.source.spend import SpendLog
+from pipelines.source.urls import item_path, list_query, strip_userinfo
 
-
-@dataclass(frozen=True)
-class ClientSettings:
-    """How to reach and speak to the API. Paths and parameter names adapt to other APIs."""
-
-    base_url: str
-    token: str | None = None
-    proxy_url: str | None = None
-    item_path: str = "/items/{id}"
-    detail_path: str = "/items/{id}/details"
-    items_path: str = "/items"
-    fields_param: str = "fields"
-    ids_param: str = "ids"
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    max_concurrency: int = 16  # the most requests in flight; latency may lower the limit
-    min_concurrency: int = 2  # the least the limit comes down to
-    rate_limit: float = 0.0  # requests/s never exceeded (0: none; 429s find the API's rate)
-    rate_limiter_url: str | None = None  # redis://...: one rate for every client naming it
-    rate_limiter_key: str | None = None  # the shared budget's name (default: from base_url)
-    max_attempts: int = 4
-    backoff_initial: float = 0.25
-    backoff_max: float = 8.0
-    max_throttle_wait: float = 600.0
-    bulk_size: int = 100
-    breaker_window: int = 50
-    breaker_min_calls: int = 20
-    breaker_failure_ratio: float = 0.5
-    breaker_cooldown: float = 30.0
-    breaker_hold: float = 60.0
-
-
-@dataclass
-class CallMeter:
-    """Calls sent (each one billable, whatever its answer), bytes received, 429s and retries."""
-
-    calls: Counter[str] = field(default_factory=Counter)
-    bytes_received: int = 0
-    throttled: int = 0
-    retries: int = 0
-
-    @property
-    def total(self) -> int:
-        return sum(self.calls.values())
-
-    def add(self, other: CallMeter) -> None:
-        self.calls.update(other.calls)
-        self.bytes_received += other.bytes_received
-        self.throttled += other.throttled
-        self.retries += other.retries
-
-
-@dataclass(frozen=True)
-class Probe:
-    """A probe's answer: the projected record, or ``not_modified`` for a 304."""
-
-    record: dict | None
-    etag: str | None
-    not_modified: bool = False
-    attempts: int = 1
-
-
-@dataclass(frozen=True)
-class Detail:
-    record: dict
-    attempts: int = 1
+# What callers import from here: the client's settings, meter and answers live beside it.
+__all__ = ["CallMeter", "ClientSettings", "Detail", "Probe", "SourceApiClient", "retry_after_seconds"]
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -101,37 +48,35 @@ def _is_transient(exc: BaseException) -> bool:
 def _rate(settings: ClientSettings) -> LocalRate | RedisRate:
     policy = RatePolicy(ceiling=settings.rate_limit if settings.rate_limit > 0 else INF)
     if settings.rate_limiter_url:
-        key = settings.rate_limiter_key or f"pipelines:rate:{settings.base_url}"
+        key = settings.rate_limiter_key or f"pipelines:rate:{strip_userinfo(settings.base_url)}"
         return RedisRate(settings.rate_limiter_url, key, policy)
     return LocalRate(policy)
-
-
-def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return default
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return default
 
 
 class SourceApiClient:
     """Use as ``async with SourceApiClient(settings) as client:``."""
 
-    def __init__(self, settings: ClientSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        spend: SpendLog | None = None,
+    ) -> None:
         self.settings = settings
         self.meter = CallMeter()
-        headers = {"Accept": "application/json"}
+        self.spend = spend  # where calls are written down before they are sent, if anywhere
+        self.failure: ApiFailure | None = None  # set once the API failed as a whole: no call goes after it
+        headers = {"Accept": "application/json", "Accept-Encoding": ENCODINGS}
         if settings.token:
             headers["Authorization"] = f"Bearer {settings.token}"
+        base = httpx.URL(settings.base_url)
+        # A password in the base URL becomes basic auth; the URL that is logged and stored has none.
+        auth = httpx.BasicAuth(base.username, base.password) if base.userinfo else None
+        self.redactor = Redactor([settings.token, *url_secrets(settings.base_url), *url_secrets(settings.proxy_url)])
         self._http = httpx.AsyncClient(
-            base_url=settings.base_url,
+            base_url=strip_userinfo(settings.base_url),
             headers=headers,
+            auth=auth,
             transport=transport,
             proxy=settings.proxy_url if transport is None else None,
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
@@ -170,10 +115,17 @@ class SourceApiClient:
     async def __aexit__(self, *exc: object) -> None:
         await self._http.aclose()
         await self.rate.aclose()
+        if self.spend is not None:
+            await self.spend.close(self.meter.total)
 
     def limits(self) -> dict[str, float]:
         """The rate (requests/s; inf: none) and concurrency limit in force, and requests in flight."""
         return {"rate": self.rate.current(), "concurrency": self.gate.limit.allowed(), "in_flight": self.gate.in_flight}
+
+    def fail(self, failure: ApiFailure) -> None:
+        """The API failed as a whole: every call of this client from now on raises ``failure``."""
+        if self.failure is None:
+            self.failure = failure
 
     # -- calls ----------------------------------------------------------------------------
 
@@ -183,68 +135,93 @@ class SourceApiClient:
         """The cheap first call: projected fields, conditional on ``etag`` when given."""
         params = {self.settings.fields_param: ",".join(fields)} if fields else None
         headers = {"If-None-Match": etag} if etag else None
-        response, attempts = await self._get(
-            "probe", self.settings.item_path.format(id=rid), params=params, headers=headers, meter=meter
-        )
+        path = item_path(self.settings.item_path, rid)
+        (response, body), attempts = await self._get("probe", path, params=params, headers=headers, meter=meter)
         new_etag = response.headers.get("etag")
         if response.status_code == 304:
             return Probe(None, new_etag or etag, not_modified=True, attempts=attempts)
-        record = self._record(response, fields, rid, attempts)
+        record = self._record("probe", response, body, fields, rid, attempts)
         return Probe(record, new_etag, attempts=attempts)
 
     async def bulk_probe(
         self, rids: Sequence[str], fields: Sequence[str], meter: CallMeter | None = None
     ) -> tuple[dict[str, dict], list[str]]:
-        """Projected records of up to ``bulk_size`` ids in one call, and the ids it calls missing."""
+        """Projected records of up to ``bulk_size`` ids in one call, and the ids it calls missing.
+
+        An id holding the separator cannot be told apart from two ids by the server: the
+        caller probes such ids one by one (``bulk_safe``)."""
         if len(rids) > self.settings.bulk_size:
             raise ValueError(f"bulk probe takes at most {self.settings.bulk_size} ids, got {len(rids)}")
-        params = {self.settings.ids_param: ",".join(rids)}
+        unsafe = [rid for rid in rids if not self.bulk_safe(rid)]
+        if unsafe:
+            raise ValueError(f"ids holding the bulk separator must be probed one by one: {unsafe[:3]!r}")
+        lists = {self.settings.ids_param: list(rids)}
         if fields:
-            params[self.settings.fields_param] = ",".join(fields)
-        response, attempts = await self._get("bulk_probe", self.settings.items_path, params=params, meter=meter)
-        body = self._parsed(response, BulkProbeBody, attempts)
+            lists[self.settings.fields_param] = list(fields)
+        url = httpx.URL(self.settings.items_path, query=list_query(lists))
+        (response, body), attempts = await self._get("bulk_probe", url, meter=meter)
+        parsed = self._parsed("bulk_probe", response, body, BulkProbeBody, attempts)
         records: dict[str, dict] = {}
-        for item in body.items:
+        for item in parsed.items:
             try:
                 record = validate_record(item, fields)
             except SourceError:
                 continue  # a bad item stays unanswered; the caller sees it as neither found nor missing
             records[record["id"]] = record
-        return records, list(body.missing)
+        return records, list(parsed.missing)
+
+    @staticmethod
+    def bulk_safe(rid: str) -> bool:
+        return "," not in rid
 
     async def detail(self, rid: str, required: Sequence[str], meter: CallMeter | None = None) -> Detail:
         """The expensive second call: the whole resource."""
-        response, attempts = await self._get("detail", self.settings.detail_path.format(id=rid), meter=meter)
-        return Detail(self._record(response, required, rid, attempts), attempts)
+        path = item_path(self.settings.detail_path, rid)
+        (response, body), attempts = await self._get("detail", path, meter=meter)
+        return Detail(self._record("detail", response, body, required, rid, attempts), attempts)
 
     async def iter_ids(self, page_size: int = 500, meter: CallMeter | None = None) -> AsyncIterator[list[str]]:
-        """Every id the listing serves, a page at a time (pages are yielded, never piled up)."""
+        """Every id the listing serves, a page at a time (pages are yielded, never piled up).
+
+        A cursor served twice would page for ever (and bill every page): it is an ApiFailure."""
         cursor: str | None = ""
+        seen: set[str] = set()
         while cursor is not None:
             params = {"cursor": cursor, "limit": str(page_size), self.settings.fields_param: "id"}
-            response, attempts = await self._get("listing", self.settings.items_path, params=params, meter=meter)
-            body = self._parsed(response, ListingBody, attempts)
-            yield [validate_record(item, ("id",))["id"] for item in body.items]
-            cursor = None if body.next_cursor is None else str(body.next_cursor)
+            (response, body), attempts = await self._get(
+                "listing", self.settings.items_path, params=params, meter=meter
+            )
+            parsed = self._parsed("listing", response, body, ListingBody, attempts)
+            yield [validate_record(item, ("id",))["id"] for item in parsed.items]
+            seen.add(cursor)
+            cursor = None if parsed.next_cursor is None else str(parsed.next_cursor)
+            if cursor is not None and cursor in seen:
+                raise ApiFailure(
+                    "api_contract",
+                    f"the listing's cursor does not advance: after {len(seen)} page(s) it served cursor "
+                    f"{cursor[:80]!r} again, which would page for ever",
+                    ("SOURCE_ITEMS_PATH", "WATCHLIST_CSV"),
+                )
 
     # -- plumbing -------------------------------------------------------------------------
 
     async def _get(
         self,
         kind: str,
-        path: str,
+        path: str | httpx.URL,
         params: dict | None = None,
         headers: dict | None = None,
         meter: CallMeter | None = None,
-    ) -> tuple[httpx.Response, int]:
-        """Send with tier 1 retries; answer the response (2xx or 304) and the attempts it took.
+    ) -> tuple[tuple[httpx.Response, bytes], int]:
+        """Send with tier 1 retries; answer the response (2xx or a conditional 304), its body and
+        the attempts it took.
 
         The first attempt goes outside tenacity (setting up its loop costs more than the request's
         own bookkeeping); a transient failure is handed to tenacity as its attempt 1, so the
         retries, their waits and their numbering are tenacity's.
         """
         try:
-            return await self._send(kind, path, params, headers, meter), 1
+            return await self._send(kind, path, params, headers, meter, first=True), 1
         except SourceError as exc:
             if not _is_transient(exc) or self.settings.max_attempts == 1:
                 raise
@@ -257,53 +234,125 @@ class SourceApiClient:
                     if attempt_no == 1:
                         raise first
                     self._count(meter, retries=1)
-                    return await self._send(kind, path, params, headers, meter), attempt_no
+                    return await self._send(kind, path, params, headers, meter, first=False), attempt_no
         except SourceError as exc:
             exc.attempts = attempt_no
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
-        self, kind: str, path: str, params: dict | None, headers: dict | None, meter: CallMeter | None
-    ) -> httpx.Response:
-        """One attempt; 429s are waited out here and never count as the resource's fault."""
-        throttled_for = 0.0
+        self,
+        kind: str,
+        path: str | httpx.URL,
+        params: dict | None,
+        headers: dict | None,
+        meter: CallMeter | None,
+        first: bool,
+    ) -> tuple[httpx.Response, bytes]:
+        """One attempt; 429s are waited out here and never count as the resource's fault.
+
+        The breaker hears only a call's first attempt (and its trials): its retries say nothing
+        new about the API, and counting them made a few flaky resources look like an outage.
+        """
+        throttled_for, throttles = 0.0, 0
         while True:
+            self._raise_failure()
             async with self.gate.slot():
                 # The breaker is asked at the last moment, in the slot: a request that queued
                 # for a slot while the API went down must not be sent after the breaker opened.
-                trial = await self._pass_breaker(path)
-                failed = True
+                trial = await self._pass_breaker(path, kind)
+                failed = False
                 try:
                     await self._wait_turn()
+                    self._raise_failure()
                     request = self._http.build_request("GET", path, params=params, headers=headers)
+                    if self.spend is not None:
+                        await self.spend.before_send()  # written down before it is sent: it is paid for
                     sent = time.monotonic()
                     try:
-                        response = await self._http.send(request)
-                    except httpx.TransportError as exc:  # timeouts included: sent, so billable
+                        response, body = await self._exchange(request)
+                    except asyncio.CancelledError:  # stopped mid-call: it may well have reached the API
                         self._count(meter, kind=kind)
+                        raise
+                    except BodyTooLarge as exc:
+                        self._count(meter, kind=kind, received=exc.size)
+                        raise self._error(ErrorClass.POISON, str(exc), request, kind=kind) from None
+                    except UnsupportedEncoding as exc:
+                        self._count(meter, kind=kind)
+                        raise self._error(ErrorClass.POISON, str(exc), request, kind=kind) from None
+                    except TimeoutError:
+                        failed = True
+                        self._count(meter, kind=kind)
+                        raise self._error(
+                            ErrorClass.TRANSIENT,
+                            f"timeout: no whole answer within the {self.settings.request_deadline:g}s deadline",
+                            request,
+                            kind=kind,
+                        ) from None
+                    except httpx.LocalProtocolError as exc:  # our own request is malformed: never sent
+                        self._count(meter, unsent=1)
+                        raise self._error(
+                            ErrorClass.PERMANENT, f"request not sendable: {exc}", request, kind=kind
+                        ) from None
+                    except httpx.TransportError as exc:
+                        failed = True
+                        if isinstance(exc, UNSENT):
+                            self._count(meter, unsent=1)  # it never reached the API: not billable
+                        else:
+                            self._count(meter, kind=kind)  # sent, so billable (read timeouts included)
                         what = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport error"
-                        raise self._error(ErrorClass.TRANSIENT, f"{what}: {type(exc).__name__}", request) from None
+                        raise self._error(
+                            ErrorClass.TRANSIENT, f"{what}: {type(exc).__name__}", request, kind=kind
+                        ) from None
                     rtt = time.monotonic() - sent
-                    error_class = classify_status(response.status_code)
+                    error_class, problem = judge(response, body, headers)
                     failed = error_class is ErrorClass.TRANSIENT
                 finally:
-                    self.breaker.record(failed, trial)
-            self._count(meter, kind=kind, received=len(response.content))
+                    if first or trial:
+                        self.breaker.record(failed, trial)
+            self._count(meter, kind=kind, received=len(body))
             if error_class is not ErrorClass.THROTTLED and not failed:
                 self.gate.sample(rtt)
             if error_class is None:
-                return response
+                return response, body
             if error_class is ErrorClass.THROTTLED:
-                wait = retry_after_seconds(response.headers.get("retry-after"))
+                s = self.settings
+                wait = retry_after_seconds(response.headers.get("retry-after"), floor=s.min_throttle_wait)
                 self._count(meter, throttled=1)
                 throttled_for += wait
-                if throttled_for > self.settings.max_throttle_wait:
-                    raise self._error(ErrorClass.TRANSIENT, "throttled for too long", request, response)
+                throttles += 1
+                if throttled_for > s.max_throttle_wait or throttles > s.max_throttle_attempts:
+                    raise self._error(  # to tier 2 at once: tier 1 would only wait it out again
+                        ErrorClass.THROTTLED,
+                        f"throttled for too long: {throttles} 429s asking for {throttled_for:g}s in all "
+                        f"(bounds: {s.max_throttle_attempts} and {s.max_throttle_wait:g}s)",
+                        request,
+                        response,
+                        body,
+                        kind=kind,
+                    )
                 self._paused_until = max(self._paused_until, time.monotonic() + wait)
                 await self.rate.throttled(wait)
                 continue
-            raise self._error(error_class, f"HTTP {response.status_code}", request, response)
+            error = self._error(error_class, problem, request, response, body, kind=kind)
+            if error_class is ErrorClass.AUTH:
+                self.fail(auth_failure(error, token_set=bool(self.settings.token)))
+                self._raise_failure()
+            raise error
+
+    async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+        """Send and read the whole body, within the deadline and the size cap."""
+        async with asyncio.timeout(self.settings.request_deadline):
+            response = await self._http.send(request, stream=True)
+            try:
+                body = await read_body(response, self.settings.max_response_bytes)
+            finally:
+                await response.aclose()
+        return response, self.redactor.bytes(body)  # a reflected credential is never stored
+
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
 
     async def _wait_turn(self) -> None:
         """Wait for this request's slot of the (shared) rate, and out any pause a 429 set meanwhile."""
@@ -315,18 +364,25 @@ class SourceApiClient:
                 return
             await asyncio.sleep(self._paused_until - time.monotonic())
 
-    async def _pass_breaker(self, path: str) -> bool:
+    async def _pass_breaker(self, path: str | httpx.URL, kind: str) -> bool:
         """Wait while the breaker holds calls; True when this call is its half-open trial."""
         while True:
             decision = self.breaker.before_call()
             if isinstance(decision, Go):
                 return decision.trial
             if isinstance(decision, Reject):
-                raise SourceError(ErrorClass.CIRCUIT_OPEN, decision.reason, url=str(self._http.base_url.join(path)))
+                url = self.redactor.url(str(self._http.base_url.join(path)))
+                raise SourceError(ErrorClass.CIRCUIT_OPEN, decision.reason, url=url, kind=kind)
             await asyncio.sleep(decision.seconds)
 
     def _count(
-        self, meter: CallMeter | None, kind: str | None = None, received: int = 0, throttled: int = 0, retries: int = 0
+        self,
+        meter: CallMeter | None,
+        kind: str | None = None,
+        received: int = 0,
+        throttled: int = 0,
+        retries: int = 0,
+        unsent: int = 0,
     ) -> None:
         for m in (self.meter, meter) if meter is not None else (self.meter,):
             if kind:
@@ -334,39 +390,49 @@ class SourceApiClient:
             m.bytes_received += received
             m.throttled += throttled
             m.retries += retries
+            m.unsent += unsent
 
-    def _record(self, response: httpx.Response, required: Sequence[str], rid: str, attempts: int) -> dict:
+    def _record(
+        self, kind: str, response: httpx.Response, body: bytes, required: Sequence[str], rid: str, attempts: int
+    ) -> dict:
         try:
-            return validate_record(parse_json(response.content), required, expected_id=rid)
+            return validate_record(parse_json(body), required, expected_id=rid)
         except SourceError as exc:
-            raise self._error(exc.error_class, exc.message, response.request, response, attempts) from None
+            raise self._error(exc.error_class, exc.message, response.request, response, body, attempts, kind) from None
 
-    def _parsed(self, response: httpx.Response, model, attempts: int):
+    def _parsed(self, kind: str, response: httpx.Response, body: bytes, model, attempts: int):
         try:
-            return model.model_validate(parse_json(response.content))
+            return model.model_validate(parse_json(body))
         except SourceError as exc:
-            raise self._error(exc.error_class, exc.message, response.request, response, attempts) from None
+            raise self._error(exc.error_class, exc.message, response.request, response, body, attempts, kind) from None
         except ValueError as exc:  # pydantic's ValidationError
             raise self._error(
-                ErrorClass.POISON, f"body fails the schema: {exc}", response.request, response, attempts
+                ErrorClass.POISON, f"body fails the schema: {exc}", response.request, response, body, attempts, kind
             ) from None
 
-    @staticmethod
     def _error(
+        self,
         error_class: ErrorClass,
         message: str,
         request: httpx.Request,
         response: httpx.Response | None = None,
+        body: bytes = b"",
         attempts: int = 1,
+        kind: str = "",
     ) -> SourceError:
+        """What the dead letter keeps of a failed call: scrubbed of every secret the client knows
+        (a reflected token, a password in a URL), the body cut after scrubbing."""
+        scrub = self.redactor
+        excerpt = scrub.text(body[: BODY_EXCERPT + 4096].decode("utf-8", "replace"))[:BODY_EXCERPT]
         return SourceError(
             error_class=error_class,
-            message=message,
+            message=scrub.text(message),
             method=request.method,
-            url=str(request.url),
+            url=scrub.url(str(request.url)),
             status=response.status_code if response is not None else None,
-            request_headers=safe_headers(dict(request.headers)),
-            headers=safe_headers(dict(response.headers)) if response is not None else {},
-            body_excerpt=response.content[:BODY_EXCERPT].decode("utf-8", "replace") if response is not None else "",
+            request_headers=scrub.headers(request.headers),
+            headers=scrub.headers(response.headers) if response is not None else {},
+            body_excerpt=excerpt,
             attempts=attempts,
+            kind=kind,
         )

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from pipelines.source.ratecontrol import INF, RatePolicy, RateState, current_rate, reserve, throttled
+from pipelines.source.urls import mask_url
 
 
 class LocalRate:
@@ -56,6 +57,7 @@ local rate, since, tat = tonumber(s[1] or -1), tonumber(s[2] or 0), tonumber(s[3
 local pause, window = tonumber(s[4] or 0), tonumber(s[5] or 0)
 local count, previous = tonumber(s[6] or 0), tonumber(s[7] or 0)
 
+local function f(x) return string.format('%.17g', x) end  -- tostring keeps 14 digits: not a twin
 local function current()
   if rate < 0 then return ceiling end
   local r = rate * (1 + growth * math.max(0, now - since))
@@ -82,7 +84,7 @@ if op == 'reserve' then
     tat = slot + 1 / r
     wait = slot - now
   end
-  answer = {tostring(wait), tostring(r), tostring(pause)}
+  answer = {f(wait), f(r), f(pause)}
 else
   local event = now >= pause
   pause = math.max(pause, now + retry_after)
@@ -94,10 +96,10 @@ else
     rate = math.max(floor, backoff * r)
     since = now
   end
-  answer = {event and '1' or '0', tostring(current()), tostring(pause)}
+  answer = {event and '1' or '0', f(current()), f(pause)}
 end
-redis.call('HSET', key, 'rate', tostring(rate), 'since', tostring(since), 'tat', tostring(tat),
-  'pause', tostring(pause), 'window', tostring(window), 'count', count, 'previous', previous)
+redis.call('HSET', key, 'rate', f(rate), 'since', f(since), 'tat', f(tat),
+  'pause', f(pause), 'window', f(window), 'count', count, 'previous', previous)
 redis.call('PEXPIRE', key, ttl)
 return answer
 """
@@ -129,7 +131,9 @@ class RedisRate:
         try:
             answer = await self._script(keys=[self.key], args=args)
         except RedisError as exc:
-            raise RuntimeError(f"SOURCE_RATE_LIMITER_URL: the shared rate limiter at {self.url} failed: {exc}") from exc
+            raise RuntimeError(
+                f"SOURCE_RATE_LIMITER_URL: the shared rate limiter at {mask_url(self.url)} failed: {exc}"
+            ) from exc
         rate = float(answer[1])
         self._current = INF if rate < 0 else rate
         return answer
@@ -151,7 +155,7 @@ class RedisRate:
             await self._redis.ping()
         except RedisError as exc:
             raise RuntimeError(
-                f"SOURCE_RATE_LIMITER_URL: cannot reach the shared rate limiter at {self.url}: {exc}"
+                f"SOURCE_RATE_LIMITER_URL: cannot reach the shared rate limiter at {mask_url(self.url)}: {exc}"
             ) from exc
 
     async def aclose(self) -> None:

@@ -2,15 +2,17 @@
 
 import asyncio
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, asset
+from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
 from pipelines.settings import load_settings
 from pipelines.source.client import CallMeter
-from pipelines.source.errors import SourceError
+from pipelines.source.errors import ApiFailure, SourceError
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
-from pipelines.sync.watchlist_source import csv_ids
+from pipelines.sync.stops import stop_run
+from pipelines.sync.watchlist_source import WatchlistCsvError, csv_ids
+from pipelines.warehouse.store import SourceMismatchError, Warehouse, WatchlistUpdate
 
 _settings = load_settings()
 
@@ -35,37 +37,69 @@ def watchlist(
     """
     store = warehouse.store()
     day = partition_day(context.partition_key)
+    check_source(context.log, store, source_api)
     meter = CallMeter()
     refresh_error = None
+    update = WatchlistUpdate()
     if config.csv_path:
-        listed = sum(store.upsert_watchlist(ids, "csv", day) for ids in csv_ids(config.csv_path))
+        try:
+            for ids in csv_ids(config.csv_path):
+                update.add(store.upsert_watchlist(ids, "csv", day))
+        except WatchlistCsvError as exc:
+            raise Failure(str(exc), allow_retries=False) from None
     else:
+        spend = warehouse.spend_log(day, "listing", context.run.run_id)  # the listing's calls are paid for too
 
-        async def from_listing() -> int:
-            count = 0
-            async with source_api.open(simulated_day(context.partition_key)) as client:
+        async def from_listing() -> None:
+            async with source_api.open(simulated_day(context.partition_key), spend=spend) as client:
                 async for page in client.iter_ids(source_api.listing_page_size, meter=meter):
-                    count += await asyncio.to_thread(store.upsert_watchlist, page, "listing", day)
-            return count
+                    update.add(await asyncio.to_thread(store.upsert_watchlist, page, "listing", day))
 
         try:
-            listed = asyncio.run(from_listing())
+            asyncio.run(from_listing())
+        except ApiFailure as exc:  # a refused credential, a looping listing: the run stops here
+            raise stop_run(context.log, store, exc, context.run.run_id, day, "watchlist") from None
         except SourceError as exc:
             if not store.watchlist_counts()["active"]:
                 raise
-            listed, refresh_error = 0, str(exc)  # an API outage must not stop the day: keep what is tracked
+            refresh_error = str(exc)  # an API outage must not stop the day: keep what is tracked
             context.log.warning(f"watchlist not refreshed, syncing the ids already tracked: {exc}")
+    for shown, problem in update.refused_sample:
+        context.log.warning(f"watchlist: refused id {shown}: it {problem}")
+    if update.refused > len(update.refused_sample):
+        context.log.warning(f"watchlist: {update.refused - len(update.refused_sample)} more ids refused")
     counts = store.watchlist_counts()
-    context.log.info(f"watchlist: {listed} ids listed, {counts['active']} active")
+    context.log.info(
+        f"watchlist: {update.listed} ids listed ({update.reactivated} reactivated, {update.refused} refused), "
+        f"{counts['active']} active"
+    )
+    refused = "\n".join(f"- {shown}: {problem}" for shown, problem in update.refused_sample)
     return MaterializeResult(
         metadata={
-            "listed": listed,
+            "listed": update.listed,
+            "reactivated": update.reactivated,
+            "refused": update.refused,
+            "refused_ids": MetadataValue.md(refused or "none"),
             "active": counts["active"],
             "inactive": counts["inactive"],
             "calls": meter.total,
             "refresh_error": refresh_error or "",
         }
     )
+
+
+def check_source(log, store: Warehouse, source_api: SourceApiResource) -> None:
+    """Say loudly when the embedded sample API is the source, and refuse to mix sources."""
+    try:
+        identity = source_api.identity()
+        store.claim_source(identity)
+    except (SourceMismatchError, ValueError) as exc:
+        raise Failure(str(exc), allow_retries=False) from None
+    if identity == "sample":
+        log.warning(
+            "SOURCE_API_URL is not set: syncing the EMBEDDED SAMPLE API (generated demo data), "
+            "not a real API. Set SOURCE_API_URL to sync yours."
+        )
 
 
 @asset(partitions_def=daily_partitions, group_name="sync", kinds={"sql"})

@@ -72,4 +72,25 @@ def dead_letter_rate(context: AssetCheckExecutionContext, warehouse: WarehouseRe
     )
 
 
-sync_checks = [conservation, dead_letter_rate]
+@asset_check(
+    asset=synced_resources,
+    partitions_def=daily_partitions,
+    description=(
+        "Enough was synced: at least COMPLETION_MIN_RATIO of the day's sub-jobs ended changed, unchanged "
+        "or gone. An API down all day defers every sub-job to the retry queue while every batch still "
+        "completes; this check (and the completion sensor) says so instead of passing green."
+    ),
+)
+def synced_share(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    p = warehouse.store().batch_progress(partition_day(context.partition_key))
+    share = p["synced"] / p["sub_jobs"] if p["sub_jobs"] else 1.0
+    limit = _settings.completion_min_ratio
+    return AssetCheckResult(
+        passed=share >= limit,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"synced": p["synced"], "sub_jobs": p["sub_jobs"], "share": share, "min_share": limit},
+        description=f"{p['synced']} of {p['sub_jobs']} sub-jobs synced ({share:.1%}; at least {limit:.1%} expected)",
+    )
+
+
+sync_checks = [conservation, dead_letter_rate, synced_share]

@@ -11,6 +11,7 @@ or the warehouse IO manager (``io_manager.py``), so steps may run on any worker.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from dagster import ExecutorDefinition, in_process_executor, multiprocess_executor
@@ -51,6 +52,24 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _urls_by_name(config: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The broker and backend URLs as ``{"env": NAME}`` where a variable set them: they may hold
+    a password, and an executor's config is kept in every run's snapshot."""
+    names = {"broker": "SYNC_CELERY_BROKER_URL", "backend": "SYNC_CELERY_BACKEND_URL"}
+    env = {k.upper(): k for k in os.environ}
+    by_name = dict(config)
+    for key, name in names.items():
+        if name in env and os.environ[env[name]] == config[key]:
+            by_name[key] = {"env": env[name]}
+    if (
+        "SYNC_CELERY_BACKEND_URL" not in env
+        and config["backend"] == config["broker"]
+        and "SYNC_CELERY_BROKER_URL" in env
+    ):
+        by_name["backend"] = {"env": env["SYNC_CELERY_BROKER_URL"]}  # the broker's Redis holds the results
+    return by_name
+
+
 def executor_for(settings: Settings) -> ExecutorDefinition:
     """The executor SYNC_EXECUTOR names, configured from the settings."""
     match settings.sync_executor:
@@ -61,7 +80,7 @@ def executor_for(settings: Settings) -> ExecutorDefinition:
         case "celery":
             from dagster_celery import celery_executor
 
-            return celery_executor.configured(celery_config(settings), name="celery")
+            return celery_executor.configured(_urls_by_name(celery_config(settings), settings), name="celery")
         case "k8s":
             try:
                 from dagster_k8s import k8s_job_executor

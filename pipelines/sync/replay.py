@@ -2,22 +2,64 @@
 
 from datetime import date
 
-from dagster import Config, MetadataValue, OpExecutionContext, Output, job, op
-from pydantic import Field
+from dagster import Config, Failure, MetadataValue, OpExecutionContext, Output, job, op
+from pydantic import Field, field_validator, model_validator
 
+from pipelines.source.errors import ErrorClass
 from pipelines.sync.resources import WarehouseResource
-from pipelines.warehouse.store import DeadLetterFilter, utcnow
+from pipelines.warehouse.store import DeadLetterFilter, WarehouseNotFoundError, utcnow
+
+ERROR_CLASSES = sorted({*(c.value for c in ErrorClass), "unknown"})
 
 
 class ReplayConfig(Config):
+    """What to replay. A mistake is refused before anything is read, naming the field."""
+
     ids: list[str] = Field([], description="dead-letter ids (<date>/<resource id>)")
     resource_ids: list[str] = Field([], description="resource ids")
-    error_classes: list[str] = Field([], description="poison, permanent, transient, ...")
+    error_classes: list[str] = Field([], description=f"any of: {', '.join(ERROR_CLASSES)}")
     from_date: str | None = Field(None, description="first partition, YYYY-MM-DD")
     to_date: str | None = Field(None, description="last partition, YYYY-MM-DD")
     due_on: str | None = Field(None, description="the job set to join; default: the next one to be built")
     dry_run: bool = Field(False, description="report what would be replayed, change nothing")
     replay_all: bool = Field(False, description="required to replay with no filter at all")
+
+    @field_validator("from_date", "to_date", "due_on")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        return value
+
+    @field_validator("error_classes")
+    @classmethod
+    def _known_classes(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in ERROR_CLASSES]
+        if unknown:
+            raise ValueError(f"unknown error class(es) {unknown}; known: {', '.join(ERROR_CLASSES)}")
+        return value
+
+    @field_validator("ids")
+    @classmethod
+    def _dead_letter_ids(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            day, _, rid = entry.partition("/")
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not a dead-letter id (<YYYY-MM-DD>/<resource id>)") from None
+            if not rid:
+                raise ValueError(f"{entry!r} names no resource after the date")
+        return value
+
+    @model_validator(mode="after")
+    def _range_in_order(self) -> "ReplayConfig":
+        if self.from_date and self.to_date and self.from_date > self.to_date:
+            raise ValueError(f"from_date ({self.from_date}) is after to_date ({self.to_date})")
+        return self
 
 
 @op
@@ -34,7 +76,10 @@ def replay_dead_letters_op(context: OpExecutionContext, config: ReplayConfig, wa
         raise ValueError(
             "replay_dead_letters: name ids, resource_ids, error_classes or a date range (or set replay_all)"
         )
-    store = warehouse.store()
+    try:
+        store = warehouse.existing()
+    except WarehouseNotFoundError as exc:
+        raise Failure(f"replay_dead_letters: warehouse: {exc}", allow_retries=False) from None
     entries = store.dead_letters(flt)
     due_on = date.fromisoformat(config.due_on) if config.due_on else store.next_job_set_day(utcnow().date())
     listing = "\n".join(f"- {e['id']} ({e['error_class']}): {e['reason'][:100]}" for e in entries[:200])

@@ -1,6 +1,8 @@
 """Dagster resources: the source API client factory and the warehouse."""
 
+import uuid
 from contextlib import asynccontextmanager
+from datetime import date
 from functools import lru_cache
 
 import httpx
@@ -10,17 +12,20 @@ from pydantic import Field
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.sample_api import SampleApiConfig, create_app
 from pipelines.source.client import ClientSettings, SourceApiClient
-from pipelines.warehouse.store import Warehouse, create_warehouse_engine
+from pipelines.source.spend import SpendLog
+from pipelines.source.urls import strip_userinfo
+from pipelines.warehouse.store import Warehouse, create_warehouse_engine, open_existing
 
 EMBEDDED_URL = "http://sample-api.embedded"
+SAMPLE = "sample"
 
 
 class SourceApiResource(ConfigurableResource):
-    """The source API. With no ``base_url`` it is the bundled sample API, run in process."""
+    """The source API. With no ``base_url`` at all it is the bundled sample API, run in process."""
 
     base_url: str | None = Field(None, description="API root URL; unset: the embedded sample API")
     token: str | None = Field(None, description="Bearer token (set it with EnvVar, never inline)")
-    proxy_url: str | None = Field(None, description="HTTP(S) proxy, e.g. a paid rotation proxy")
+    proxy_url: str | None = Field(None, description="HTTP(S) proxy, e.g. a paid rotation proxy (EnvVar)")
     probe_strategy: ProbeStrategy = ProbeStrategy.PROJECTED
     probe_fields: list[str] = ["id", "version", "updated_at"]
     fingerprint_fields: list[str] = ["version"]
@@ -29,6 +34,8 @@ class SourceApiResource(ConfigurableResource):
     items_path: str = "/items"
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    request_deadline: float = Field(ClientSettings.request_deadline, description="seconds for a whole attempt")
+    max_response_bytes: int = Field(ClientSettings.max_response_bytes, description="largest body, decompressed")
     max_concurrency: int = Field(16, description="most requests in flight per client; latency may lower it")
     min_concurrency: int = Field(2, description="least the latency-driven limit comes down to")
     rate_limit: float = Field(0.0, description="requests/s never exceeded; 0: none (429s find the API's rate)")
@@ -44,9 +51,21 @@ class SourceApiResource(ConfigurableResource):
     sample_change_rate: float = 0.2
     sample_seed: int = 7
 
+    @property
+    def embedded(self) -> bool:
+        """The sample API runs in process only when no URL is configured at all; an empty one is
+        a mistake (an env file's ``SOURCE_API_URL=``), never a request for demo data."""
+        if self.base_url is not None and not self.base_url.strip():
+            raise ValueError("SOURCE_API_URL is set but empty: unset it for the embedded sample API, or set the URL")
+        return self.base_url is None
+
+    def identity(self) -> str:
+        """Which source this is, for the warehouse's record of what it holds."""
+        return SAMPLE if self.embedded else strip_userinfo(str(self.base_url)).rstrip("/")
+
     def client_settings(self) -> ClientSettings:
         return ClientSettings(
-            base_url=self.base_url or EMBEDDED_URL,
+            base_url=EMBEDDED_URL if self.embedded else str(self.base_url),
             token=self.token,
             proxy_url=self.proxy_url,
             item_path=self.item_path,
@@ -54,6 +73,8 @@ class SourceApiResource(ConfigurableResource):
             items_path=self.items_path,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
+            request_deadline=self.request_deadline,
+            max_response_bytes=self.max_response_bytes,
             max_concurrency=self.max_concurrency,
             min_concurrency=self.min_concurrency,
             rate_limit=self.rate_limit,
@@ -73,12 +94,13 @@ class SourceApiResource(ConfigurableResource):
         )
 
     @asynccontextmanager
-    async def open(self, simulated_day: int):
-        """A client; for the embedded sample API, one serving ``simulated_day``."""
+    async def open(self, simulated_day: int, spend: SpendLog | None = None):
+        """A client (writing its calls down in ``spend`` before sending them); for the embedded
+        sample API, one serving ``simulated_day``."""
         transport = None
-        if not self.base_url:
+        if self.embedded:
             transport = httpx.ASGITransport(app=create_app(self.sample_config(simulated_day)))
-        async with SourceApiClient(self.client_settings(), transport=transport) as client:
+        async with SourceApiClient(self.client_settings(), transport=transport, spend=spend) as client:
             yield client
 
 
@@ -89,6 +111,16 @@ class WarehouseResource(ConfigurableResource):
 
     def store(self) -> Warehouse:
         return _store(self.url)
+
+    def spend_log(self, day: date, kind: str, run_id: str) -> SpendLog:
+        """Where a client of ``run_id`` writes its calls down before sending them."""
+        store, token = self.store(), uuid.uuid4().hex
+        return SpendLog(lambda calls, final: store.record_spent(day, kind, token, run_id, calls, final))
+
+    def existing(self) -> Warehouse:
+        """The warehouse for a tool that only acts on what is there (replay): never created, so
+        a mistyped URL is an error (WarehouseNotFoundError), not a new empty warehouse."""
+        return open_existing(self.url)
 
 
 @lru_cache(maxsize=8)

@@ -58,7 +58,8 @@ def deadline_of(day: date, tz) -> datetime:
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
     description="Alerts when fewer than COMPLETION_MIN_RATIO of a day's batches completed by "
-    "COMPLETION_DEADLINE (the next day), or when the pace cannot get there in time.",
+    "COMPLETION_DEADLINE (the next day), when the pace cannot get there in time, or when the batches "
+    "closed with fewer than that share of the sub-jobs synced (the rest deferred or dead).",
 )
 def completion_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult:
     store = warehouse.store()
@@ -69,7 +70,16 @@ def completion_sensor(context: SensorEvaluationContext, warehouse: WarehouseReso
     for day in days:
         key = day.isoformat()
         p = store.batch_progress(day)
-        progress = Progress(key, p["expected"], p["completed"], p["first_started"], now, deadline_of(day, now.tzinfo))
+        progress = Progress(
+            key,
+            p["expected"],
+            p["completed"],
+            p["first_started"],
+            now,
+            deadline_of(day, now.tzinfo),
+            sub_jobs=p["sub_jobs"],
+            synced=p["synced"],
+        )
         situation = assess(progress, _settings.completion_min_ratio)
         previous = Situation(state[key]) if key in state else None
         kind = alert_kind(previous, situation)
@@ -86,6 +96,7 @@ def completion_sensor(context: SensorEvaluationContext, warehouse: WarehouseReso
             store.error_classes(day),
             run_url(context.instance, key),
             projected=progress.projected() if kind == "behind_pace" else None,
+            synced=(p["synced"], p["sub_jobs"]),
         )
         _deliver(context.log, alert, store)
     keep = {d.isoformat() for d in days}

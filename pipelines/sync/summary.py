@@ -26,6 +26,7 @@ def numbers(s: dict[str, Any], calls_this_run: int, price_per_1000: float) -> di
     """The plotted figures of one partition (all numbers, so Dagster plots each over partitions)."""
     window = (s["finished_at"] - s["started_at"]).total_seconds() if s["started_at"] else 0.0
     calls_saved = s["naive_calls"] - s["calls"]
+    paid = s["calls"] + s.get("listing_calls", 0)  # every call is billed, the listing's too
     return {
         "sub_jobs": s["sub_jobs"],
         "batches_expected": s["batches_expected"],
@@ -36,11 +37,13 @@ def numbers(s: dict[str, Any], calls_this_run: int, price_per_1000: float) -> di
         "gone": s["gone"],
         "retry": s["retry"],
         "dead": s["dead"],
-        "calls_made": s["calls"],
+        "calls_made": s["calls"],  # the batches' calls, abandoned claims (a run that died) included
+        "abandoned_calls": s.get("abandoned_calls", 0),
+        "listing_calls": s.get("listing_calls", 0),
         "calls_saved": calls_saved,
         "naive_calls": s["naive_calls"],
         "calls_this_run": calls_this_run,
-        "cost_usd": round(s["calls"] * price_per_1000 / 1000, 4),
+        "cost_usd": round(paid * price_per_1000 / 1000, 4),
         "cost_saved_usd": round(calls_saved * price_per_1000 / 1000, 4),
         "bytes_received": s["bytes_received"],
         "throttled": s["throttled"],

@@ -30,9 +30,13 @@ from pydantic import Field
 
 from pipelines.core.batching import chunked
 from pipelines.core.engine import SyncPlan, run_batches
+from pipelines.core.systemic import GuardPolicy
 from pipelines.settings import load_settings
+from pipelines.source.errors import ApiFailure
+from pipelines.sync.assets import check_source
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.stops import halted, stop_run
 from pipelines.sync.summary import numbers, tables
 
 _settings = load_settings()
@@ -46,7 +50,14 @@ class PlanConfig(Config):
 class SyncStepConfig(Config):
     parallelism: int = Field(_settings.sync_batch_parallelism, ge=1, description="batches in flight per step")
     retry_budget_days: int = Field(_settings.retry_budget_days, ge=0, description="tier 2 budget in days")
-    lease_seconds: float = Field(_settings.sync_claim_lease_seconds, ge=1, description="batch claim lease")
+    lease_seconds: float = Field(_settings.sync_claim_lease_seconds, ge=1, le=86_400, description="batch claim lease")
+    systemic_failure_ratio: float = Field(
+        _settings.sync_systemic_failure_ratio,
+        ge=0,
+        le=1,
+        description="share of one kind of call failing the same way that stops the run (0: off, e.g. for a real mass deletion)",
+    )
+    systemic_window: int = Field(_settings.sync_systemic_window, ge=1, description="calls judged together")
 
 
 @op(ins={"job_set": In(Nothing)}, out=DynamicOut(dict))
@@ -71,32 +82,46 @@ def sync_batches(
     source_api: SourceApiResource,
     warehouse: WarehouseResource,
 ) -> dict:
-    """Sync this step's batches. Safe to retry: completed batches are skipped, the rest re-claimed."""
+    """Sync this step's batches. Safe to retry: completed batches are skipped, the rest re-claimed.
+
+    When the API fails as a whole (a refused credential, every sub-job failing the same way),
+    the step stops the run: nothing of the batches in flight is written, no resource is
+    quarantined, an alert of the failure's kind goes out, and the run's other steps stop
+    before calling."""
     batch_nos = step["batches"]
     if not batch_nos:
         return {"batches": 0, "calls": 0}
+    store = warehouse.store()
+    if (stopped := halted(store, context.run.run_id)) is not None:
+        raise stopped
+    check_source(context.log, store, source_api)
+    day = partition_day(context.partition_key)
     plan = SyncPlan(
-        day=partition_day(context.partition_key),
+        day=day,
         strategy=source_api.probe_strategy,
         probe_fields=source_api.probe_fields,
         fingerprint_fields=source_api.fingerprint_fields,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         parallelism=config.parallelism,
         retry_budget_days=config.retry_budget_days,
         lease_seconds=config.lease_seconds,
         force=step["force"],
+        guard=GuardPolicy(ratio=config.systemic_failure_ratio, window=config.systemic_window),
     )
 
+    spend = warehouse.spend_log(day, "sync", context.run.run_id)
+
     async def go():
-        async with source_api.open(simulated_day(context.partition_key)) as client:
-            done = await run_batches(
-                client, warehouse.store(), plan, batch_nos, on_batch=lambda s: context.log.info(s.line())
-            )
+        async with source_api.open(simulated_day(context.partition_key), spend=spend) as client:
+            done = await run_batches(client, store, plan, batch_nos, on_batch=lambda s: context.log.info(s.line()))
             if client.breaker.times_opened:
                 context.log.warning(f"circuit breaker opened {client.breaker.times_opened} time(s) in this step")
             return client.meter, done
 
-    meter, done = asyncio.run(go())
+    try:
+        meter, done = asyncio.run(go())
+    except ApiFailure as exc:
+        raise stop_run(context.log, store, exc, context.run.run_id, day, "sync_batches") from None
     return {"batches": len(done), "calls": meter.total, "throttled": meter.throttled, "retries": meter.retries}
 
 

@@ -1,4 +1,9 @@
-"""Where the watchlist comes from: the API listing or a CSV file. No Dagster."""
+"""Where the watchlist comes from: the API listing or a CSV file. No Dagster.
+
+A CSV's ids are read exactly as written: every cell is text (no ``NA``, ``null``, ``None``,
+``nan`` or ``#N/A`` turned into a missing value, no number parsing, no stripping), the file must
+be UTF-8, and a file with no id column or no rows is an error naming WATCHLIST_CSV.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,38 @@ import pandas as pd
 ID_COLUMNS = ("resource_id", "id")
 
 
+class WatchlistCsvError(ValueError):
+    """The watchlist CSV cannot be read as ids; the message names WATCHLIST_CSV and the file."""
+
+
 def csv_ids(path: str, chunk_rows: int = 50_000) -> Iterator[list[str]]:
     """Ids from the ``resource_id`` (or ``id``) column of a CSV, a chunk at a time."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"WATCHLIST_CSV: no such file: {path}")
-    header = pd.read_csv(path, nrows=0).columns
+        raise WatchlistCsvError(f"WATCHLIST_CSV: no such file: {path}")
+    read = {
+        "dtype": str,
+        "keep_default_na": False,
+        "na_filter": False,
+        "encoding": "utf-8-sig",
+        "encoding_errors": "strict",
+    }
+    try:
+        header = pd.read_csv(path, nrows=0, **read).columns
+    except pd.errors.EmptyDataError:
+        raise WatchlistCsvError(f"WATCHLIST_CSV {path}: the file is empty (it needs a resource_id column)") from None
+    except UnicodeDecodeError as exc:
+        raise WatchlistCsvError(f"WATCHLIST_CSV {path}: not UTF-8 ({exc.reason})") from None
     column = next((c for c in ID_COLUMNS if c in header), None)
     if column is None:
-        raise ValueError(f"WATCHLIST_CSV {path}: needs a resource_id or id column, has {list(header)}")
-    for chunk in pd.read_csv(path, usecols=[column], dtype=str, chunksize=chunk_rows):
-        yield [rid.strip() for rid in chunk[column].dropna() if rid.strip()]
+        raise WatchlistCsvError(f"WATCHLIST_CSV {path}: needs a resource_id or id column, has {list(header)}")
+    rows = 0
+    try:
+        for chunk in pd.read_csv(path, usecols=[column], chunksize=chunk_rows, **read):
+            rows += len(chunk)
+            yield chunk[column].tolist()
+    except UnicodeDecodeError as exc:
+        raise WatchlistCsvError(f"WATCHLIST_CSV {path}: not UTF-8 ({exc.reason})") from None
+    except pd.errors.ParserError as exc:
+        raise WatchlistCsvError(f"WATCHLIST_CSV {path}: not a readable CSV: {exc}") from None
+    if not rows:
+        raise WatchlistCsvError(f"WATCHLIST_CSV {path}: the {column} column has no rows")

@@ -30,6 +30,7 @@ from pipelines.warehouse.schema import (
     watchlist,
 )
 from pipelines.warehouse.upsert import bulk_upsert, newer_or_same, resources_set, upsert
+from pipelines.warehouse.watchlist import DEAD_REASON, GONE_REASON
 
 
 class LostClaimError(RuntimeError):
@@ -101,6 +102,13 @@ class BatchOps:
             .where(_mine(day, batch_no, token))
             .values(lease_expires=now + timedelta(seconds=lease_seconds))
         )
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def release_claim(self, day: date, batch_no: int, token: str, now: datetime) -> bool:
+        """Give the batch back unwritten (its run stopped): any run may claim it at once."""
+        expired = now - timedelta(seconds=1)  # claimable is "lease_expires < now"
+        stmt = sa.update(batch_ledger).where(_mine(day, batch_no, token)).values(lease_expires=expired)
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 
@@ -307,8 +315,8 @@ def _dead_row(r, member: Member | None, rec: BatchRecord, bid: str) -> dict[str,
 def _watchlist_changes(by_outcome: dict[Outcome, list], day: date):
     """Gone and dead resources leave the watchlist; a resource that synced again is back on it."""
     parked = {
-        "gone at the source": [r.resource_id for r in by_outcome[Outcome.GONE]],
-        "in the dead letter": [r.resource_id for r in by_outcome[Outcome.DEAD]],
+        GONE_REASON: [r.resource_id for r in by_outcome[Outcome.GONE]],
+        DEAD_REASON: [r.resource_id for r in by_outcome[Outcome.DEAD]],
     }
     for reason, ids in parked.items():
         if ids:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from pipelines.core.ids import MAX_ID_LENGTH
+
 metadata = sa.MetaData()
 
 # JSON as SQL NULL when None (so COALESCE keeps stored values); JSONB on PostgreSQL.
 Json = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
-Id = sa.String(200)
+Id = sa.String(MAX_ID_LENGTH)  # core.ids refuses longer ids before they get here
 
 watchlist = sa.Table(
     "watchlist",
@@ -39,7 +41,7 @@ resources = sa.Table(
     sa.Column("resource_id", Id, primary_key=True),
     sa.Column("status", sa.String(10), nullable=False),  # live / gone
     sa.Column("fingerprint", sa.String(64)),
-    sa.Column("etag", sa.String(200)),
+    sa.Column("etag", sa.Text),  # sent back verbatim in If-None-Match: never cut (see TEXT_UPGRADES)
     sa.Column("projected", Json),
     sa.Column("details", Json),
     sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
@@ -141,6 +143,46 @@ alerts = sa.Table(
     sa.Column("delivered", sa.Boolean, nullable=False),  # false: no webhook configured, or it failed
     sa.Column("delivery_error", sa.String(500)),
 )
+
+# Every call is paid for: what each client (a sync step, a listing) spent, written down before
+# it is sent (pipelines/source/spend.py), so the calls of a run that died still count.
+spent_calls = sa.Table(
+    "spent_calls",
+    metadata,
+    sa.Column("partition", sa.Date, primary_key=True),
+    sa.Column("token", sa.String(64), primary_key=True),  # one client
+    sa.Column("kind", sa.String(10), nullable=False),  # sync / listing
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("calls", sa.BigInteger, nullable=False),  # reserved so far, or the exact count once final
+    sa.Column("final", sa.Boolean, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# A run stopped because the API failed as a whole (a refused credential, a systemic failure):
+# the run's other steps read it here and stop before calling, on whatever worker they run.
+run_halts = sa.Table(
+    "run_halts",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("partition", sa.Date),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# What the warehouse is: which source's data it holds ("source": "sample" or the API's URL), so
+# that the embedded sample API never mixes demo data into a real source's warehouse.
+warehouse_meta = sa.Table(
+    "warehouse_meta",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Columns widened since their table was first created: (table, column), made TEXT on
+# PostgreSQL when found narrower (VARCHAR to TEXT is a catalogue change, no table rewrite).
+TEXT_UPGRADES = (("resources", "etag"),)
 
 # Values handed from one step to the next (the warehouse IO manager): steps on any worker read
 # them here, so no shared disk is needed. Small JSON documents (a step's batch numbers, figures).

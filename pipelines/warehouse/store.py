@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from itertools import chain
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from pipelines.core.batching import assign_batches, chunked
 from pipelines.core.outcomes import Member, StoredState
 from pipelines.warehouse.batches import BatchOps, BatchRecord, LostClaimError
+from pipelines.warehouse.connect import (
+    WarehouseNotFoundError,
+    create_tables,
+    create_warehouse_engine,
+    existing_engine,
+)
+from pipelines.warehouse.halts import HaltOps, SourceMismatchError
 from pipelines.warehouse.queues import DeadLetterFilter, QueueOps
 from pipelines.warehouse.schema import (
     LEDGER_CALLS,
@@ -20,84 +28,63 @@ from pipelines.warehouse.schema import (
     batch_ledger,
     dead_letter,
     job_set,
-    metadata,
     resources,
     retry_queue,
     sub_job_outcomes,
     watchlist,
 )
+from pipelines.warehouse.spent import SpentOps
 from pipelines.warehouse.step_outputs import StepOutputOps
-from pipelines.warehouse.upsert import bulk_upsert
+from pipelines.warehouse.watchlist import WRITE_CHUNK, WatchlistOps, WatchlistUpdate
 
-__all__ = ["BatchRecord", "DeadLetterFilter", "LostClaimError", "Warehouse", "create_warehouse_engine", "utcnow"]
+__all__ = [
+    "BatchRecord",
+    "DeadLetterFilter",
+    "LostClaimError",
+    "SourceMismatchError",
+    "Warehouse",
+    "WarehouseNotFoundError",
+    "WatchlistUpdate",
+    "create_tables",
+    "create_warehouse_engine",
+    "open_existing",
+    "utcnow",
+]
 
-WRITE_CHUNK = 5_000
 OUTCOMES = ("changed", "unchanged", "gone", "retry", "dead")
+JOB_SET_LOCK = 0x6A6F6273  # advisory lock class of job set builds ("jobs"); the day is the second key
 
 
-def create_warehouse_engine(url: str) -> sa.Engine:
-    if url.startswith("sqlite"):
-        path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
-
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # WAL: readers never block the writer
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    # A session stuck inside a transaction (a writer cut off mid-batch) would hold its batch's
-    # ledger row lock; PostgreSQL ends such sessions after a minute, rolling the batch back.
-    # lz4 compresses the kilobytes of each resource's details several times faster than the
-    # default pglz (a fifth more upserted rows per second, measured).
-    options = "-c idle_in_transaction_session_timeout=60000 -c default_toast_compression=lz4"
-    return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": options})
+def open_existing(url: str) -> Warehouse:
+    """The warehouse at ``url`` for a read-only tool: never created, never altered."""
+    return Warehouse(existing_engine(url), create=False)
 
 
-SCHEMA_LOCK = 0x70697065  # an advisory lock id of our own ("pipe")
-
-
-def create_tables(engine: sa.Engine) -> None:
-    """Create missing tables. On PostgreSQL under an advisory lock: runs that start at once (a
-    backfill) on a new warehouse would otherwise race in CREATE TABLE and all but one fail."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
-        metadata.create_all(conn)
-
-
-class Warehouse(BatchOps, QueueOps, StepOutputOps):
-    def __init__(self, engine: sa.Engine) -> None:
+class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltOps):
+    def __init__(self, engine: sa.Engine, create: bool = True) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        create_tables(engine)
-
-    # -- watchlist ------------------------------------------------------------------------
-
-    def upsert_watchlist(self, ids: Iterable[str], source: str, day: date) -> int:
-        """Add ids (active) and mark listed ones seen on ``day``; answers how many ids came."""
-        seen = 0
-        with self.engine.begin() as conn:
-            for chunk in chunked(ids, WRITE_CHUNK):
-                rows = [
-                    {"resource_id": rid, "active": True, "source": source, "added_on": day, "last_listed_on": day}
-                    for rid in dict.fromkeys(chunk)
-                ]
-                bulk_upsert(conn, watchlist, rows, set_=_listed_again)
-                seen += len(rows)
-        return seen
-
-    def watchlist_counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(watchlist.c.active, sa.func.count()).group_by(watchlist.c.active))
-            counts = {bool(active): n for active, n in rows}
-        return {"active": counts.get(True, 0), "inactive": counts.get(False, 0)}
+        if create:
+            create_tables(engine)
 
     # -- job set --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _job_set_lock(self, day: date) -> Iterator[None]:
+        """One job set build of a day at a time (two runs of one partition at once): on
+        PostgreSQL a session advisory lock, taken and released in transactions of their own, so
+        the lock's connection is never left idle inside one."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_lock(JOB_SET_LOCK, day.toordinal())))
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(JOB_SET_LOCK, day.toordinal())))
+                conn.commit()
 
     def build_job_set(self, day: date, batch_size: int) -> dict[str, int]:
         """Append the day's sub-jobs not yet in its job set, in new batches: first the retry
@@ -105,7 +92,12 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps):
 
         Existing sub-jobs keep their batch numbers, so re-running the day makes the same batches.
         Ids are streamed in sorted order; answers how many sub-jobs of each origin were added.
+        Two builds of one day at once take turns, and an id already there is never inserted again.
         """
+        with self._job_set_lock(day):
+            return self._build_job_set(day, batch_size)
+
+    def _build_job_set(self, day: date, batch_size: int) -> dict[str, int]:
         with self.engine.connect() as conn:
             last = conn.execute(sa.select(sa.func.max(job_set.c.batch_no)).where(job_set.c.partition == day)).scalar()
         first_batch = 0 if last is None else last + 1
@@ -142,7 +134,7 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps):
                     for (rid, origin), b in chunk
                 ]
                 with self.engine.begin() as writer:
-                    writer.execute(sa.insert(job_set), values)
+                    writer.execute(_insert_new(self.dialect), values)
                 for v in values:
                     added[v["origin"]] += 1
         if sum(added.values()):
@@ -221,6 +213,12 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps):
         for name in ("batches_completed", *LEDGER_COUNTS, *LEDGER_CALLS):
             row[name] = int(row[name])  # PostgreSQL sums are Decimal
         row["batch_seconds"] = float(row["batch_seconds"])
+        # Every client's calls, written down before they were sent: those of a run that died, a
+        # stopped run, a lost claim or a forced re-sync included. The ledger's own sum is the
+        # floor for days from before spent_calls existed.
+        spent = self.spent_totals(day)
+        row["calls"] = max(row["calls"], spent["calls"])
+        row.update({k: spent[k] for k in ("listing_calls", "abandoned_calls", "unclosed_calls")})
         jobs = self.job_set_counts(day)
         row["sub_jobs"] = jobs["sub_jobs"]
         row["batches_expected"] = jobs["batches"]
@@ -290,15 +288,27 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps):
         return result
 
     def batch_progress(self, day: date) -> dict[str, Any]:
-        """Batches expected (the job set's) and completed, and when the day's first batch started."""
+        """Batches expected (the job set's) and completed, when the day's first batch started, and
+        the completed batches' sub-jobs and how many of them were synced (changed, unchanged, gone)."""
+        done = batch_ledger.c.status == "completed"
+        synced = batch_ledger.c.changed + batch_ledger.c.unchanged + batch_ledger.c.gone
         query = sa.select(
-            sa.func.count().filter(batch_ledger.c.status == "completed"), sa.func.min(batch_ledger.c.started_at)
+            sa.func.count().filter(done),
+            sa.func.min(batch_ledger.c.started_at),
+            sa.func.coalesce(sa.func.sum(batch_ledger.c.sub_jobs).filter(done), 0),
+            sa.func.coalesce(sa.func.sum(synced).filter(done), 0),
         ).where(batch_ledger.c.partition == day)
         with self.engine.connect() as conn:
-            completed, first = conn.execute(query).one()
+            completed, first, sub_jobs, synced_n = conn.execute(query).one()
         if first is not None and first.tzinfo is None:
             first = first.replace(tzinfo=UTC)  # SQLite keeps UTC without its zone
-        return {"expected": self.job_set_counts(day)["batches"], "completed": completed, "first_started": first}
+        return {
+            "expected": self.job_set_counts(day)["batches"],
+            "completed": completed,
+            "first_started": first,
+            "sub_jobs": int(sub_jobs),
+            "synced": int(synced_n),
+        }
 
     def error_classes(self, day: date, limit: int = 5) -> dict[str, int]:
         """The day's most frequent error classes among retried and dead-lettered sub-jobs."""
@@ -345,9 +355,10 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps):
             return int(conn.execute(query).scalar_one())
 
 
-def _listed_again(excluded, table: sa.Table) -> dict[str, Any]:
-    """A listed id already tracked only records that it was listed again."""
-    return {"last_listed_on": excluded.last_listed_on}
+def _insert_new(dialect: str):
+    """INSERT into job_set that skips a sub-job already there (a concurrent build's)."""
+    insert = postgresql.insert(job_set) if dialect == "postgresql" else sqlite.insert(job_set)
+    return insert.on_conflict_do_nothing(index_elements=["partition", "resource_id"])
 
 
 def utcnow() -> datetime:

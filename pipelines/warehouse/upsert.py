@@ -10,6 +10,7 @@ and compiled. That is what lifts the batch upsert past 30,000 rows/s (``make ben
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -75,7 +76,21 @@ def bulk_upsert(
         conn.execute(upsert(conn.dialect.name, table, rows, set_=set_, where=where, common=common))
         return
     sql = _compiled_postgresql(table, tuple(rows[0]), tuple(common), set_, where)
-    conn.exec_driver_sql(sql, {"rows": orjson.dumps(rows).decode(), **common})
+    conn.exec_driver_sql(sql, {"rows": json_document(rows), **common})
+
+
+# A JSON ``\u0000`` escape not itself escaped (preceded by an even number of backslashes).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def json_document(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rows as one JSON document PostgreSQL accepts. JSONB and TEXT cannot hold a NUL
+    character, which an API may well send (in a record, a body excerpt, an id's message): it is
+    stored as U+FFFD, the replacement character, instead of failing the batch on every attempt."""
+    document = orjson.dumps(rows)  # datetimes as RFC 3339, in C
+    if b"\\u0000" in document:
+        document = _NUL_ESCAPE.sub(rb"\1\\ufffd", document)
+    return document.decode()
 
 
 @lru_cache(maxsize=64)
@@ -112,7 +127,7 @@ def _recordset(
 ) -> sa.Select:
     """``SELECT r.a, ..., :common ... FROM jsonb_to_recordset(:rows) AS r(a type, ...)``: JSON null
     and absent keys are SQL NULL, so ``COALESCE(excluded.x, ...)`` keeps stored values as on SQLite."""
-    document = orjson.dumps(list(rows)).decode()  # datetimes as RFC 3339, in C
+    document = json_document(list(rows))
     source = (
         sa.func.jsonb_to_recordset(sa.cast(sa.bindparam("rows", document, type_=sa.Text), postgresql.JSONB))
         .table_valued(*(sa.column(name, table.c[name].type) for name in names))

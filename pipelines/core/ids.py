@@ -1,0 +1,25 @@
+"""Which ids the pipeline can carry: sendable as a URL segment and storable in the warehouse. Pure.
+
+Any text is a valid id (it is percent-encoded into the path), except what no URL, header-free
+log line or database column can hold: control characters (a newline, NUL), lone surrogates
+(not encodable as UTF-8), the empty string, and more characters than the id columns take.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_ID_LENGTH = 200  # the warehouse's id columns (warehouse/schema.py: Id)
+_UNCARRIABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def id_problem(rid: str) -> str | None:
+    """What makes ``rid`` unusable, or None when it is fine."""
+    if not rid:
+        return "is empty"
+    if len(rid) > MAX_ID_LENGTH:
+        return f"is {len(rid)} characters long (at most {MAX_ID_LENGTH})"
+    bad = _UNCARRIABLE.search(rid)
+    if bad:
+        return f"holds the control character {bad.group()!r} at position {bad.start()}"
+    return None

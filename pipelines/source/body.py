@@ -1,0 +1,90 @@
+"""Reading a response body with a cap on its size, counted after decompression.
+
+httpx decompresses a whole network chunk at once, so a small gzip bomb becomes hundreds of
+megabytes before anyone can count them. Here the raw bytes are decompressed by zlib with a
+``max_length``, so no more than the cap (plus one byte) is ever produced.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import httpx
+
+ENCODINGS = "gzip, deflate"  # the Accept-Encoding the client sends: what this module decodes
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        self.size, self.limit = size, limit
+        super().__init__(f"body larger than {limit:,} bytes (at least {size:,} after decompression)")
+
+
+class UnsupportedEncoding(Exception):
+    pass
+
+
+class _Identity:
+    def feed(self, data: bytes, room: int) -> bytes:
+        return data
+
+    def flush(self, room: int) -> bytes:
+        return b""
+
+
+class _Zlib:
+    """gzip (``wbits`` 31) or deflate, zlib-wrapped or raw (decided on the first bytes)."""
+
+    def __init__(self, gzip: bool) -> None:
+        self._gzip = gzip
+        self._d: zlib._Decompress | None = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        if self._d is None:  # deflate: zlib-wrapped per the RFC, raw in practice; try both
+            self._d = zlib.decompressobj()
+            try:
+                return self._d.decompress(data, max(room, 0) + 1)
+            except zlib.error:
+                self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+        try:
+            # One byte past the room at most: output held back past max_length is never made.
+            return self._d.decompress(data, max(room, 0) + 1)
+        except zlib.error as exc:
+            raise UnsupportedEncoding(f"corrupt {'gzip' if self._gzip else 'deflate'} body: {exc}") from None
+
+    def flush(self, room: int) -> bytes:
+        # Every feed either consumed its input whole (less output than max_length) or went
+        # over the cap and ended the read, so nothing large can be pending here.
+        return self._d.flush() if self._d is not None else b""
+
+
+def _decoder(content_encoding: str | None) -> _Identity | _Zlib:
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if not codings:
+        return _Identity()
+    if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
+        raise UnsupportedEncoding(f"unsupported Content-Encoding {content_encoding!r} (asked for {ENCODINGS})")
+    return _Zlib(gzip=codings[0] != "deflate")
+
+
+async def read_body(response: httpx.Response, limit: int) -> bytes:
+    """The decoded body of a streamed response; BodyTooLarge past ``limit`` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit and "content-encoding" not in response.headers:
+        raise BodyTooLarge(int(declared), limit)
+    decoder = _decoder(response.headers.get("content-encoding"))
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        out = decoder.feed(chunk, limit - size)
+        size += len(out)
+        if size > limit:
+            raise BodyTooLarge(size, limit)
+        parts.append(out)
+    tail = decoder.flush(limit - size)
+    size += len(tail)
+    if size > limit:
+        raise BodyTooLarge(size, limit)
+    parts.append(tail)
+    return b"".join(parts)

@@ -1,0 +1,45 @@
+"""What calls cost and what they answered: the meter every batch and client keeps, and the
+answers of the two calls a sub-job makes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CallMeter:
+    """Calls sent (each one billable, whatever its answer), bytes received, 429s and retries."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    bytes_received: int = 0
+    throttled: int = 0
+    retries: int = 0
+    unsent: int = 0  # attempts that failed before reaching the API (connect errors): not billable
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def add(self, other: CallMeter) -> None:
+        self.calls.update(other.calls)
+        self.bytes_received += other.bytes_received
+        self.throttled += other.throttled
+        self.retries += other.retries
+        self.unsent += other.unsent
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A probe's answer: the projected record, or ``not_modified`` for a 304."""
+
+    record: dict | None
+    etag: str | None
+    not_modified: bool = False
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Detail:
+    record: dict
+    attempts: int = 1

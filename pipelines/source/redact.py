@@ -1,0 +1,85 @@
+"""Secrets never reach the dead letter: a reflected token, a password in a URL."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterable, Mapping
+from urllib.parse import unquote, urlsplit
+
+from pipelines.source.errors import safe_headers
+from pipelines.source.urls import strip_userinfo
+
+MASK = "[redacted]"
+MIN_SECRET = 4  # shorter values would garble ordinary text; no real credential is that short
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The password of ``url`` (as written and decoded) and its basic-auth header value."""
+    if not url:
+        return []
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    if parts.password is None:
+        return []
+    user, password = unquote(parts.username or ""), unquote(parts.password)
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return [parts.password, password, basic]
+
+
+class Redactor:
+    """Scrubs the values of known secrets from text, headers and URLs."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        found = {s for s in secrets if s and len(s) >= MIN_SECRET}
+        self.secrets = sorted(found, key=len, reverse=True)  # the longest first: one may contain another
+        self._encoded = [(s.encode(), MASK.encode()) for s in self.secrets]
+
+    def bytes(self, body: bytes) -> bytes:
+        """A response body without our secrets (an API that reflects request headers would
+        otherwise have the token stored with the record). A substring search per secret: cheap."""
+        for secret, mask in self._encoded:
+            if secret in body:
+                body = body.replace(secret, mask)
+        return body
+
+    def text(self, value: str) -> str:
+        for secret in self.secrets:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+
+    def url(self, value: str) -> str:
+        return self.text(strip_userinfo(value))
+
+    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return {k: self.text(v) for k, v in safe_headers(dict(headers)).items()}
+
+
+_scrubber = Redactor()
+_factory = logging.getLogRecordFactory()
+
+
+def scrub_logs(secrets: Iterable[str | None]) -> None:
+    """Keep ``secrets`` out of every log line of this process, whoever logs it: httpx logs each
+    request's URL (a webhook's secret path) and httpcore, at DEBUG, each response's headers (a
+    reflecting API echoes the token). A record is scrubbed when it is made, which happens only
+    when its level is enabled, before any handler (ours, Dagster's, pytest's) formats it."""
+    global _scrubber
+    _scrubber = Redactor([*_scrubber.secrets, *secrets])
+    logging.setLogRecordFactory(_scrubbing_factory)
+
+
+def _scrubbing_factory(*args, **kwargs) -> logging.LogRecord:
+    record = _factory(*args, **kwargs)
+    if _scrubber.secrets:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to the handler to complain
+            return record
+        clean = _scrubber.text(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+    return record

@@ -1,0 +1,200 @@
+"""A hostile HTTP API on a loopback port: every resource exists, and it misbehaves on demand.
+
+It speaks the default API contract (``/items/{id}``, ``/items/{id}/details``, ``/items?ids=``,
+``/items?cursor=``) for ANY id, decoding the id from its own raw path segment, and records the
+raw request target and headers of every request. Its ``mode`` makes it misbehave the way real
+APIs and proxies do: a status for everything, a ``Retry-After`` of 0 / NaN / the past, a body
+dripped a byte at a time, a gzip bomb, a 304 nobody asked for, a redirect with a body, a cursor
+that never advances, request headers reflected back, NUL characters and kilobyte ETags.
+
+It is a plain threaded ``http.server`` so that every byte and every delay is under the test's
+control (a framework would buffer, compress or validate on our behalf).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+@dataclass
+class Mode:
+    status: int | None = None  # every API request answered with this status (e.g. 401, 404)
+    retry_after: str | None = None  # every API request answered 429 with this Retry-After
+    drip_seconds: float = 0.0  # bodies sent one byte per drip_seconds
+    gzip_bomb_mb: int = 0  # detail bodies: this many MB of JSON whitespace, gzipped
+    not_modified: bool = False  # probes answered 304, If-None-Match or not
+    redirect: bool = False  # every API request answered 302 with a JSON body
+    cursor_loop: bool = False  # the listing serves the same next_cursor for ever
+    reflect: bool = False  # request headers echoed in the body and as X-Echo-* headers
+    status_ids: dict[str, int] = field(default_factory=dict)  # these ids answered with this status
+    nul_ids: set[str] = field(default_factory=set)  # these ids' records hold a NUL character
+    etag_bytes: int = 0  # probes carry an ETag this long
+    garbage_ids: set[str] = field(default_factory=set)  # these ids' details are not JSON (with a NUL)
+    version: int = 1
+    listing: list[str] = field(default_factory=list)  # what the listing serves
+
+
+@dataclass(frozen=True)
+class Seen:
+    target: str  # the raw request target, as sent
+    headers: dict[str, str]
+
+
+class HostileApi:
+    def __init__(self) -> None:
+        self.mode = Mode()
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                with api._lock:
+                    api.seen.append(Seen(self.path, dict(self.headers)))
+                api._answer(self)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.handle_error = lambda request, address: None  # a client hanging up mid-drip is the point
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def targets(self) -> list[str]:
+        with self._lock:
+            return [s.target for s in self.seen]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.seen.clear()
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def _answer(self, h: BaseHTTPRequestHandler) -> None:
+        m = self.mode
+        raw_path, _, query = h.path.partition("?")
+        params = parse_qs(query)
+        headers: dict[str, str] = {}
+        if m.reflect:
+            headers.update({f"X-Echo-{k}": v for k, v in h.headers.items()})
+        if m.status is not None:
+            return self._send(h, m.status, {"error": f"HTTP {m.status}", "request_headers": self._echo(h)}, headers)
+        if m.retry_after is not None:
+            return self._send(h, 429, {"error": "slow down"}, {**headers, "Retry-After": m.retry_after})
+        if m.redirect:
+            return self._send(h, 302, {"moved": "elsewhere"}, {**headers, "Location": "https://elsewhere.example/x"})
+        segments = [unquote(s, errors="replace") for s in raw_path.split("/")[1:]]
+        if segments == ["items"] and "ids" in params:
+            ids = [i for i in params["ids"][0].split(",") if i]
+            return self._send(h, 200, {"items": [self._record(i) for i in ids], "missing": []}, headers)
+        if segments == ["items"]:
+            return self._listing(h, params, headers)
+        if len(segments) in (2, 3) and segments[0] == "items" and segments[1] in m.status_ids:
+            status = m.status_ids[segments[1]]
+            return self._send(h, status, {"error": f"HTTP {status}", "request_headers": self._echo(h)}, headers)
+        if len(segments) == 2 and segments[0] == "items":
+            return self._probe(h, segments[1], headers)
+        if len(segments) == 3 and segments[0] == "items" and segments[2] == "details":
+            return self._detail(h, segments[1], headers)
+        return self._send(h, 404, {"error": "no such route"}, headers)
+
+    def _probe(self, h, rid: str, headers: dict[str, str]) -> None:
+        m = self.mode
+        if m.not_modified:
+            return self._send_raw(h, 304, b"", {**headers, "ETag": '"1"'})
+        if m.etag_bytes:
+            headers["ETag"] = '"' + ("e" * (m.etag_bytes - 2)) + '"'
+        else:
+            headers["ETag"] = f'"{m.version}"'
+        body = {"id": rid, "version": m.version, "updated_at": "2026-01-01T00:00:00+00:00"}
+        if m.reflect:
+            body["request_headers"] = self._echo(h)
+        self._send(h, 200, body, headers)
+
+    def _detail(self, h, rid: str, headers: dict[str, str]) -> None:
+        m = self.mode
+        if m.gzip_bomb_mb:
+            return self._send_raw(h, 200, gzip_bomb(rid, m.gzip_bomb_mb), {**headers, "Content-Encoding": "gzip"})
+        if rid in m.garbage_ids:
+            return self._send_raw(h, 200, b"<html>\x00 oops: not JSON \x00</html>", headers)
+        body = self._record(rid)
+        if m.reflect:
+            body["request_headers"] = self._echo(h)
+        self._send(h, 200, body, headers)
+
+    def _listing(self, h, params: dict[str, list[str]], headers: dict[str, str]) -> None:
+        m = self.mode
+        start = int((params.get("cursor") or ["0"])[0] or 0)
+        limit = int((params.get("limit") or ["500"])[0])
+        page = m.listing[start : start + limit]
+        nxt: str | None = "1" if m.cursor_loop else (str(start + limit) if start + limit < len(m.listing) else None)
+        self._send(h, 200, {"items": [{"id": i} for i in page], "next_cursor": nxt}, headers)
+
+    def _record(self, rid: str) -> dict:
+        m = self.mode
+        record = {
+            "id": rid,
+            "version": m.version,
+            "updated_at": "2026-01-01T00:00:00+00:00",
+            "name": f"the resource {rid}",
+            "attributes": {"size": len(rid)},
+        }
+        if rid in m.nul_ids:
+            record["name"] = f"a NUL \x00 inside {rid}"
+        return record
+
+    @staticmethod
+    def _echo(h) -> dict[str, str]:
+        return dict(h.headers)
+
+    def _send(self, h, status: int, body: object, headers: dict[str, str]) -> None:
+        self._send_raw(h, status, json.dumps(body).encode(), {"Content-Type": "application/json", **headers})
+
+    def _send_raw(self, h, status: int, payload: bytes, headers: dict[str, str]) -> None:
+        h.send_response(status)
+        for name, value in headers.items():
+            h.send_header(name, value)
+        h.send_header("Content-Length", str(len(payload)))
+        h.end_headers()
+        if not self.mode.drip_seconds:
+            h.wfile.write(payload)
+            return
+        for i in range(len(payload)):  # a byte at a time: each read completes well within any read timeout
+            try:
+                h.wfile.write(payload[i : i + 1])
+                h.wfile.flush()
+            except OSError:
+                return
+            time.sleep(self.mode.drip_seconds)
+
+
+@functools.cache
+def gzip_bomb(rid: str, megabytes: int) -> bytes:
+    """A JSON record padded with ``megabytes`` MB of spaces, gzipped (about 1,000 to 1), made a
+    megabyte at a time so that the server never holds the inflated body."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [packer.compress(b'{"id": "' + rid.encode() + b'", "pad": "')]
+    chunk = b" " * (1 << 20)
+    parts += [packer.compress(chunk) for _ in range(megabytes)]
+    parts.append(packer.compress(b'"}') + packer.flush())
+    return b"".join(parts)
+
+
+def raw_segment_of(target: str) -> str:
+    """The id segment of a request target ``/items/<segment>[/details][?query]``."""
+    return urlsplit(target).path.split("/")[2]

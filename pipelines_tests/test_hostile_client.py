@@ -1,0 +1,191 @@
+"""The client against an API that misbehaves, over real loopback HTTP (``hostile_api.py``)."""
+
+import asyncio
+import time
+import tracemalloc
+from urllib.parse import quote
+
+import pytest
+
+from pipelines.sample_api.process import free_port
+from pipelines.source.client import ClientSettings, SourceApiClient
+from pipelines.source.errors import ApiFailure, ErrorClass, SourceError
+from pipelines_tests.hostile_api import HostileApi, raw_segment_of
+
+FIELDS = ["id", "version", "updated_at"]
+
+
+@pytest.fixture
+def api():
+    server = HostileApi()
+    yield server
+    server.close()
+
+
+def call(settings: ClientSettings, fn):
+    """Run ``fn(client)`` on a fresh client; its answer (or the error it raised) and the meter."""
+
+    async def go():
+        async with SourceApiClient(settings) as client:
+            try:
+                return await fn(client), client.meter
+            except (SourceError, ApiFailure) as exc:
+                return exc, client.meter
+
+    return asyncio.run(go())
+
+
+HOSTILE_IDS = [
+    "a/b",
+    "x/details",  # another resource's expensive detail call, if the slash were syntax
+    "q?fields=secret,all",
+    "hash#frag",
+    "pct%41",
+    ".",
+    "..",
+    "../admin",
+    "sp ace",
+    "plus+sign",
+    "ünïcödé",
+    "semi;colon",
+    "NA",
+    "null",
+]
+
+
+def test_ids_are_one_percent_encoded_path_segment(api):
+    settings = ClientSettings(api.url, max_concurrency=4)
+
+    async def fetch_all(client):
+        out = {}
+        for rid in HOSTILE_IDS:
+            probe = await client.probe(rid, FIELDS)
+            detail = await client.detail(rid, ["version"])
+            out[rid] = (probe.record["id"], detail.record["id"])
+        return out
+
+    answers, meter = call(settings, fetch_all)
+    assert answers == {rid: (rid, rid) for rid in HOSTILE_IDS}  # the server read each id back whole
+    targets = api.targets()
+    assert len(targets) == meter.total == 2 * len(HOSTILE_IDS)  # one probe, one detail each: nothing else
+    for rid in HOSTILE_IDS:
+        encoded = quote(rid, safe="").replace(".", "%2E") if rid.strip(".") == "" else quote(rid, safe="")
+        assert f"/items/{encoded}?fields=id%2Cversion%2Cupdated_at" in targets
+        assert f"/items/{encoded}/details" in targets
+    assert all(t.count("/") <= 3 and "#" not in t for t in targets)
+    assert {raw_segment_of(t) for t in targets} == {
+        quote(r, safe="") if r.strip(".") else r.replace(".", "%2E") for r in HOSTILE_IDS
+    }
+
+
+def test_an_id_holding_the_bulk_separator_is_refused_by_bulk_probe(api):
+    settings = ClientSettings(api.url)
+    with pytest.raises(ValueError, match="one by one"):
+        asyncio.run(SourceApiClient(settings).bulk_probe(["ok", "a,b"], FIELDS))
+    found, meter = call(settings, lambda c: c.bulk_probe(["ok", "x/y"], FIELDS))
+    assert set(found[0]) == {"ok", "x/y"} and meter.total == 1
+    assert api.targets() == ["/items?ids=ok,x%2Fy&fields=id,version,updated_at"]
+
+
+@pytest.mark.parametrize("retry_after", ["0", "-5", "NaN", "Wed, 21 Oct 2015 07:28:00 GMT", "soon"])
+def test_a_retry_after_of_nothing_has_a_floor_and_a_bound(api, retry_after):
+    api.mode.retry_after = retry_after
+    settings = ClientSettings(api.url, min_throttle_wait=0.05, max_throttle_attempts=3, rate_limit=1000)
+    started = time.monotonic()
+    error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
+    elapsed = time.monotonic() - started
+    assert isinstance(error, SourceError) and error.error_class is ErrorClass.THROTTLED  # tier 2, not a loop
+    assert "throttled for too long" in error.message
+    assert len(api.targets()) == meter.total == meter.throttled == 4  # 3 waited out, the 4th ends it
+    assert elapsed >= 3 * 0.05
+
+
+def test_an_endless_retry_after_fails_at_once(api):
+    api.mode.retry_after = "100000"
+    settings = ClientSettings(api.url, max_throttle_wait=600)
+    started = time.monotonic()
+    error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
+    assert error.error_class is ErrorClass.THROTTLED and meter.total == 1
+    assert time.monotonic() - started < 5
+
+
+def test_a_dripping_server_meets_the_deadline(api):
+    api.mode.drip_seconds = 0.2  # each byte arrives well within the read timeout
+    settings = ClientSettings(api.url, read_timeout=1.0, request_deadline=1.5, max_attempts=2, backoff_initial=0.01)
+    started = time.monotonic()
+    error, meter = call(settings, lambda c: c.detail("r1", ["version"]))
+    elapsed = time.monotonic() - started
+    assert error.error_class is ErrorClass.TRANSIENT and "deadline" in error.message and error.attempts == 2
+    assert meter.total == 2  # sent, so billable
+    assert elapsed < 2 * 1.5 + 1.5  # two deadlines and a backoff, not a byte a second for ever
+
+
+def test_a_gzip_bomb_is_cut_at_the_cap_after_decompression(api):
+    api.mode.gzip_bomb_mb = 200  # 204 KB on the wire, 200 MB inflated
+    settings = ClientSettings(api.url, max_response_bytes=1 << 20)
+    tracemalloc.start()
+    try:
+        error, meter = call(settings, lambda c: c.detail("r1", ["version"]))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.error_class is ErrorClass.POISON and "larger than 1,048,576 bytes" in error.message
+    assert meter.total == 1 and meter.bytes_received <= (1 << 20) + 1
+    assert peak < 30 << 20, f"decompressing the bomb took {peak >> 20} MB"
+
+
+def test_a_304_nobody_asked_for_is_not_an_answer(api):
+    api.mode.not_modified = True
+    settings = ClientSettings(api.url)
+    error, _ = call(settings, lambda c: c.probe("r1", FIELDS))  # no If-None-Match sent
+    assert error.error_class is ErrorClass.POISON and "304" in error.message
+    answer, _ = call(settings, lambda c: c.probe("r1", FIELDS, etag='"1"'))
+    assert answer.not_modified  # asked for, it is the answer
+
+
+def test_a_redirect_with_a_body_is_not_an_answer(api):
+    api.mode.redirect = True
+    error, _ = call(ClientSettings(api.url), lambda c: c.detail("r1", ["version"]))
+    assert error.error_class is ErrorClass.PERMANENT and "redirects are not followed" in error.message
+    assert error.status == 302
+
+
+def test_a_listing_whose_cursor_does_not_advance_stops(api):
+    api.mode.listing = [f"r{i}" for i in range(10)]
+    api.mode.cursor_loop = True
+
+    async def pages(client):
+        return [page async for page in client.iter_ids(5)]
+
+    error, meter = call(ClientSettings(api.url), pages)
+    assert isinstance(error, ApiFailure) and error.kind == "api_contract" and "does not advance" in str(error)
+    assert meter.total == 2  # cursor "" served "1", and "1" served "1" again: detected there
+
+
+def test_calls_never_sent_are_not_billable():
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: every connect is refused
+    settings = ClientSettings(closed, max_attempts=3, backoff_initial=0.01)
+    error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
+    assert error.error_class is ErrorClass.TRANSIENT and error.attempts == 3
+    assert meter.total == 0 and meter.unsent == 3
+
+
+@pytest.mark.parametrize("credential", ["bearer", "basic"])
+def test_a_reflecting_api_never_gets_a_secret_into_an_error(api, credential):
+    api.mode.reflect = True
+    api.mode.status = 500
+    token, password = "tok-REFLECTED-9f8e7d", "pw-in-the-url-5566"
+    if credential == "bearer":
+        settings = ClientSettings(api.url, token=token, max_attempts=1)
+        secrets = [token]
+    else:  # a password in the URL: sent as basic auth, never kept in a URL
+        settings = ClientSettings(api.url.replace("http://", f"http://svc:{password}@"), max_attempts=1)
+        secrets = [password, "svc:", "c3ZjOnB3LWluLXRoZS11cmwtNTU2Ng=="]  # base64 of svc:password
+    error, _ = call(settings, lambda c: c.detail("r1", ["version"]))
+    assert error.error_class is ErrorClass.TRANSIENT
+    sent = api.seen[-1].headers["Authorization"]
+    assert any(s in sent for s in secrets)  # the API did get the credential, and echoed it back
+    assert "[redacted]" in error.body_excerpt
+    stored = " ".join([str(error), error.url, repr(error.headers), repr(error.request_headers), error.body_excerpt])
+    for secret in secrets:
+        assert secret not in stored, secret

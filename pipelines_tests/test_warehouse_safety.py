@@ -1,0 +1,197 @@
+"""The warehouse when the data and the operator misbehave (SQLite and PostgreSQL): unusable ids,
+gone resources served again, a mixed source, two job set builds at once, abandoned claims and
+their calls, old narrow columns, tools pointed at a warehouse that is not there."""
+
+import threading
+from datetime import UTC, date, datetime
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from pipelines.core.outcomes import BatchResult, Member, Outcome, ResourceUpdate, SubJobResult
+from pipelines.source.client import CallMeter
+from pipelines.warehouse.schema import job_set, resources, watchlist
+from pipelines.warehouse.store import (
+    BatchRecord,
+    SourceMismatchError,
+    Warehouse,
+    WarehouseNotFoundError,
+    create_warehouse_engine,
+    open_existing,
+)
+from pipelines.warehouse.upsert import json_document
+
+D1, D2, D3 = date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3)
+T0 = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(warehouse_url):
+    return Warehouse(create_warehouse_engine(warehouse_url))
+
+
+def meter(probes: int, details: int = 0) -> CallMeter:
+    m = CallMeter()
+    m.calls.update({"probe": probes, "detail": details})
+    return m
+
+
+def write(store, day, batch_no, results, updates=(), token="tok", run="run-1", calls=None):
+    assert store.claim_batch(day, batch_no, run, token, 60, T0)
+    members = {r.resource_id: Member(r.resource_id) for r in results}
+    rec = BatchRecord(
+        day,
+        batch_no,
+        BatchResult(list(results), list(updates)),
+        members,
+        calls or meter(len(results)),
+        T0,
+        T0,
+        run,
+        token,
+    )
+    store.record_batch(rec)
+
+
+def test_unusable_ids_are_refused_at_the_watchlist_by_name(store):
+    ids = ["ok", "a/b", "NA", "", "new\nline", "nul\x00", "x" * 200, "y" * 201, "ok"]
+    update = store.upsert_watchlist(ids, "csv", D1)
+    assert (update.listed, update.refused) == (4, 4)  # ok, a/b, NA, 200 x's (ok once)
+    problems = dict(update.refused_sample)
+    assert problems["''"] == "is empty"
+    assert "control character '\\n'" in problems[repr("new\nline")]
+    assert "control character '\\x00'" in problems[repr("nul\x00")]
+    assert "201 characters" in problems[repr("y" * 80 + "…")]
+    with store.engine.connect() as conn:
+        stored = set(conn.execute(sa.select(watchlist.c.resource_id)).scalars())
+    assert stored == {"ok", "a/b", "NA", "x" * 200}
+
+
+def test_a_gone_resource_served_again_is_reactivated(store):
+    store.upsert_watchlist(["a", "b", "c"], "listing", D1)
+    gone = [SubJobResult("a", Outcome.GONE, "HTTP 404", None, 404)]
+    dead = [SubJobResult("b", Outcome.DEAD, "poison", "poison", 200)]
+    write(store, D1, 0, [*gone, *dead, SubJobResult("c", Outcome.UNCHANGED, "same")], [ResourceUpdate("a", "gone")])
+    assert store.watchlist_counts() == {"active": 1, "inactive": 2}
+    assert store.upsert_watchlist(["a", "b", "c"], "listing", D1).reactivated == 0  # the same day: not yet
+    again = store.upsert_watchlist(["a", "b", "c"], "listing", D2)  # the listing serves a (and b) again
+    assert again.reactivated == 1  # a is back; b stays out: it is in the dead letter (replay it)
+    with store.engine.connect() as conn:
+        active = dict(conn.execute(sa.select(watchlist.c.resource_id, watchlist.c.active)).all())
+    assert active == {"a": True, "b": False, "c": True}
+    store.build_job_set(D2, 100)
+    with store.engine.connect() as conn:
+        assert set(conn.execute(sa.select(job_set.c.resource_id).where(job_set.c.partition == D2)).scalars()) == {
+            "a",
+            "c",
+        }
+
+
+def test_the_sample_api_never_mixes_into_a_real_sources_warehouse(store):
+    store.claim_source("https://api.example.com/v2")
+    store.claim_source("https://api.example.com/v2")  # the same source: fine
+    store.claim_source("https://api.example.com/v3")  # an API that moved: fine
+    with pytest.raises(SourceMismatchError, match="embedded sample API.*SOURCE_API_URL"):
+        store.claim_source("sample")
+
+
+def test_a_real_source_never_mixes_into_the_demos_warehouse(store):
+    store.claim_source("sample")
+    with pytest.raises(SourceMismatchError, match="demo data"):
+        store.claim_source("https://api.example.com")
+
+
+def test_two_job_set_builds_of_one_day_at_once(store):
+    store.upsert_watchlist([f"r{i:05d}" for i in range(20_000)], "listing", D1)
+    errors, results = [], []
+
+    def build():
+        try:
+            results.append(store.build_job_set(D1, 100))
+        except Exception as exc:  # a raw UniqueViolation, before
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sum(r["watchlist"] for r in results) == 20_000 or store.dialect == "sqlite"
+    counts = store.job_set_counts(D1)
+    assert counts == {"sub_jobs": 20_000, "batches": 200}  # each sub-job once, consistently numbered
+    with store.engine.connect() as conn:
+        per_batch = conn.execute(
+            sa.select(job_set.c.batch_no, sa.func.count()).where(job_set.c.partition == D1).group_by(job_set.c.batch_no)
+        ).all()
+    assert {n for _, n in per_batch} == {100}
+
+
+def test_the_calls_of_a_run_that_died_count_in_the_days_figures(store):
+    store.upsert_watchlist(["a", "b"], "listing", D1)
+    store.build_job_set(D1, 1)
+    # run 1's client writes down a block of 32 calls before sending, claims batch 0, and dies
+    store.record_spent(D1, "sync", "client-1", "run-1", 32, final=False)
+    assert store.claim_batch(D1, 0, "run-1", "tok-1", 60, T0)
+    # or is stopped: its claim is given back at once, and another run takes the batch
+    assert store.release_claim(D1, 0, "tok-1", T0)
+    assert store.claim_batch(D1, 0, "run-2", "tok-2", 60, T0)
+    store.record_spent(D1, "sync", "client-2", "run-2", 32, final=False)
+    rec = BatchRecord(
+        D1,
+        0,
+        BatchResult([SubJobResult("a", Outcome.CHANGED, "new")]),
+        {"a": Member("a")},
+        meter(1, 1),
+        T0,
+        T0,
+        "run-2",
+        "tok-2",
+    )
+    store.record_batch(rec)
+    write(store, D1, 1, [SubJobResult("b", Outcome.CHANGED, "new")], token="tok-3", run="run-2", calls=meter(1, 1))
+    store.record_spent(D1, "sync", "client-2", "run-2", 4, final=True)  # run 2 closes: the exact count
+    store.record_spent(D1, "sync", "client-2", "run-2", 64, final=False)  # a late reservation changes nothing
+    store.record_spent(D1, "listing", "client-3", "run-2", 3, final=True)  # the watchlist's listing
+    summary = store.partition_summary(D1)
+    assert summary["calls"] == 32 + 4  # the dead run's reservation holds at least every call it sent
+    assert summary["abandoned_calls"] == 32  # not in any completed batch's figures
+    assert summary["listing_calls"] == 3 and summary["unclosed_calls"] == 32
+
+
+def test_nul_characters_become_replacement_characters_for_postgresql():
+    rows = [{"a": "x\x00y", "b": "\\u0000 is text", "c": "\\\x00", "d": {"nested": ["\x00"]}}]
+    assert orjson.loads(json_document(rows)) == [
+        {"a": "x\ufffdy", "b": "\\u0000 is text", "c": "\\\ufffd", "d": {"nested": ["\ufffd"]}}
+    ]
+
+
+def test_a_narrow_etag_column_of_an_older_warehouse_is_widened(pg_warehouse_url):
+    engine = create_warehouse_engine(pg_warehouse_url)
+    Warehouse(engine)
+    with engine.begin() as conn:  # as an older version created it
+        conn.execute(sa.text("ALTER TABLE resources ALTER COLUMN etag TYPE VARCHAR(200)"))
+    store = Warehouse(engine)
+    long_etag = '"' + "e" * 5000 + '"'
+    update = ResourceUpdate("r", "live", "fp", long_etag, {"id": "r"}, None)
+    write(store, D1, 0, [SubJobResult("r", Outcome.UNCHANGED, "same")], [update])
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(resources.c.etag)).scalar_one() == long_etag
+
+
+def test_read_only_tools_never_create_a_warehouse(tmp_path, pg_database):
+    missing = tmp_path / "typo.db"
+    with pytest.raises(WarehouseNotFoundError, match="does not exist"):
+        open_existing(f"sqlite:///{missing}")
+    assert not missing.exists()
+    bad_db = sa.engine.make_url(pg_database).set(database="no_such_warehouse_db", password="hidden-pw")
+    with pytest.raises(WarehouseNotFoundError, match="no_such_warehouse_db") as info:
+        open_existing(bad_db.render_as_string(hide_password=False))
+    assert "hidden-pw" not in str(info.value)
+    empty = tmp_path / "empty.db"
+    sa.create_engine(f"sqlite:///{empty}").connect().close()
+    with pytest.raises(WarehouseNotFoundError, match="not a pipelines warehouse"):
+        open_existing(f"sqlite:///{empty}")
+    Warehouse(create_warehouse_engine(f"sqlite:///{tmp_path / 'real.db'}"))
+    assert open_existing(f"sqlite:///{tmp_path / 'real.db'}").count(resources) == 0
