@@ -27,7 +27,7 @@ class Book:
 @given(st.integers(1, 300), st.integers(1, 20))
 def test_every_call_is_covered_before_it_is_sent(n, concurrency):
     book = Book()
-    spend = SpendLog(book.write, block=32)
+    spend = SpendLog(book.write, min_block=32, max_block=32)
     sent = 0
     gate = asyncio.Semaphore(concurrency)
 
@@ -53,7 +53,7 @@ def test_a_warehouse_that_cannot_be_written_never_stops_the_calls():
     def down(calls, final):
         raise ConnectionError("the warehouse is down")
 
-    spend = SpendLog(down, block=4)
+    spend = SpendLog(down, min_block=4)
 
     async def go():
         for _ in range(10):
@@ -61,3 +61,21 @@ def test_a_warehouse_that_cannot_be_written_never_stops_the_calls():
 
     asyncio.run(go())
     assert spend.started == 10
+
+
+def test_a_fast_client_writes_a_few_times_a_second_not_once_per_block():
+    """Blocks follow the pace: about half a second of calls each, between 32 and 4,096."""
+    now = [0.0]
+    book = Book()
+    spend = SpendLog(book.write, clock=lambda: now[0])
+
+    async def go():
+        for _ in range(20_000):  # 2,000 calls a second for 10 seconds
+            await spend.before_send()
+            now[0] += 0.0005
+        await spend.close(spend.started)
+
+    asyncio.run(go())
+    assert 990 <= spend.block <= 1000  # half a second at 2,000/s
+    assert spend.writes < 60  # about 4 a second, not 20,000 / 32 = 625
+    assert (book.calls, book.final) == (20_000, True)

@@ -88,15 +88,16 @@ def watchlist(
     )
 
 
-def check_source(log, store: Warehouse, source_api: SourceApiResource) -> None:
-    """Say loudly when the embedded sample API is the source, and refuse to mix sources."""
+def check_source(log, store: Warehouse, source_api: SourceApiResource, loud: bool = True) -> None:
+    """Say (loudly: a warning, once a run, by the watchlist) when the embedded sample API is the
+    source, and refuse to mix sources."""
     try:
         identity = source_api.identity()
         store.claim_source(identity)
     except (SourceMismatchError, ValueError) as exc:
         raise Failure(str(exc), allow_retries=False) from None
     if identity == "sample":
-        log.warning(
+        (log.warning if loud else log.info)(
             "SOURCE_API_URL is not set: syncing the EMBEDDED SAMPLE API (generated demo data), "
             "not a real API. Set SOURCE_API_URL to sync yours."
         )

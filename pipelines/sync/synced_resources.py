@@ -94,7 +94,7 @@ def sync_batches(
     store = warehouse.store()
     if (stopped := halted(store, context.run.run_id)) is not None:
         raise stopped
-    check_source(context.log, store, source_api)
+    check_source(context.log, store, source_api, loud=False)
     day = partition_day(context.partition_key)
     plan = SyncPlan(
         day=day,
