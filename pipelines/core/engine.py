@@ -1,8 +1,8 @@
 """Runs a list of a day's batches: claim, read members and fingerprints, sync, route, write. No Dagster.
 
 Batches of one step run ``parallelism`` at a time over one client (so its concurrency bound, rate,
-circuit breaker and systemic guard cover them all); warehouse calls run in a worker thread so
-they never stall the requests in flight.
+circuit breaker and systemic guard cover them all), after a first batch that runs alone;
+warehouse calls run in a worker thread so they never stall the requests in flight.
 
 One batch, one owner: a batch is claimed in the ledger before its first call and its lease is
 renewed while it runs. A batch another live run holds is skipped at first and waited for at the
@@ -92,8 +92,17 @@ async def run_batches(
             summaries.append(summary)
         return summary is not None
 
-    ran = await gather_or_fail(*(one(n) for n in batch_nos))
-    held = [n for n, r in zip(batch_nos, ran, strict=True) if not r]
+    # The first batch runs alone (it has every request slot to itself, so it is hardly slower):
+    # a fault shared by every resource then costs one batch's calls before the guard stops the
+    # step, whichever call it shows in; four batches in flight would all have sent their probes.
+    held, rest = [], list(batch_nos)
+    while rest:
+        first = rest.pop(0)
+        if await one(first):
+            break
+        held.append(first)
+    ran = await gather_or_fail(*(one(n) for n in rest))
+    held += [n for n, r in zip(rest, ran, strict=True) if not r]
     while held:  # held by another run: wait until completed there, or until its lease runs out
         status = await asyncio.to_thread(store.ledger_status, plan.day, held)
         held = [n for n in held if status.get(n, ("", None))[0] != "completed"]
