@@ -1,10 +1,10 @@
-# make demo | make test | make dev | make lint | make bench
+# make demo | make test | make test-fast | make dev | make lint | make bench
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DAGSTER_HOME_DIR := $(CURDIR)/.dagster_home
 
-.PHONY: install browser demo test dev worker lint format clean bench
+.PHONY: install browser demo test test-fast dev worker lint format clean bench
 
 install: $(VENV)/.installed
 
@@ -22,8 +22,11 @@ browser:  ## Debian's chromium for the UI test (installed when missing and we ar
 	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || { echo "the UI test needs Debian's chromium: sudo apt-get install chromium"; exit 1; }
 
-test: install browser  ## the whole suite (needs PostgreSQL on 127.0.0.1:5432)
-	$(BIN)/python -m pytest $(ARGS)
+test: install browser  ## the whole suite, on both cores (needs PostgreSQL and Redis on 127.0.0.1)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(ARGS)
+
+test-fast: install  ## pure logic and the in-process sample API: no PostgreSQL, Redis, browser or server process
+	$(BIN)/python -m pytest -m "not integration" -n 2 $(ARGS)
 
 dev: install  ## the Dagster UI and daemon on http://127.0.0.1:3000
 	mkdir -p $(DAGSTER_HOME_DIR) && cp dagster.yaml $(DAGSTER_HOME_DIR)/dagster.yaml

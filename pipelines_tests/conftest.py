@@ -50,3 +50,42 @@ def sample_server():
     yield start
     for server in servers:
         server.stop()
+
+
+# Tiers. ``make test-fast`` runs what needs no PostgreSQL, Redis, browser, subprocess server or
+# Dagster instance on disk: pure logic and the in-process (ASGI) sample API, for the edit-run
+# loop. Everything else is marked ``integration``, here, from what a test uses.
+SERVICE_FIXTURES = frozenset({"pg_database", "pg_warehouse_url", "sample_server"})
+INTEGRATION_MODULES = frozenset(
+    {
+        "test_bench",
+        "test_celery",
+        "test_crash_and_concurrency",
+        "test_dagster_dev",
+        "test_demo",
+        "test_docker",
+        "test_instance_config",
+        "test_secrets",
+        "test_shared_rate",
+        "test_ui",
+    }
+)
+
+
+# With pytest-xdist (make test: -n 2 --dist loadgroup), these modules run on one worker, one
+# after another: each starts processes that want a core (Celery nodes, dagster dev, a browser,
+# the benchmark's days) and asserts on rates or timings a second copy of itself would disturb.
+HEAVY_MODULES = frozenset(
+    {"test_bench", "test_celery", "test_crash_and_concurrency", "test_dagster_dev", "test_docker", "test_ui"}
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        fixtures = set(getattr(item, "fixturenames", ()))
+        on_postgres = "warehouse_url" in fixtures and "postgresql" in item.name
+        if module in INTEGRATION_MODULES or fixtures & SERVICE_FIXTURES or on_postgres:
+            item.add_marker(pytest.mark.integration)
+        if module in HEAVY_MODULES:
+            item.add_marker(pytest.mark.xdist_group("heavy"))

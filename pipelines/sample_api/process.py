@@ -19,13 +19,19 @@ def free_port() -> int:
 
 class SampleServer:
     def __init__(self, **knobs: object) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        args = [sys.executable, "-m", "pipelines.sample_api", "--port", str(self.port)]
-        for name, value in knobs.items():
-            args += ["--" + name.replace("_", "-"), str(value)]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self._wait_ready()
+        for attempt in range(3):  # a port found free may be taken before the server binds it
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            args = [sys.executable, "-m", "pipelines.sample_api", "--port", str(self.port)]
+            for name, value in knobs.items():
+                args += ["--" + name.replace("_", "-"), str(value)]
+            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                self._wait_ready()
+                return
+            except RuntimeError as exc:
+                if "address already in use" not in str(exc).lower() or attempt == 2:
+                    raise
 
     def _wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
