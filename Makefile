@@ -3,16 +3,25 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DAGSTER_HOME_DIR := $(CURDIR)/.dagster_home
+LOCK := requirements/dev.lock
 
-.PHONY: install browser demo test test-fast dev worker lint format clean bench
+.PHONY: install browser demo test test-fast dev worker lint format clean bench lock
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Installs exactly the pinned versions of requirements/dev.lock, then the project itself.
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+lock: install  ## re-pin requirements/*.lock from pyproject.toml; ARGS=--upgrade moves every pin to the newest allowed
+	for extra in dev deploy; do \
+	  $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links $(ARGS) \
+	    --extra $$extra --output-file requirements/$$extra.lock pyproject.toml || exit 1; \
+	done
 
 demo: install  ## one day, then the next, against the embedded sample API into SQLite
 	$(BIN)/python -m pipelines.demo $(ARGS)
@@ -37,9 +46,10 @@ worker: install  ## a Celery worker for SYNC_EXECUTOR=celery runs (Redis on 127.
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/celery -A pipelines.workers worker -Q dagster \
 	  --concurrency $${WORKER_CONCURRENCY:-2} --prefetch-multiplier 1 --loglevel INFO
 
-lint: install
+lint: install  ## ruff (style, format) and mypy (types of pipelines/)
 	$(BIN)/ruff check pipelines pipelines_tests
 	$(BIN)/ruff format --check pipelines pipelines_tests
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix pipelines pipelines_tests

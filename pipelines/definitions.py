@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from dagster import Definitions, EnvVar
 
+from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.settings import Settings, load_settings
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
@@ -20,7 +22,7 @@ from pipelines.sync.sensors import completion_sensor, run_failure_alert_sensor
 from pipelines.sync.synced_resources import synced_resources
 
 
-def from_env(name: str, value: object) -> object:
+def from_env(name: str, value: Any) -> Any:
     """``EnvVar(name)`` when the variable is set: Dagster then keeps only its name in run
     snapshots and shows only its name in the UI. Every setting that may carry a credential (a
     token, a URL with a password) reaches Dagster this way; a default (no secret) as itself."""
@@ -38,7 +40,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             base_url=from_env("SOURCE_API_URL", settings.source_api_url),
             token=from_env("SOURCE_API_TOKEN", settings.source_api_token),
             proxy_url=from_env("SOURCE_API_PROXY_URL", settings.source_api_proxy_url),
-            probe_strategy=settings.source_probe_strategy,
+            probe_strategy=ProbeStrategy(settings.source_probe_strategy),
             probe_fields=settings.source_probe_fields,
             fingerprint_fields=settings.source_fingerprint_fields,
             item_path=settings.source_item_path,

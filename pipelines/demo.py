@@ -55,13 +55,14 @@ def watch_progress(store, day: date, stop: threading.Event) -> None:
 def run(args: argparse.Namespace) -> list[dict]:
     shutil.rmtree(args.dir, ignore_errors=True)
     args.dir.mkdir(parents=True)
+    warehouse = WarehouseResource(url=f"sqlite:///{(args.dir / 'warehouse.db').resolve()}")
     resources = {
         "source_api": SourceApiResource(
             sample_resources=args.resources, sample_change_rate=args.change_rate, probe_strategy=args.strategy
         ),
-        "warehouse": WarehouseResource(url=f"sqlite:///{(args.dir / 'warehouse.db').resolve()}"),
+        "warehouse": warehouse,
     }
-    store = resources["warehouse"].store()
+    store = warehouse.store()
     home = args.dir / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")

@@ -71,9 +71,16 @@ def test_dockerfile_caches_dependencies_apart_from_the_code():
     deps, code = steps.index("COPY pyproject.toml"), steps.index("COPY pipelines")
     install_deps = next(i for i, s in enumerate(steps) if s.startswith("RUN") and i > deps)
     assert deps < install_deps < code  # dependencies installed before the code is copied
-    assert 'pip install ".[deploy]"' in (DOCKER / "Dockerfile").read_text()
+    assert "pip install -r deploy.lock" in (DOCKER / "Dockerfile").read_text()  # the pinned versions
     assert any(ln.startswith("USER ") and "root" not in ln for ln in lines)
-    for path in ("pyproject.toml", "README.md", "pipelines", "docker/dagster.yaml", "docker/workspace.yaml"):
+    for path in (
+        "pyproject.toml",
+        "README.md",
+        "requirements/deploy.lock",
+        "pipelines",
+        "docker/dagster.yaml",
+        "docker/workspace.yaml",
+    ):
         assert (ROOT / path).exists(), path
 
 

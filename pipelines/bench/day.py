@@ -51,6 +51,8 @@ def run_day(partition: str) -> dict:
     run_id, success, listing = _execute(instance, partition)
     process_wall = time.perf_counter() - started
     record = instance.get_run_record_by_id(run_id)
+    if record is None or record.start_time is None or record.end_time is None:
+        raise RuntimeError(f"run {run_id} left no start and end time")
     run_wall = record.end_time - record.start_time
     day = date.fromisoformat(partition)
     query = sa.select(batch_ledger.c.started_at, batch_ledger.c.finished_at).where(
@@ -101,8 +103,9 @@ def _execute(instance: DagsterInstance, partition: str) -> tuple[str, bool, int]
     if not runs:
         raise RuntimeError(f"dagster job execute started no run:\n{proc.stderr[-3000:]}")
     event = instance.get_latest_materialization_event(AssetKey("watchlist"))
-    metadata = event.asset_materialization.metadata if event and event.run_id == runs[0].run_id else {}
-    listing = metadata["calls"].value if "calls" in metadata else 0
+    materialization = event.asset_materialization if event and event.run_id == runs[0].run_id else None
+    metadata = materialization.metadata if materialization is not None else {}
+    listing = int(metadata["calls"].value) if "calls" in metadata else 0  # type: ignore[arg-type]
     return runs[0].run_id, runs[0].status == DagsterRunStatus.SUCCESS, listing
 
 

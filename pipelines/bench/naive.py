@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = load_settings()
     day = date.fromisoformat((argv or sys.argv[1:])[0])
+    if settings.source_api_url is None:
+        raise SystemExit("the naive day needs SOURCE_API_URL: a served sample API")
     naive = NaiveDay(
         settings.source_api_url, settings.warehouse_url, settings.source_rate_limit, settings.source_max_concurrency
     )

@@ -9,8 +9,8 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def assign_batches(resource_ids: Iterable[str], batch_size: int, first_batch: int = 0) -> Iterator[tuple[str, int]]:
-    """Number consecutive runs of ``batch_size`` ids from ``first_batch`` on.
+def assign_batches(resource_ids: Iterable[T], batch_size: int, first_batch: int = 0) -> Iterator[tuple[T, int]]:
+    """Number consecutive runs of ``batch_size`` ids (or any items) from ``first_batch`` on.
 
     The caller passes ids in a stable order (sorted), so the same ids give the same batches on
     every re-run; it streams, holding nothing but the current position.

@@ -78,7 +78,7 @@ class SystemicGuard:
         if not counts:
             return
         signature, n = counts.most_common(1)[0]
-        if n < self.policy.ratio * total:
+        if signature is None or n < self.policy.ratio * total:
             return
         example = self._examples[signature]
         status = f", HTTP {example.status}" if example.status else ""

@@ -189,7 +189,8 @@ class SampleApi:
                 status_code=400,
             )
         fields = _fields(request) or ["id"]
-        items, index = [], start
+        items: list[dict] = []
+        index = start
         while len(items) < limit and index < self.config.resources:
             rid = resource_id(index)
             if self.world.exists(rid):
@@ -200,7 +201,8 @@ class SampleApi:
 
     def _missing(self, rid: str) -> Response:
         self.counters.add("gone")
-        if resource_index(rid) is not None and resource_index(rid) < self.config.resources:
+        index = resource_index(rid)
+        if index is not None and index < self.config.resources:
             return JSONResponse({"error": f"{rid} was deleted"}, status_code=410)
         return JSONResponse({"error": f"{rid} not found"}, status_code=404)
 

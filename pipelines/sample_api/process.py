@@ -37,7 +37,8 @@ class SampleServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"sample API exited: {self.process.stderr.read().decode()}")
+                said = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"sample API exited: {said}")
             try:
                 httpx.get(f"{self.url}/_sim/stats", timeout=1.0)
                 return

@@ -19,12 +19,12 @@ _settings = load_settings()
 
 class WatchlistConfig(Config):
     csv_path: str | None = Field(
-        _settings.watchlist_csv, description="CSV with a resource_id column; unset: the API listing"
+        default=_settings.watchlist_csv, description="CSV with a resource_id column; unset: the API listing"
     )
 
 
 class JobSetConfig(Config):
-    batch_size: int = Field(_settings.sync_batch_size, ge=1, description="sub-jobs per batch")
+    batch_size: int = Field(default=_settings.sync_batch_size, ge=1, description="sub-jobs per batch")
 
 
 @asset(partitions_def=daily_partitions, group_name="sync", kinds={"api", "sql"})

@@ -20,7 +20,7 @@ from pipelines.sync.resources import _store
 class WarehouseIOManager(ConfigurableIOManager):
     """Stores each output as one JSON row of the warehouse's ``step_outputs`` table."""
 
-    url: str = Field("sqlite:///.data/warehouse.db", description="the warehouse's SQLAlchemy URL")
+    url: str = Field(default="sqlite:///.data/warehouse.db", description="the warehouse's SQLAlchemy URL")
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         if obj is None:

@@ -15,14 +15,14 @@ ERROR_CLASSES = sorted({*(c.value for c in ErrorClass), "unknown"})
 class ReplayConfig(Config):
     """What to replay. A mistake is refused before anything is read, naming the field."""
 
-    ids: list[str] = Field([], description="dead-letter ids (<date>/<resource id>)")
-    resource_ids: list[str] = Field([], description="resource ids")
-    error_classes: list[str] = Field([], description=f"any of: {', '.join(ERROR_CLASSES)}")
-    from_date: str | None = Field(None, description="first partition, YYYY-MM-DD")
-    to_date: str | None = Field(None, description="last partition, YYYY-MM-DD")
-    due_on: str | None = Field(None, description="the job set to join; default: the next one to be built")
-    dry_run: bool = Field(False, description="report what would be replayed, change nothing")
-    replay_all: bool = Field(False, description="required to replay with no filter at all")
+    ids: list[str] = Field(default=[], description="dead-letter ids (<date>/<resource id>)")
+    resource_ids: list[str] = Field(default=[], description="resource ids")
+    error_classes: list[str] = Field(default=[], description=f"any of: {', '.join(ERROR_CLASSES)}")
+    from_date: str | None = Field(default=None, description="first partition, YYYY-MM-DD")
+    to_date: str | None = Field(default=None, description="last partition, YYYY-MM-DD")
+    due_on: str | None = Field(default=None, description="the job set to join; default: the next one to be built")
+    dry_run: bool = Field(default=False, description="report what would be replayed, change nothing")
+    replay_all: bool = Field(default=False, description="required to replay with no filter at all")
 
     @field_validator("from_date", "to_date", "due_on")
     @classmethod

@@ -23,9 +23,9 @@ SAMPLE = "sample"
 class SourceApiResource(ConfigurableResource):
     """The source API. With no ``base_url`` at all it is the bundled sample API, run in process."""
 
-    base_url: str | None = Field(None, description="API root URL; unset: the embedded sample API")
-    token: str | None = Field(None, description="Bearer token (set it with EnvVar, never inline)")
-    proxy_url: str | None = Field(None, description="HTTP(S) proxy, e.g. a paid rotation proxy (EnvVar)")
+    base_url: str | None = Field(default=None, description="API root URL; unset: the embedded sample API")
+    token: str | None = Field(default=None, description="Bearer token (set it with EnvVar, never inline)")
+    proxy_url: str | None = Field(default=None, description="HTTP(S) proxy, e.g. a paid rotation proxy (EnvVar)")
     probe_strategy: ProbeStrategy = ProbeStrategy.PROJECTED
     probe_fields: list[str] = ["id", "version", "updated_at"]
     fingerprint_fields: list[str] = ["version"]
@@ -34,18 +34,22 @@ class SourceApiResource(ConfigurableResource):
     items_path: str = "/items"
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
-    request_deadline: float = Field(ClientSettings.request_deadline, description="seconds for a whole attempt")
-    max_response_bytes: int = Field(ClientSettings.max_response_bytes, description="largest body, decompressed")
-    max_concurrency: int = Field(16, description="most requests in flight per client; latency may lower it")
-    min_concurrency: int = Field(2, description="least the latency-driven limit comes down to")
-    rate_limit: float = Field(0.0, description="requests/s never exceeded; 0: none (429s find the API's rate)")
-    rate_limiter_url: str | None = Field(None, description="redis:// URL: one rate shared by every step and run")
-    rate_limiter_key: str | None = Field(None, description="name of the shared budget (default: from the API URL)")
+    request_deadline: float = Field(default=ClientSettings.request_deadline, description="seconds for a whole attempt")
+    max_response_bytes: int = Field(default=ClientSettings.max_response_bytes, description="largest body, decompressed")
+    max_concurrency: int = Field(default=16, description="most requests in flight per client; latency may lower it")
+    min_concurrency: int = Field(default=2, description="least the latency-driven limit comes down to")
+    rate_limit: float = Field(default=0.0, description="requests/s never exceeded; 0: none (429s find the API's rate)")
+    rate_limiter_url: str | None = Field(
+        default=None, description="redis:// URL: one rate shared by every step and run"
+    )
+    rate_limiter_key: str | None = Field(
+        default=None, description="name of the shared budget (default: from the API URL)"
+    )
     max_attempts: int = 4
     breaker_failure_ratio: float = 0.5
     breaker_min_calls: int = 20
-    breaker_cooldown: float = Field(30.0, description="seconds the breaker stays open before a trial call")
-    breaker_hold: float = Field(60.0, description="seconds calls wait out an outage before going to tier 2")
+    breaker_cooldown: float = Field(default=30.0, description="seconds the breaker stays open before a trial call")
+    breaker_hold: float = Field(default=60.0, description="seconds calls wait out an outage before going to tier 2")
     listing_page_size: int = 500
     sample_resources: int = 30_000
     sample_change_rate: float = 0.2
@@ -107,7 +111,7 @@ class SourceApiResource(ConfigurableResource):
 class WarehouseResource(ConfigurableResource):
     """The warehouse database (SQLite file or PostgreSQL), tables created on first use."""
 
-    url: str = Field("sqlite:///.data/warehouse.db", description="SQLAlchemy URL")
+    url: str = Field(default="sqlite:///.data/warehouse.db", description="SQLAlchemy URL")
 
     def store(self) -> Warehouse:
         return _store(self.url)

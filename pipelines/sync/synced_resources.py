@@ -43,21 +43,23 @@ _settings = load_settings()
 
 
 class PlanConfig(Config):
-    force: bool = Field(False, description="re-sync batches the ledger already has as completed")
-    batches_per_step: int = Field(_settings.sync_batches_per_step, ge=1)
+    force: bool = Field(default=False, description="re-sync batches the ledger already has as completed")
+    batches_per_step: int = Field(default=_settings.sync_batches_per_step, ge=1)
 
 
 class SyncStepConfig(Config):
-    parallelism: int = Field(_settings.sync_batch_parallelism, ge=1, description="batches in flight per step")
-    retry_budget_days: int = Field(_settings.retry_budget_days, ge=0, description="tier 2 budget in days")
-    lease_seconds: float = Field(_settings.sync_claim_lease_seconds, ge=1, le=86_400, description="batch claim lease")
+    parallelism: int = Field(default=_settings.sync_batch_parallelism, ge=1, description="batches in flight per step")
+    retry_budget_days: int = Field(default=_settings.retry_budget_days, ge=0, description="tier 2 budget in days")
+    lease_seconds: float = Field(
+        default=_settings.sync_claim_lease_seconds, ge=1, le=86_400, description="batch claim lease"
+    )
     systemic_failure_ratio: float = Field(
-        _settings.sync_systemic_failure_ratio,
+        default=_settings.sync_systemic_failure_ratio,
         ge=0,
         le=1,
         description="share of one kind of call failing the same way that stops the run (0: off, e.g. for a real mass deletion)",
     )
-    systemic_window: int = Field(_settings.sync_systemic_window, ge=1, description="calls judged together")
+    systemic_window: int = Field(default=_settings.sync_systemic_window, ge=1, description="calls judged together")
 
 
 @op(ins={"job_set": In(Nothing)}, out=DynamicOut(dict))

@@ -61,13 +61,14 @@ class QueueOps:
                 sa.update(retry_queue).where(due, newer_pending).values(status="superseded")
             ).rowcount
             conn.execute(sa.update(retry_queue).where(due, ~already).values(status="scheduled", scheduled_for=day))
-            counts = dict(
-                conn.execute(
+            counts: dict[str, int] = {
+                origin: n
+                for origin, n in conn.execute(
                     sa.select(retry_queue.c.origin, sa.func.count())
                     .where(retry_queue.c.scheduled_for == day, retry_queue.c.status != "superseded")
                     .group_by(retry_queue.c.origin)
-                ).all()
-            )
+                )
+            }
             pending = conn.execute(
                 sa.select(sa.func.count()).where(retry_queue.c.status == "pending", retry_queue.c.due_on > day)
             ).scalar_one()
@@ -104,7 +105,7 @@ class QueueOps:
             .group_by(dead_letter.c.error_class)
         )
         with self.engine.connect() as conn:
-            return dict(conn.execute(query).all())
+            return {cls: n for cls, n in conn.execute(query)}
 
     def next_job_set_day(self, today: date) -> date:
         """The first day after the latest job set built, or ``today`` when none is."""

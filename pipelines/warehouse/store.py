@@ -127,7 +127,7 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
         added: dict[str, int] = {"watchlist": 0, "retry": 0, "replay": 0}
         with self.engine.connect() as reader:
             streams = (reader.execution_options(yield_per=WRITE_CHUNK).execute(q) for q in (queued, listed))
-            rows: Iterator[tuple[str, str]] = chain.from_iterable(streams)
+            rows: Iterator[tuple[str, str]] = ((rid, origin) for rid, origin in chain.from_iterable(streams))
             for chunk in chunked(assign_batches(rows, batch_size, first_batch), WRITE_CHUNK):
                 values = [
                     {"partition": day, "resource_id": rid, "batch_no": b, "origin": origin}
@@ -135,8 +135,8 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
                 ]
                 with self.engine.begin() as writer:
                     writer.execute(_insert_new(self.dialect), values)
-                for v in values:
-                    added[v["origin"]] += 1
+                for (_, origin), _b in chunk:
+                    added[origin] += 1
         if sum(added.values()):
             self.analyze(job_set)
         return added
@@ -275,7 +275,7 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
             ),
         )
         with self.engine.connect() as conn:
-            counts = dict(conn.execute(by_outcome).all())
+            counts: dict[str, int] = {outcome: n for outcome, n in conn.execute(by_outcome)}
             result = {
                 "sub_jobs": self.job_set_counts(day)["sub_jobs"],
                 "without_outcome": conn.execute(no_outcome).scalar_one(),
@@ -338,7 +338,7 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
             sub_job_outcomes.c.partition == day
         )
         with self.engine.connect() as conn:
-            return dict(conn.execute(query).all())
+            return {rid: outcome for rid, outcome in conn.execute(query)}
 
     def outcome_history(self, resource_id: str, day: date | None = None) -> list[dict[str, Any]]:
         query = sa.select(sub_job_outcomes).where(sub_job_outcomes.c.resource_id == resource_id)

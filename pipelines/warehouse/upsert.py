@@ -38,6 +38,7 @@ def upsert(
     ``common`` holds scalar values every row shares (a batch's timestamps), bound once.
     """
     common = dict(common or {})
+    stmt: Any
     if dialect == "postgresql":
         names = list(rows[0])
         stmt = postgresql.insert(table).from_select([*names, *common], _recordset(table, names, rows, common))
