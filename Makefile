@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DAGSTER_HOME_DIR := $(CURDIR)/.dagster_home
 LOCK := requirements/dev.lock
 
-.PHONY: install browser demo test test-fast dev worker lint format clean bench lock
+.PHONY: install browser demo ui test test-fast dev worker lint format clean bench lock
 
 install: $(VENV)/.installed
 
@@ -26,13 +26,17 @@ lock: install  ## re-pin requirements/*.lock from pyproject.toml; ARGS=--upgrade
 demo: install  ## one day, then the next, against the embedded sample API into SQLite
 	$(BIN)/python -m pipelines.demo $(ARGS)
 
+ui: install  ## the Dagster UI on the last make demo's instance and warehouse: http://127.0.0.1:3000
+	@test -f .demo/ui.env || { echo "no demo to show: run make demo first"; exit 1; }
+	set -a && . ./.demo/ui.env && set +a && $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
 browser:  ## Debian's chromium for the UI test (installed when missing and we are root)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
 	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || { echo "the UI test needs Debian's chromium: sudo apt-get install chromium"; exit 1; }
 
 test: install browser  ## the whole suite, on both cores (needs PostgreSQL and Redis on 127.0.0.1)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(ARGS)
+	$(BIN)/python -m pytest -n 2 $(ARGS)
 
 test-fast: install  ## pure logic and the in-process sample API: no PostgreSQL, Redis, browser or server process
 	$(BIN)/python -m pytest -m "not integration" -n 2 $(ARGS)

@@ -117,12 +117,29 @@ def render(days: list[dict], strategy: str) -> str:
     return "\n".join(lines)
 
 
+def ui_env(args: argparse.Namespace) -> dict[str, str]:
+    """What ``make ui`` needs to open the Dagster UI on this demo: its instance, its warehouse,
+    and the sample API's world as the demo configured it (so runs launched there match)."""
+    return {
+        "DAGSTER_HOME": str((args.dir / "dagster_home").resolve()),
+        "WAREHOUSE_URL": f"sqlite:///{(args.dir / 'warehouse.db').resolve()}",
+        "SAMPLE_API_RESOURCES": str(args.resources),
+        "SAMPLE_API_CHANGE_RATE": str(args.change_rate),
+        "SOURCE_PROBE_STRATEGY": args.strategy,
+        "PIPELINE_START_DATE": args.start.isoformat(),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     days = run(args)
+    env = ui_env(args)
+    (args.dir / "ui.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     print()
     print(render(days, args.strategy))
     print(f"\nwarehouse: {(args.dir / 'warehouse.db').resolve()}")
+    print("see these days in the Dagster UI (runs, checks, plots over partitions, the dead letter):")
+    print("  make ui    # then open http://127.0.0.1:3000")
 
 
 if __name__ == "__main__":

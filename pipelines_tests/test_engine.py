@@ -49,7 +49,19 @@ def test_a_batch_that_loses_its_claim_stops_calling_and_writes_nothing(sample_se
         assert store.claim_batch(D1, 0, "run-b", "tok-b", 60, now)
         results = BatchResult([SubJobResult(rid, Outcome.UNCHANGED, "same") for rid in IDS])
         members = {rid: Member(rid) for rid in IDS}
-        store.record_batch(BatchRecord(D1, 0, results, members, CallMeter(), now, now, "run-b", "tok-b"))
+        store.record_batch(
+            BatchRecord(
+                partition=D1,
+                batch_no=0,
+                result=results,
+                members=members,
+                meter=CallMeter(),
+                started_at=now,
+                finished_at=now,
+                run_id="run-b",
+                claim_token="tok-b",
+            )
+        )
         return server.stats()["probe"]
 
     spend = SpendLog(lambda calls, final: store.record_spent(D1, "sync", "client-a", "run-a", calls, final))

@@ -17,7 +17,19 @@ T = datetime(2026, 1, 1, tzinfo=UTC)
 
 def _write(store, day, results, members, token):
     assert store.claim_batch(day, 0, f"run-{day}", token, 60, T)
-    store.record_batch(BatchRecord(day, 0, BatchResult(results), members, CallMeter(), T, T, f"run-{day}", token))
+    store.record_batch(
+        BatchRecord(
+            partition=day,
+            batch_no=0,
+            result=BatchResult(results),
+            members=members,
+            meter=CallMeter(),
+            started_at=T,
+            finished_at=T,
+            run_id=f"run-{day}",
+            claim_token=token,
+        )
+    )
 
 
 def test_lookup_tells_the_story_across_tiers(sqlite_warehouse_url):
@@ -26,7 +38,18 @@ def test_lookup_tells_the_story_across_tiers(sqlite_warehouse_url):
     _write(
         store,
         D1,
-        [SubJobResult("x", Outcome.RETRY, "tier 2 day 1 of 3: HTTP 503", "transient", 503, 4, err, 1)],
+        [
+            SubJobResult(
+                "x",
+                Outcome.RETRY,
+                "tier 2 day 1 of 3: HTTP 503",
+                error_class="transient",
+                http_status=503,
+                attempts=4,
+                error=err,
+                tier2_days_used=1,
+            )
+        ],
         {"x": Member("x")},
         "t1",
     )
@@ -34,7 +57,17 @@ def test_lookup_tells_the_story_across_tiers(sqlite_warehouse_url):
     _write(
         store,
         D2,
-        [SubJobResult("x", Outcome.DEAD, "permanent: not retried: HTTP 403", "permanent", 403, 1, bad)],
+        [
+            SubJobResult(
+                "x",
+                Outcome.DEAD,
+                "permanent: not retried: HTTP 403",
+                error_class="permanent",
+                http_status=403,
+                attempts=1,
+                error=bad,
+            )
+        ],
         {"x": Member("x", "retry", 1, ({"partition": "2026-01-01"},))},
         "t2",
     )

@@ -38,8 +38,8 @@ def test_route_results_keeps_successes_and_routes_failures():
     raw = BatchResult(
         results=[
             SubJobResult("a", Outcome.CHANGED, "new"),
-            SubJobResult("b", Outcome.FAILED, "HTTP 503", "transient", 503, 4),
-            SubJobResult("c", Outcome.FAILED, "body is not JSON", "poison", 200, 1),
+            SubJobResult("b", Outcome.FAILED, "HTTP 503", error_class="transient", http_status=503, attempts=4),
+            SubJobResult("c", Outcome.FAILED, "body is not JSON", error_class="poison", http_status=200, attempts=1),
         ]
     )
     members = {"b": Member("b", "retry", tier2_days_used=1)}

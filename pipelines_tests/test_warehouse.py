@@ -61,7 +61,17 @@ def _record(store, ids, batch_no=0, when=T0, result=None, run_id="run-1", **kw):
     token = f"token-{when.timestamp()}-{batch_no}"
     assert store.claim_batch(DAY, batch_no, run_id, token, 60, when, force=True)
     members = {rid: Member(rid) for rid in ids}
-    rec = BatchRecord(DAY, batch_no, result or _batch(ids, **kw), members, meter, when, when, run_id, token)
+    rec = BatchRecord(
+        partition=DAY,
+        batch_no=batch_no,
+        result=result or _batch(ids, **kw),
+        members=members,
+        meter=meter,
+        started_at=when,
+        finished_at=when,
+        run_id=run_id,
+        claim_token=token,
+    )
     store.record_batch(rec)
 
 

@@ -41,15 +41,15 @@ def write(store, day, batch_no, results, updates=(), token="tok", run="run-1", c
     assert store.claim_batch(day, batch_no, run, token, 60, T0)
     members = {r.resource_id: Member(r.resource_id) for r in results}
     rec = BatchRecord(
-        day,
-        batch_no,
-        BatchResult(list(results), list(updates)),
-        members,
-        calls or meter(len(results)),
-        T0,
-        T0,
-        run,
-        token,
+        partition=day,
+        batch_no=batch_no,
+        result=BatchResult(list(results), list(updates)),
+        members=members,
+        meter=calls or meter(len(results)),
+        started_at=T0,
+        finished_at=T0,
+        run_id=run,
+        claim_token=token,
     )
     store.record_batch(rec)
 
@@ -70,8 +70,8 @@ def test_unusable_ids_are_refused_at_the_watchlist_by_name(store):
 
 def test_a_gone_resource_served_again_is_reactivated(store):
     store.upsert_watchlist(["a", "b", "c"], "listing", D1)
-    gone = [SubJobResult("a", Outcome.GONE, "HTTP 404", None, 404)]
-    dead = [SubJobResult("b", Outcome.DEAD, "poison", "poison", 200)]
+    gone = [SubJobResult("a", Outcome.GONE, "HTTP 404", error_class=None, http_status=404)]
+    dead = [SubJobResult("b", Outcome.DEAD, "poison", error_class="poison", http_status=200)]
     write(store, D1, 0, [*gone, *dead, SubJobResult("c", Outcome.UNCHANGED, "same")], [ResourceUpdate("a", "gone")])
     assert store.watchlist_counts() == {"active": 1, "inactive": 2}
     assert store.upsert_watchlist(["a", "b", "c"], "listing", D1).reactivated == 0  # the same day: not yet
@@ -139,15 +139,15 @@ def test_the_calls_of_a_run_that_died_count_in_the_days_figures(store):
     assert store.claim_batch(D1, 0, "run-2", "tok-2", 60, T0)
     store.record_spent(D1, "sync", "client-2", "run-2", 32, final=False)
     rec = BatchRecord(
-        D1,
-        0,
-        BatchResult([SubJobResult("a", Outcome.CHANGED, "new")]),
-        {"a": Member("a")},
-        meter(1, 1),
-        T0,
-        T0,
-        "run-2",
-        "tok-2",
+        partition=D1,
+        batch_no=0,
+        result=BatchResult([SubJobResult("a", Outcome.CHANGED, "new")]),
+        members={"a": Member("a")},
+        meter=meter(1, 1),
+        started_at=T0,
+        finished_at=T0,
+        run_id="run-2",
+        claim_token="tok-2",
     )
     store.record_batch(rec)
     write(store, D1, 1, [SubJobResult("b", Outcome.CHANGED, "new")], token="tok-3", run="run-2", calls=meter(1, 1))

@@ -56,8 +56,25 @@ def test_failures_go_to_their_tier_and_come_back(store):
     assert store.claim_batch(D1, 0, "run-1", "t1", 60, T0)
     results = [
         SubJobResult("ok", Outcome.CHANGED, "new"),
-        SubJobResult("flaky", Outcome.RETRY, "tier 2 day 1 of 3: HTTP 503", "transient", 503, 4, _error(503), 1),
-        SubJobResult("bad", Outcome.DEAD, "poison: not retried: body is not JSON", "poison", 200, 1, _error(200)),
+        SubJobResult(
+            "flaky",
+            Outcome.RETRY,
+            "tier 2 day 1 of 3: HTTP 503",
+            error_class="transient",
+            http_status=503,
+            attempts=4,
+            error=_error(503),
+            tier2_days_used=1,
+        ),
+        SubJobResult(
+            "bad",
+            Outcome.DEAD,
+            "poison: not retried: body is not JSON",
+            error_class="poison",
+            http_status=200,
+            attempts=1,
+            error=_error(200),
+        ),
     ]
     store.record_batch(_record(["ok", "flaky", "bad"], "run-1", "t1", results=results))
     # tier 3 at once, with the request and response, no secret; it leaves the watchlist
@@ -82,7 +99,17 @@ def test_replay_round_trip_keeps_history(store):
     store.upsert_watchlist(["bad"], "listing", D1)
     store.build_job_set(D1, 100)
     store.claim_batch(D1, 0, "run-1", "t1", 60, T0)
-    dead = [SubJobResult("bad", Outcome.DEAD, "permanent: HTTP 403", "permanent", 403, 1, _error(403))]
+    dead = [
+        SubJobResult(
+            "bad",
+            Outcome.DEAD,
+            "permanent: HTTP 403",
+            error_class="permanent",
+            http_status=403,
+            attempts=1,
+            error=_error(403),
+        )
+    ]
     store.record_batch(_record(["bad"], "run-1", "t1", results=dead))
     (entry,) = store.dead_letters(DeadLetterFilter(error_classes=["permanent"]))
     assert store.dead_letters(DeadLetterFilter(error_classes=["poison"])) == []
@@ -94,7 +121,17 @@ def test_replay_round_trip_keeps_history(store):
     assert member.dead_letter_id == entry["id"] and member.origin == "replay"
     # the replay fails again: a new entry for D2 carries both attempts; the old one points at it
     store.claim_batch(D2, 0, "run-2", "t2", 60, T0 + timedelta(days=1))
-    again = [SubJobResult("bad", Outcome.DEAD, "permanent: HTTP 403", "permanent", 403, 1, _error(403))]
+    again = [
+        SubJobResult(
+            "bad",
+            Outcome.DEAD,
+            "permanent: HTTP 403",
+            error_class="permanent",
+            http_status=403,
+            attempts=1,
+            error=_error(403),
+        )
+    ]
     store.record_batch(_record(["bad"], "run-2", "t2", results=again, day=D2, members={"bad": member}))
     rows = {e["id"]: e for e in store.dead_letters()}
     assert rows["2026-01-01/bad"]["status"] == "failed_again"
@@ -159,4 +196,14 @@ def _record(ids, run_id, token, results=None, day=D1, members=None) -> BatchReco
         if r.outcome is Outcome.CHANGED
     ]
     members = members or {rid: Member(rid) for rid in ids}
-    return BatchRecord(day, 0, BatchResult(results, updates), members, CallMeter(), T0, T0, run_id, token)
+    return BatchRecord(
+        partition=day,
+        batch_no=0,
+        result=BatchResult(results, updates),
+        members=members,
+        meter=CallMeter(),
+        started_at=T0,
+        finished_at=T0,
+        run_id=run_id,
+        claim_token=token,
+    )

@@ -27,6 +27,7 @@ from datetime import date
 from typing import TypeVar
 
 from pipelines.core.batching import batch_id
+from pipelines.core.statuses import LedgerStatus
 from pipelines.core.sync_batch import ProbeStrategy, sync_batch
 from pipelines.core.systemic import GuardPolicy, SystemicGuard
 from pipelines.core.tasks import gather_or_fail
@@ -105,7 +106,7 @@ async def run_batches(
     held += [n for n, r in zip(rest, ran, strict=True) if not r]
     while held:  # held by another run: wait until completed there, or until its lease runs out
         status = await asyncio.to_thread(store.ledger_status, plan.day, held)
-        held = [n for n in held if status.get(n, ("", None))[0] != "completed"]
+        held = [n for n in held if status.get(n, ("", None))[0] != LedgerStatus.COMPLETED]
         if not held:
             break
         await asyncio.sleep(min(5.0, plan.lease_seconds / 4))
@@ -197,7 +198,17 @@ async def _run_one(
         by_id = {m.resource_id: m for m in members}
         result = route_results(raw, by_id, plan.retry_budget_days)
         finished = utcnow()
-        record = BatchRecord(plan.day, batch_no, result, by_id, meter, started, finished, plan.run_id, token)
+        record = BatchRecord(
+            partition=plan.day,
+            batch_no=batch_no,
+            result=result,
+            members=by_id,
+            meter=meter,
+            started_at=started,
+            finished_at=finished,
+            run_id=plan.run_id,
+            claim_token=token,
+        )
         keeper.cancel()
         await asyncio.to_thread(store.record_batch, record)
     except LostClaimError:  # taken over while we worked (our lease ran out): the write was rolled back

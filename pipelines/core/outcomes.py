@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 
 from pipelines.source.errors import SourceError
@@ -33,6 +33,7 @@ class SubJobResult:
     resource_id: str
     outcome: Outcome
     reason: str = ""  # new / changed / not_modified / same_fingerprint / the error message
+    _: KW_ONLY
     error_class: str | None = None
     http_status: int | None = None
     attempts: int = 1

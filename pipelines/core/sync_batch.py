@@ -11,12 +11,14 @@ raises ``ApiFailure``, the batch's other calls are cancelled and nothing is retu
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import replace
 from enum import StrEnum
 
 from pipelines.core.batching import chunked
 from pipelines.core.fingerprint import Change, MissingFieldsError, decide, fingerprint
 from pipelines.core.ids import id_problem
 from pipelines.core.outcomes import BatchResult, Outcome, ResourceUpdate, StoredState, SubJobResult
+from pipelines.core.statuses import ResourceStatus
 from pipelines.core.systemic import GuardPolicy, SystemicGuard
 from pipelines.core.tasks import gather_or_fail
 from pipelines.source.client import CallMeter, Probe, SourceApiClient
@@ -71,13 +73,13 @@ async def sync_batch(
         previous = stored.get(rid, StoredState(None))
         if probe.not_modified:
             result.results.append(SubJobResult(rid, Outcome.UNCHANGED, "not_modified", attempts=probe.attempts))
-            result.updates.append(ResourceUpdate(rid, "live", previous.fingerprint, probe.etag))
+            result.updates.append(ResourceUpdate(rid, ResourceStatus.LIVE, previous.fingerprint, probe.etag))
             continue
         assert current is not None
         change = decide(previous.fingerprint, current)
         if change is Change.UNCHANGED:
             result.results.append(SubJobResult(rid, Outcome.UNCHANGED, "same_fingerprint", attempts=probe.attempts))
-            result.updates.append(ResourceUpdate(rid, "live", current, probe.etag, probe.record))
+            result.updates.append(ResourceUpdate(rid, ResourceStatus.LIVE, current, probe.etag, probe.record))
         else:
             to_fetch.append((rid, current, probe, change.value))
 
@@ -89,14 +91,13 @@ async def sync_batch(
     )
     guard.judge_batch(observed)  # before anything of the batch is written
     for (rid, current, probe, reason), detail in zip(to_fetch, details, strict=True):
-        if isinstance(detail, SourceError):
-            detail.attempts += probe.attempts
-            _record_failure(result, rid, detail)
+        if isinstance(detail, SourceError):  # the sub-job's attempts: its probe's and its detail's
+            _record_failure(result, rid, replace(detail, attempts=detail.attempts + probe.attempts))
             continue
         attempts = probe.attempts + detail.attempts
         result.results.append(SubJobResult(rid, Outcome.CHANGED, reason, attempts=attempts))
         result.updates.append(
-            ResourceUpdate(rid, "live", current, probe.etag, probe.record, detail.record, changed=True)
+            ResourceUpdate(rid, ResourceStatus.LIVE, current, probe.etag, probe.record, detail.record, changed=True)
         )
     return result
 
@@ -110,11 +111,23 @@ def _fingerprint(probe: Probe, fields: Sequence[str]) -> str:
 
 def _record_failure(result: BatchResult, rid: str, error: SourceError) -> None:
     if error.error_class is ErrorClass.GONE:
-        result.results.append(SubJobResult(rid, Outcome.GONE, error.message, None, error.status, error.attempts))
-        result.updates.append(ResourceUpdate(rid, "gone"))
+        result.results.append(
+            SubJobResult(
+                rid, Outcome.GONE, error.message, error_class=None, http_status=error.status, attempts=error.attempts
+            )
+        )
+        result.updates.append(ResourceUpdate(rid, ResourceStatus.GONE))
         return
     result.results.append(
-        SubJobResult(rid, Outcome.FAILED, error.message, error.error_class.value, error.status, error.attempts, error)
+        SubJobResult(
+            rid,
+            Outcome.FAILED,
+            error.message,
+            error_class=error.error_class.value,
+            http_status=error.status,
+            attempts=error.attempts,
+            error=error,
+        )
     )
 
 
@@ -144,8 +157,7 @@ async def _probe_all(
                     try:
                         answer = probe, _fingerprint(probe, fingerprint_fields)
                     except SourceError as exc:
-                        exc.kind = "bulk_probe"
-                        answer = exc
+                        answer = replace(exc, kind="bulk_probe")
                 elif rid in gone:
                     answer = SourceError(ErrorClass.GONE, "missing from the bulk probe", kind="bulk_probe")
                 else:

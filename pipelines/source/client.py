@@ -17,6 +17,7 @@ credential's failure, not the resource's: it stops every call of the client (``A
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Sequence
 
@@ -235,9 +236,8 @@ class SourceApiClient:
                         raise first
                     self._count(meter, retries=1)
                     return await self._send(kind, path, params, headers, meter, first=False), attempt_no
-        except SourceError as exc:
-            exc.attempts = attempt_no
-            raise
+        except SourceError as exc:  # the same failure, with the attempts it took (never mutated once raised)
+            raise dataclasses.replace(exc, attempts=attempt_no) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from pipelines.core.batching import batch_id
 from pipelines.core.outcomes import BatchResult, Member, Outcome
+from pipelines.core.statuses import DeadLetterStatus, LedgerStatus, Origin, QueueStatus
 from pipelines.source.client import CallMeter
 from pipelines.warehouse.schema import (
     LEDGER_CALLS,
@@ -37,7 +38,7 @@ class LostClaimError(RuntimeError):
     """Another owner took the batch over (our lease expired); our write was rolled back."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BatchRecord:
     """Everything a finished batch writes, in one transaction."""
 
@@ -70,7 +71,7 @@ class BatchOps:
         row: dict[str, Any] = {
             "partition": day,
             "batch_no": batch_no,
-            "status": "running",
+            "status": LedgerStatus.RUNNING.value,
             "claim_token": token,
             "lease_expires": now + timedelta(seconds=lease_seconds),
             **dict.fromkeys((*LEDGER_COUNTS, *LEDGER_CALLS), 0),
@@ -82,8 +83,10 @@ class BatchOps:
         taken = ("status", "claim_token", "lease_expires", "started_at", "run_id")
 
         def claimable(excluded, t):
-            free = sa.and_(t.c.status != "completed", sa.or_(t.c.lease_expires < now, t.c.run_id == excluded.run_id))
-            return sa.or_(free, t.c.status == "completed") if force else free
+            free = sa.and_(
+                t.c.status != LedgerStatus.COMPLETED, sa.or_(t.c.lease_expires < now, t.c.run_id == excluded.run_id)
+            )
+            return sa.or_(free, t.c.status == LedgerStatus.COMPLETED) if force else free
 
         stmt = upsert(self.dialect, batch_ledger, [row], set_=lambda ex, t: {n: ex[n] for n in taken}, where=claimable)
         try:
@@ -157,10 +160,10 @@ class BatchOps:
             sa.update(retry_queue)
             .where(
                 retry_queue.c.scheduled_for == day,
-                retry_queue.c.status == "scheduled",
+                retry_queue.c.status == QueueStatus.SCHEDULED,
                 retry_queue.c.resource_id.in_(ids),
             )
-            .values(status="done")
+            .values(status=QueueStatus.DONE)
         )
         yield from self._replay_resolutions(rec, day)
         yield from _watchlist_changes(by_outcome, day)
@@ -176,7 +179,7 @@ class BatchOps:
                 sa.update(dead_letter)
                 .where(dead_letter.c.id == member.dead_letter_id, dead_letter.c.id != _dead_id(day, r.resource_id))
                 .values(
-                    status="failed_again" if failed_again else "resolved",
+                    status=DeadLetterStatus.FAILED_AGAIN if failed_again else DeadLetterStatus.RESOLVED,
                     resolved_by=_dead_id(day, r.resource_id) if failed_again else day.isoformat(),
                     updated_at=rec.finished_at,
                 )
@@ -200,7 +203,7 @@ def _mine(day: date, batch_no: int, token: str):
         batch_ledger.c.partition == day,
         batch_ledger.c.batch_no == batch_no,
         batch_ledger.c.claim_token == token,
-        batch_ledger.c.status == "running",
+        batch_ledger.c.status == LedgerStatus.RUNNING,
     )
 
 
@@ -208,7 +211,7 @@ def _ledger_values(rec: BatchRecord) -> dict[str, Any]:
     counts = rec.result.counts()
     subs = len(rec.result.results)
     return {
-        "status": "completed",
+        "status": LedgerStatus.COMPLETED.value,
         "sub_jobs": subs,
         **{name: counts.get(name, 0) for name in LEDGER_COUNTS if name != "sub_jobs"},
         "calls": rec.meter.total,
@@ -267,8 +270,8 @@ def _retry_row(r, member: Member | None, rec: BatchRecord, bid: str) -> dict[str
     return {
         "resource_id": r.resource_id,
         "due_on": rec.partition + timedelta(days=1),
-        "origin": "replay" if member.dead_letter_id else "retry",
-        "status": "pending",
+        "origin": (Origin.REPLAY if member.dead_letter_id else Origin.RETRY).value,
+        "status": QueueStatus.PENDING.value,
         "scheduled_for": None,
         "tier2_days_used": r.tier2_days_used,
         "error_class": r.error_class,
@@ -304,7 +307,7 @@ def _dead_row(r, member: Member | None, rec: BatchRecord, bid: str) -> dict[str,
         "body_excerpt": err.body_excerpt if err else None,
         "attempts": sum(a.get("attempts") or 0 for a in history),
         "history": history,
-        "status": "dead",
+        "status": DeadLetterStatus.DEAD.value,
         "replay_due_on": None,
         "resolved_by": None,
         "created_at": rec.finished_at,

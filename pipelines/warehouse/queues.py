@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pipelines.core.statuses import DeadLetterStatus, Origin, QueueStatus
 from pipelines.warehouse.schema import dead_letter, job_set, retry_queue
 from pipelines.warehouse.upsert import bulk_upsert
 
@@ -24,7 +25,7 @@ class DeadLetterFilter:
     to_date: date | None = None
 
     def where(self):
-        clauses = [dead_letter.c.status == "dead"]
+        clauses = [dead_letter.c.status == DeadLetterStatus.DEAD]
         if self.ids:
             clauses.append(dead_letter.c.id.in_(list(self.ids)))
         if self.resource_ids:
@@ -46,31 +47,35 @@ class QueueOps:
         later = retry_queue.alias("later")
         newer_pending = sa.exists().where(
             later.c.resource_id == retry_queue.c.resource_id,
-            later.c.status == "pending",
+            later.c.status == QueueStatus.PENDING,
             later.c.due_on <= day,
             later.c.due_on > retry_queue.c.due_on,
         )
         already = sa.exists().where(
             later.c.resource_id == retry_queue.c.resource_id,
             later.c.scheduled_for == day,
-            later.c.status != "superseded",
+            later.c.status != QueueStatus.SUPERSEDED,
         )
-        due = sa.and_(retry_queue.c.status == "pending", retry_queue.c.due_on <= day)
+        due = sa.and_(retry_queue.c.status == QueueStatus.PENDING, retry_queue.c.due_on <= day)
         with self.engine.begin() as conn:
             superseded = conn.execute(
-                sa.update(retry_queue).where(due, newer_pending).values(status="superseded")
+                sa.update(retry_queue).where(due, newer_pending).values(status=QueueStatus.SUPERSEDED)
             ).rowcount
-            conn.execute(sa.update(retry_queue).where(due, ~already).values(status="scheduled", scheduled_for=day))
+            conn.execute(
+                sa.update(retry_queue).where(due, ~already).values(status=QueueStatus.SCHEDULED, scheduled_for=day)
+            )
             counts: dict[str, int] = {
                 origin: n
                 for origin, n in conn.execute(
                     sa.select(retry_queue.c.origin, sa.func.count())
-                    .where(retry_queue.c.scheduled_for == day, retry_queue.c.status != "superseded")
+                    .where(retry_queue.c.scheduled_for == day, retry_queue.c.status != QueueStatus.SUPERSEDED)
                     .group_by(retry_queue.c.origin)
                 )
             }
             pending = conn.execute(
-                sa.select(sa.func.count()).where(retry_queue.c.status == "pending", retry_queue.c.due_on > day)
+                sa.select(sa.func.count()).where(
+                    retry_queue.c.status == QueueStatus.PENDING, retry_queue.c.due_on > day
+                )
             ).scalar_one()
         return {
             "retry": counts.get("retry", 0),
@@ -82,9 +87,14 @@ class QueueOps:
     # -- dead letter ----------------------------------------------------------------------
 
     def dead_letters(
-        self, flt: DeadLetterFilter | None = None, day: date | None = None, resource_id: str | None = None
+        self,
+        flt: DeadLetterFilter | None = None,
+        day: date | None = None,
+        resource_id: str | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Entries matching ``flt`` (open ones only), or of a day / a resource whatever their status."""
+        """Entries matching ``flt`` (open ones only), or of a day / a resource whatever their
+        status; the first ``limit`` of them (by day and resource), filtered and cut in SQL."""
         query = sa.select(dead_letter)
         if flt is not None:
             query = query.where(flt.where())
@@ -92,11 +102,9 @@ class QueueOps:
             query = query.where(dead_letter.c.partition == day)
         if resource_id is not None:
             query = query.where(dead_letter.c.resource_id == resource_id)
+        query = query.order_by(dead_letter.c.partition, dead_letter.c.resource_id).limit(limit)
         with self.engine.connect() as conn:
-            return [
-                dict(r._mapping)
-                for r in conn.execute(query.order_by(dead_letter.c.partition, dead_letter.c.resource_id))
-            ]
+            return [dict(r._mapping) for r in conn.execute(query)]
 
     def dead_letter_counts(self, day: date) -> dict[str, int]:
         query = (
@@ -121,8 +129,8 @@ class QueueOps:
             {
                 "resource_id": e["resource_id"],
                 "due_on": due_on,
-                "origin": "replay",
-                "status": "pending",
+                "origin": Origin.REPLAY.value,
+                "status": QueueStatus.PENDING.value,
                 "scheduled_for": None,
                 "tier2_days_used": 0,
                 "error_class": e["error_class"],
@@ -137,8 +145,8 @@ class QueueOps:
             bulk_upsert(conn, retry_queue, rows)
             conn.execute(
                 sa.update(dead_letter)
-                .where(dead_letter.c.id.in_([e["id"] for e in entries]), dead_letter.c.status == "dead")
-                .values(status="replay_requested", replay_due_on=due_on, updated_at=now)
+                .where(dead_letter.c.id.in_([e["id"] for e in entries]), dead_letter.c.status == DeadLetterStatus.DEAD)
+                .values(status=DeadLetterStatus.REPLAY_REQUESTED, replay_due_on=due_on, updated_at=now)
             )
         return len(rows)
 

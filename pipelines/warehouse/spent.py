@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pipelines.core.statuses import LedgerStatus
 from pipelines.warehouse.schema import batch_ledger, spent_calls
 from pipelines.warehouse.upsert import upsert
 
@@ -53,7 +54,7 @@ class SpentOps:
             sa.func.coalesce(sa.func.sum(spent_calls.c.calls).filter(spent_calls.c.final.is_(False)), 0),
         ).where(spent_calls.c.partition == day)
         in_batches = sa.select(sa.func.coalesce(sa.func.sum(batch_ledger.c.calls), 0)).where(
-            batch_ledger.c.partition == day, batch_ledger.c.status == "completed"
+            batch_ledger.c.partition == day, batch_ledger.c.status == LedgerStatus.COMPLETED
         )
         with self.engine.connect() as conn:
             calls, listing, unclosed = (int(v) for v in conn.execute(query).one())

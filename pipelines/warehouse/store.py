@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pipelines.core.batching import assign_batches, chunked
 from pipelines.core.outcomes import Member, StoredState
+from pipelines.core.statuses import LedgerStatus, Origin, QueueStatus, ResourceStatus
 from pipelines.warehouse.batches import BatchOps, BatchRecord, LostClaimError
 from pipelines.warehouse.connect import (
     WarehouseNotFoundError,
@@ -109,18 +110,18 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
             sa.select(retry_queue.c.resource_id, retry_queue.c.origin)
             .where(
                 retry_queue.c.scheduled_for == day,
-                retry_queue.c.status == "scheduled",
+                retry_queue.c.status == QueueStatus.SCHEDULED,
                 absent(retry_queue.c.resource_id),
             )
             .order_by(retry_queue.c.resource_id)
         )
         in_queue = sa.exists().where(
             retry_queue.c.scheduled_for == day,
-            retry_queue.c.status == "scheduled",
+            retry_queue.c.status == QueueStatus.SCHEDULED,
             retry_queue.c.resource_id == watchlist.c.resource_id,
         )
         listed = (
-            sa.select(watchlist.c.resource_id, sa.literal("watchlist"))
+            sa.select(watchlist.c.resource_id, sa.literal(Origin.WATCHLIST.value))
             .where(watchlist.c.active.is_(True), absent(watchlist.c.resource_id), ~in_queue)
             .order_by(watchlist.c.resource_id)
         )
@@ -155,7 +156,7 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
         query = sa.select(job_set.c.batch_no).where(job_set.c.partition == day).distinct()
         if not force:
             done = sa.select(batch_ledger.c.batch_no).where(
-                batch_ledger.c.partition == day, batch_ledger.c.status == "completed"
+                batch_ledger.c.partition == day, batch_ledger.c.status == LedgerStatus.COMPLETED
             )
             query = query.where(job_set.c.batch_no.not_in(done))
         with self.engine.connect() as conn:
@@ -166,7 +167,7 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
         queue = sa.and_(
             retry_queue.c.resource_id == job_set.c.resource_id,
             retry_queue.c.scheduled_for == job_set.c.partition,
-            retry_queue.c.status != "superseded",
+            retry_queue.c.status != QueueStatus.SUPERSEDED,
         )
         query = (
             sa.select(
@@ -191,7 +192,7 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
 
     def stored_states(self, ids: Sequence[str]) -> dict[str, StoredState]:
         query = sa.select(resources.c.resource_id, resources.c.fingerprint, resources.c.etag).where(
-            resources.c.resource_id.in_(ids), resources.c.status == "live"
+            resources.c.resource_id.in_(ids), resources.c.status == ResourceStatus.LIVE
         )
         with self.engine.connect() as conn:
             return {rid: StoredState(fp, etag) for rid, fp, etag in conn.execute(query)}
@@ -207,7 +208,7 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
             sa.func.min(batch_ledger.c.started_at).label("started_at"),
             sa.func.max(batch_ledger.c.finished_at).label("finished_at"),
             sa.func.coalesce(sa.func.sum(batch_ledger.c.duration_s), 0.0).label("batch_seconds"),
-        ).where(batch_ledger.c.partition == day, batch_ledger.c.status == "completed")
+        ).where(batch_ledger.c.partition == day, batch_ledger.c.status == LedgerStatus.COMPLETED)
         with self.engine.connect() as conn:
             row = dict(conn.execute(query).one()._mapping)
         for name in ("batches_completed", *LEDGER_COUNTS, *LEDGER_CALLS):
@@ -290,7 +291,7 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
     def batch_progress(self, day: date) -> dict[str, Any]:
         """Batches expected (the job set's) and completed, when the day's first batch started, and
         the completed batches' sub-jobs and how many of them were synced (changed, unchanged, gone)."""
-        done = batch_ledger.c.status == "completed"
+        done = batch_ledger.c.status == LedgerStatus.COMPLETED
         synced = batch_ledger.c.changed + batch_ledger.c.unchanged + batch_ledger.c.gone
         query = sa.select(
             sa.func.count().filter(done),
@@ -325,7 +326,7 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
     def latest_batches(self, day: date, limit: int = 10) -> list[dict[str, Any]]:
         query = (
             sa.select(batch_ledger)
-            .where(batch_ledger.c.partition == day, batch_ledger.c.status == "completed")
+            .where(batch_ledger.c.partition == day, batch_ledger.c.status == LedgerStatus.COMPLETED)
             .order_by(batch_ledger.c.finished_at.desc())
             .limit(limit)
         )
