@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from pipelines.source.config import ClientSettings
 from pipelines.source.redact import scrub_logs, url_secrets
 from pipelines.source.urls import PLACEHOLDER, mask_url, placeholders
 
@@ -72,9 +71,9 @@ class Settings(BaseSettings):
     source_connect_timeout: float = Field(5.0, gt=0, le=600)
     source_read_timeout: float = Field(30.0, gt=0, le=3600)
     # A whole attempt, body included (a server dripping a byte a second passes any read timeout).
-    source_request_deadline: float = Field(ClientSettings.request_deadline, gt=0, le=3600)
+    source_request_deadline: float = Field(60.0, gt=0, le=3600)
     # The largest body accepted, after decompression (a gzip bomb would otherwise fill memory).
-    source_max_response_bytes: int = Field(ClientSettings.max_response_bytes, ge=1024, le=1 << 30)
+    source_max_response_bytes: int = Field(8 * 1024 * 1024, ge=1024, le=1 << 30)
     source_max_concurrency: int = Field(16, ge=1, le=1000)
     source_min_concurrency: int = Field(2, ge=1, le=1000)
     source_rate_limit: float = Field(0.0, ge=0, le=1_000_000)

@@ -8,11 +8,12 @@ import sqlalchemy as sa
 from pipelines.core.engine import SyncPlan, run_batches
 from pipelines.core.outcomes import BatchResult, Member, Outcome, SubJobResult
 from pipelines.core.sync_batch import ProbeStrategy
-from pipelines.source.client import CallMeter, ClientSettings, SourceApiClient
+from pipelines.source.client import CallMeter, SourceApiClient
 from pipelines.source.errors import ApiFailure
 from pipelines.source.spend import SpendLog
 from pipelines.warehouse.schema import batch_ledger, sub_job_outcomes
 from pipelines.warehouse.store import BatchRecord, Warehouse, create_warehouse_engine
+from pipelines_tests.helpers import client_settings
 
 D1 = date(2026, 1, 1)
 IDS = [f"r{i:07d}" for i in range(100)]
@@ -39,7 +40,7 @@ def one_batch(url: str) -> Warehouse:
 def test_a_batch_that_loses_its_claim_stops_calling_and_writes_nothing(sample_server, pg_warehouse_url):
     server = sample_server(resources=100, latency_ms=150, day=1)  # 100 probes, 2 at a time: 7 s or more
     store = one_batch(pg_warehouse_url)
-    settings = ClientSettings(server.url, max_concurrency=2, min_concurrency=1)
+    settings = client_settings(server.url, max_concurrency=2, min_concurrency=1)
 
     def take_over() -> int:
         """Another run takes the batch (as if run-a's lease had lapsed) and completes it."""
@@ -90,7 +91,7 @@ def test_an_api_failure_cancels_every_batch_in_flight_and_releases_their_claims(
     store = Warehouse(create_warehouse_engine(sqlite_warehouse_url))
     store.upsert_watchlist([f"r{i:07d}" for i in range(1000)], "listing", D1)
     store.build_job_set(D1, 100)
-    settings = ClientSettings(server.url, token="wrong-token")
+    settings = client_settings(server.url, token="wrong-token")
     spend = SpendLog(lambda calls, final: store.record_spent(D1, "sync", "client-a", "run-a", calls, final))
 
     async def go():

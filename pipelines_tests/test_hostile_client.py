@@ -10,6 +10,7 @@ import pytest
 from pipelines.sample_api.process import free_port
 from pipelines.source.client import ClientSettings, SourceApiClient
 from pipelines.source.errors import ApiFailure, ErrorClass, SourceError
+from pipelines_tests.helpers import client_settings
 from pipelines_tests.hostile_api import HostileApi, raw_segment_of
 
 FIELDS = ["id", "version", "updated_at"]
@@ -54,13 +55,13 @@ HOSTILE_IDS = [
 
 
 def test_ids_are_one_percent_encoded_path_segment(api):
-    settings = ClientSettings(api.url, max_concurrency=4)
+    settings = client_settings(api.url, max_concurrency=4)
 
     async def fetch_all(client):
         out = {}
         for rid in HOSTILE_IDS:
             probe = await client.probe(rid, FIELDS)
-            detail = await client.detail(rid, ["version"])
+            detail = await client.detail(rid)
             out[rid] = (probe.record["id"], detail.record["id"])
         return out
 
@@ -79,7 +80,7 @@ def test_ids_are_one_percent_encoded_path_segment(api):
 
 
 def test_an_id_holding_the_bulk_separator_is_refused_by_bulk_probe(api):
-    settings = ClientSettings(api.url)
+    settings = client_settings(api.url)
     with pytest.raises(ValueError, match="one by one"):
         asyncio.run(SourceApiClient(settings).bulk_probe(["ok", "a,b"], FIELDS))
     found, meter = call(settings, lambda c: c.bulk_probe(["ok", "x/y"], FIELDS))
@@ -90,7 +91,7 @@ def test_an_id_holding_the_bulk_separator_is_refused_by_bulk_probe(api):
 @pytest.mark.parametrize("retry_after", ["0", "-5", "NaN", "Wed, 21 Oct 2015 07:28:00 GMT", "soon"])
 def test_a_retry_after_of_nothing_has_a_floor_and_a_bound(api, retry_after):
     api.mode.retry_after = retry_after
-    settings = ClientSettings(api.url, min_throttle_wait=0.05, max_throttle_attempts=3, rate_limit=1000)
+    settings = client_settings(api.url, min_throttle_wait=0.05, max_throttle_attempts=3, rate_limit=1000)
     started = time.monotonic()
     error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
     elapsed = time.monotonic() - started
@@ -102,7 +103,7 @@ def test_a_retry_after_of_nothing_has_a_floor_and_a_bound(api, retry_after):
 
 def test_an_endless_retry_after_fails_at_once(api):
     api.mode.retry_after = "100000"
-    settings = ClientSettings(api.url, max_throttle_wait=600)
+    settings = client_settings(api.url, max_throttle_wait=600)
     started = time.monotonic()
     error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
     assert error.error_class is ErrorClass.THROTTLED and meter.total == 1
@@ -111,9 +112,9 @@ def test_an_endless_retry_after_fails_at_once(api):
 
 def test_a_dripping_server_meets_the_deadline(api):
     api.mode.drip_seconds = 0.2  # each byte arrives well within the read timeout
-    settings = ClientSettings(api.url, read_timeout=1.0, request_deadline=1.5, max_attempts=2, backoff_initial=0.01)
+    settings = client_settings(api.url, read_timeout=1.0, request_deadline=1.5, max_attempts=2, backoff_initial=0.01)
     started = time.monotonic()
-    error, meter = call(settings, lambda c: c.detail("r1", ["version"]))
+    error, meter = call(settings, lambda c: c.detail("r1"))
     elapsed = time.monotonic() - started
     assert error.error_class is ErrorClass.TRANSIENT and "deadline" in error.message and error.attempts == 2
     assert meter.total == 2  # sent, so billable
@@ -122,10 +123,10 @@ def test_a_dripping_server_meets_the_deadline(api):
 
 def test_a_gzip_bomb_is_cut_at_the_cap_after_decompression(api):
     api.mode.gzip_bomb_mb = 200  # 204 KB on the wire, 200 MB inflated
-    settings = ClientSettings(api.url, max_response_bytes=1 << 20)
+    settings = client_settings(api.url, max_response_bytes=1 << 20)
     tracemalloc.start()
     try:
-        error, meter = call(settings, lambda c: c.detail("r1", ["version"]))
+        error, meter = call(settings, lambda c: c.detail("r1"))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -136,7 +137,7 @@ def test_a_gzip_bomb_is_cut_at_the_cap_after_decompression(api):
 
 def test_a_304_nobody_asked_for_is_not_an_answer(api):
     api.mode.not_modified = True
-    settings = ClientSettings(api.url)
+    settings = client_settings(api.url)
     error, _ = call(settings, lambda c: c.probe("r1", FIELDS))  # no If-None-Match sent
     assert error.error_class is ErrorClass.POISON and "304" in error.message
     answer, _ = call(settings, lambda c: c.probe("r1", FIELDS, etag='"1"'))
@@ -145,7 +146,7 @@ def test_a_304_nobody_asked_for_is_not_an_answer(api):
 
 def test_a_redirect_with_a_body_is_not_an_answer(api):
     api.mode.redirect = True
-    error, _ = call(ClientSettings(api.url), lambda c: c.detail("r1", ["version"]))
+    error, _ = call(client_settings(api.url), lambda c: c.detail("r1"))
     assert error.error_class is ErrorClass.PERMANENT and "redirects are not followed" in error.message
     assert error.status == 302
 
@@ -155,16 +156,16 @@ def test_a_listing_whose_cursor_does_not_advance_stops(api):
     api.mode.cursor_loop = True
 
     async def pages(client):
-        return [page async for page in client.iter_ids(5)]
+        return [page async for page in client.iter_ids()]
 
-    error, meter = call(ClientSettings(api.url), pages)
+    error, meter = call(client_settings(api.url, listing_page_size=5), pages)
     assert isinstance(error, ApiFailure) and error.kind == "api_contract" and "does not advance" in str(error)
     assert meter.total == 2  # cursor "" served "1", and "1" served "1" again: detected there
 
 
 def test_calls_never_sent_are_not_billable():
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: every connect is refused
-    settings = ClientSettings(closed, max_attempts=3, backoff_initial=0.01)
+    settings = client_settings(closed, max_attempts=3, backoff_initial=0.01)
     error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
     assert error.error_class is ErrorClass.TRANSIENT and error.attempts == 3
     assert meter.total == 0 and meter.unsent == 3
@@ -176,12 +177,12 @@ def test_a_reflecting_api_never_gets_a_secret_into_an_error(api, credential):
     api.mode.status = 500
     token, password = "tok-REFLECTED-9f8e7d", "pw-in-the-url-5566"
     if credential == "bearer":
-        settings = ClientSettings(api.url, token=token, max_attempts=1)
+        settings = client_settings(api.url, token=token, max_attempts=1)
         secrets = [token]
     else:  # a password in the URL: sent as basic auth, never kept in a URL
-        settings = ClientSettings(api.url.replace("http://", f"http://svc:{password}@"), max_attempts=1)
+        settings = client_settings(api.url.replace("http://", f"http://svc:{password}@"), max_attempts=1)
         secrets = [password, "svc:", "c3ZjOnB3LWluLXRoZS11cmwtNTU2Ng=="]  # base64 of svc:password
-    error, _ = call(settings, lambda c: c.detail("r1", ["version"]))
+    error, _ = call(settings, lambda c: c.detail("r1"))
     assert error.error_class is ErrorClass.TRANSIENT
     sent = api.seen[-1].headers["Authorization"]
     assert any(s in sent for s in secrets)  # the API did get the credential, and echoed it back

@@ -10,7 +10,8 @@ from pipelines.core.fingerprint import fingerprint
 from pipelines.core.outcomes import Outcome, StoredState
 from pipelines.core.sync_batch import ProbeStrategy, sync_batch
 from pipelines.sample_api import SampleApiConfig, World, create_app
-from pipelines.source.client import CallMeter, ClientSettings, SourceApiClient
+from pipelines.source.client import CallMeter, SourceApiClient
+from pipelines_tests.helpers import client_settings
 
 IDS = [f"r{i:07d}" for i in range(100)]
 FIELDS = ["id", "version", "updated_at"]
@@ -20,7 +21,7 @@ def sync(config: SampleApiConfig, strategy: ProbeStrategy, stored: dict):
     app = create_app(config)
 
     async def go():
-        client = SourceApiClient(ClientSettings("http://sample"), transport=httpx.ASGITransport(app=app))
+        client = SourceApiClient(client_settings("http://sample"), transport=httpx.ASGITransport(app=app))
         async with client:
             meter = CallMeter()
             result = await sync_batch(
@@ -88,7 +89,7 @@ def test_an_id_that_cannot_be_sent_gets_its_own_outcome_and_blocks_nothing(strat
     bad = ["new\nline", "", "x" * 201]
 
     async def go():
-        async with SourceApiClient(ClientSettings("http://sample"), transport=httpx.ASGITransport(app=app)) as client:
+        async with SourceApiClient(client_settings("http://sample"), transport=httpx.ASGITransport(app=app)) as client:
             meter = CallMeter()
             result = await sync_batch(
                 client,

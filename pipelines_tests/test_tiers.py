@@ -7,7 +7,8 @@ from tenacity import RetryCallState
 
 from pipelines.core.outcomes import BatchResult, Member, Outcome, SubJobResult
 from pipelines.core.tiers import route_failure, route_results
-from pipelines.source.client import ClientSettings, SourceApiClient
+from pipelines.source.client import SourceApiClient
+from pipelines_tests.helpers import client_settings
 
 
 @pytest.mark.parametrize(
@@ -51,10 +52,12 @@ def test_route_results_keeps_successes_and_routes_failures():
     assert all(r.outcome is not Outcome.FAILED for r in routed.values())
 
 
+_WAIT = SourceApiClient(client_settings("http://x", backoff_initial=0.25, backoff_max=8.0))._retrying.wait  # noqa: SLF001
+
+
 @given(st.integers(min_value=1, max_value=30))
 def test_backoff_grows_and_stays_capped(attempt):
-    settings = ClientSettings("http://x", backoff_initial=0.25, backoff_max=8.0)
-    wait = SourceApiClient(settings)._retrying.wait  # noqa: SLF001
+    wait = _WAIT
     state = RetryCallState(None, None, (), {})
     state.attempt_number = attempt
     waits = [wait(state) for _ in range(20)]

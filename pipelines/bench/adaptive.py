@@ -16,6 +16,7 @@ from pipelines.bench.postgres import postgres_database
 from pipelines.bench.runs import Stage, measure
 from pipelines.sample_api.world import resource_id
 from pipelines.source.client import ClientSettings, SourceApiClient
+from pipelines.source.declaration import declare
 from pipelines.source.errors import SourceError
 
 
@@ -50,7 +51,10 @@ def unknown_rate(stage: Stage, log=print) -> list[dict]:
 
 async def _latency_episode(stage: Stage, base_ms: float, phases: tuple[float, float, float]) -> list[dict]:
     before, during, after = phases
-    settings = ClientSettings(stage.server.url, max_concurrency=stage.concurrency, rate_limit=stage.rate)
+    source = declare(
+        stage.server.url, {"rate.max_concurrency": stage.concurrency, "rate.requests_per_second": stage.rate}
+    )
+    settings = ClientSettings(stage.server.url, source)
     samples: list[dict] = []
     stop = asyncio.Event()
     async with SourceApiClient(settings) as client:

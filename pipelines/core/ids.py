@@ -13,8 +13,8 @@ MAX_ID_LENGTH = 200  # the warehouse's id columns (warehouse/schema.py: Id)
 _UNCARRIABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def id_problem(rid: str) -> str | None:
-    """What makes ``rid`` unusable, or None when it is fine."""
+def id_problem(rid: str, id_type: str = "string") -> str | None:
+    """What makes ``rid`` unusable, or None when it is fine (``id_type`` integer: digits only)."""
     if not rid:
         return "is empty"
     if len(rid) > MAX_ID_LENGTH:
@@ -22,4 +22,6 @@ def id_problem(rid: str) -> str | None:
     bad = _UNCARRIABLE.search(rid)
     if bad:
         return f"holds the control character {bad.group()!r} at position {bad.start()}"
+    if id_type == "integer" and not (rid.isascii() and rid.isdigit()):
+        return "is not an integer, and the source's ids are (id.type: integer)"
     return None

@@ -50,7 +50,7 @@ class ResourceUpdate:
     fingerprint: str | None = None
     etag: str | None = None
     projected: dict | None = None
-    details: dict | None = None
+    details: dict | list | None = None
     changed: bool = False
 
 

@@ -49,7 +49,7 @@ async def sync_batch(
     result = BatchResult()
     sendable = []
     for rid in resource_ids:
-        problem = id_problem(rid)
+        problem = id_problem(rid, client.source.id.type)
         if problem is None:
             sendable.append(rid)
         else:  # never sent, never blocks the others: its own outcome, in the dead letter
@@ -84,10 +84,7 @@ async def sync_batch(
             to_fetch.append((rid, current, probe, change.value))
 
     details = await gather_or_fail(
-        *(
-            _observed("detail", client.detail(rid, fingerprint_fields, meter=meter), guard, observed)
-            for rid, *_ in to_fetch
-        )
+        *(_observed("detail", client.detail(rid, meter=meter), guard, observed) for rid, *_ in to_fetch)
     )
     guard.judge_batch(observed)  # before anything of the batch is written
     for (rid, current, probe, reason), detail in zip(to_fetch, details, strict=True):
@@ -167,7 +164,9 @@ async def _probe_all(
                 observed.append(("bulk_probe", error))
                 guard.observe("bulk_probe", error)
 
-        await gather_or_fail(*(bulk_one(chunk) for chunk in chunked(bulk_ids, client.settings.bulk_size)))
+        assert client.source.bulk_probe is not None  # the declaration refuses strategy bulk without it
+        max_ids = client.source.bulk_probe.max_ids
+        await gather_or_fail(*(bulk_one(chunk) for chunk in chunked(bulk_ids, max_ids)))
     replies = await gather_or_fail(*(_observed("probe", probe_one(rid), guard, observed) for rid in singles))
     answers.update(zip(singles, replies, strict=True))
     return answers

@@ -1,7 +1,8 @@
 """The sample source API as an ASGI app (Starlette): embedded through httpx's ASGI transport, or
 served on a loopback port by uvicorn (``python -m pipelines.sample_api``).
 
-Endpoints follow specs/source-api.md. ``/_sim/*`` is the simulator's control panel: it is never
+Endpoints follow docs/source-api.md (``/items``); the same world is served a second way, shaped
+like a commerce platform's API, under ``/v1/products`` (``shop.py``). ``/_sim/*`` is the simulator's control panel: it is never
 rate limited, never authenticated and never counted.
 
 Ids are read as a well-behaved API reads them: the path is split into segments on its raw
@@ -27,6 +28,7 @@ from starlette.routing import Route
 
 from pipelines.sample_api.config import SampleApiConfig
 from pipelines.sample_api.counters import Counters
+from pipelines.sample_api.shop import ShopProfile
 from pipelines.sample_api.world import World, project, resource_id, resource_index
 
 
@@ -74,11 +76,17 @@ class SampleApi:
 
     # -- request pipeline -------------------------------------------------------------------
 
-    async def gate(self, request: Request, endpoint: str, rid: str | None = None) -> Response | None:
-        """Auth, rate limit, latency and injected faults; a response here ends the request."""
+    async def gate(
+        self, request: Request, endpoint: str, rid: str | None = None, profile: ShopProfile | None = None
+    ) -> Response | None:
+        """Auth (as the profile takes it), rate limit, latency and injected faults; a response
+        here ends the request."""
         cfg = self.config
         self.counters.add(endpoint)
-        if cfg.token and request.headers.get("authorization") != f"Bearer {cfg.token}":
+        authorised = (
+            profile.authorised(request) if profile else request.headers.get("authorization") == f"Bearer {cfg.token}"
+        )
+        if cfg.token and not authorised:
             self.counters.add("unauthorized")
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         wait = self.bucket.take()
@@ -235,10 +243,13 @@ def _fields(request: Request) -> list[str] | None:
 
 def create_app(config: SampleApiConfig | None = None) -> Starlette:
     api = SampleApi(config)
+    shop = ShopProfile(api)
     app = Starlette(
         routes=[
             Route("/items", api.items),
             Route("/items/{rest:path}", api.item),
+            Route("/v1/products.json", shop.products),
+            Route("/v1/products/{rest:path}", shop.product_route),
             Route("/_sim/stats", api.sim_stats),
             Route("/_sim/timeline", api.sim_timeline),
             Route("/_sim/reset", api.sim_reset, methods=["POST"]),

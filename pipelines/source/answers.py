@@ -9,6 +9,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from pipelines.source.declaration import Conditional, Errors
 from pipelines.source.errors import ErrorClass, classify_status
 from pipelines.source.urls import strip_userinfo
 
@@ -37,16 +38,36 @@ def retry_after_seconds(value: str | None, default: float = 1.0, floor: float = 
     return max(floor, seconds)
 
 
-def judge(response: httpx.Response, body: bytes, sent_headers: dict | None) -> tuple[ErrorClass | None, str]:
+def throttle_wait(headers: httpx.Headers, errors: Errors) -> float:
+    """How long a throttled answer asks to wait: its Retry-After (as the source names it), else
+    its reset header (epoch seconds when the budget refills), never less than the floor."""
+    floor = errors.min_throttle_wait
+    value = headers.get(errors.retry_after_header)
+    if not value and errors.reset_header and (reset := headers.get(errors.reset_header)):
+        try:
+            return max(floor, float(reset) - time.time())
+        except ValueError:
+            pass
+    return retry_after_seconds(value, floor=floor)
+
+
+def judge(
+    response: httpx.Response, body: bytes, conditional: Conditional | None, sent_conditional: bool, errors: Errors
+) -> tuple[ErrorClass | None, str]:
     """The class of an answer (None: a usable one) and, for a failure, what is wrong with it."""
     status = response.status_code
-    if status == 304:
-        if not (sent_headers and "If-None-Match" in sent_headers):
-            return ErrorClass.POISON, "HTTP 304 to a request that sent no If-None-Match: not a valid answer"
+    if conditional is not None and status == conditional.not_modified_status:
+        if not sent_conditional:
+            return (
+                ErrorClass.POISON,
+                f"HTTP {status} to a request that sent no {conditional.request_header}: not a valid answer",
+            )
         if body:
-            return ErrorClass.POISON, "HTTP 304 with a body: not a valid answer"
+            return ErrorClass.POISON, f"HTTP {status} with a body: not a valid answer"
         return None, ""
-    error_class = classify_status(status)
+    if status == 304:
+        return ErrorClass.POISON, "HTTP 304 to a request that sent no If-None-Match: not a valid answer"
+    error_class = classify_status(status, errors.throttle, errors.transient, errors.gone, errors.auth)
     if error_class is ErrorClass.PERMANENT and 300 <= status < 400:
         where = response.headers.get("location", "")
         return error_class, f"HTTP {status}: redirects are not followed (to {strip_userinfo(where)[:200]!r})"

@@ -20,20 +20,24 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from pipelines.source.answers import UNSENT, judge, retry_after_seconds
+from pipelines.source.answers import UNSENT, judge, retry_after_seconds, throttle_wait
 from pipelines.source.body import ENCODINGS, BodyTooLarge, UnsupportedEncoding, read_body
 from pipelines.source.breaker import CircuitBreaker, Go, Reject
 from pipelines.source.concurrency import ConcurrencyGate
 from pipelines.source.config import ClientSettings
+from pipelines.source.declaration import ApiKeyAuth, BasicAuth, BearerAuth, SourceDeclaration
 from pipelines.source.errors import BODY_EXCERPT, ApiFailure, ErrorClass, SourceError, auth_failure
 from pipelines.source.meter import CallMeter, Detail, Probe
+from pipelines.source.paginators import Pager
 from pipelines.source.ratecontrol import INF, GradientLimit, RatePolicy
-from pipelines.source.records import BulkProbeBody, ListingBody, parse_json, validate_record
+from pipelines.source.records import parse_json, validate_record
 from pipelines.source.redact import Redactor, url_secrets
+from pipelines.source.selectors import id_text, select
 from pipelines.source.shared_rate import LocalRate, RedisRate
 from pipelines.source.spend import SpendLog
 from pipelines.source.urls import item_path, list_query, strip_userinfo
@@ -46,16 +50,31 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, SourceError) and exc.error_class is ErrorClass.TRANSIENT
 
 
+def _auth_setting(source: SourceDeclaration) -> str:
+    """The variable holding the credential, for a message saying what to check."""
+    auth = source.client.auth
+    if isinstance(auth, BearerAuth | ApiKeyAuth):
+        return auth.token_env
+    if isinstance(auth, BasicAuth):
+        return auth.password_env
+    return f"{source.name}: client.auth"
+
+
+def _page_key(target: str | httpx.URL, params: dict[str, str]) -> str:
+    return f"{target}?{sorted(params.items())!r}"
+
+
 def _rate(settings: ClientSettings) -> LocalRate | RedisRate:
-    policy = RatePolicy(ceiling=settings.rate_limit if settings.rate_limit > 0 else INF)
+    rps = settings.source.rate.requests_per_second
+    policy = RatePolicy(ceiling=rps if rps > 0 else INF)
     if settings.rate_limiter_url:
-        key = settings.rate_limiter_key or f"pipelines:rate:{strip_userinfo(settings.base_url)}"
-        return RedisRate(settings.rate_limiter_url, key, policy)
+        return RedisRate(settings.rate_limiter_url, f"pipelines:rate:{settings.budget}", policy)
     return LocalRate(policy)
 
 
 class SourceApiClient:
-    """Use as ``async with SourceApiClient(settings) as client:``."""
+    """Use as ``async with SourceApiClient(settings) as client:``. Speaks the API as
+    ``settings.source`` declares it: paths, auth, where records and ids are, pagination."""
 
     def __init__(
         self,
@@ -64,46 +83,59 @@ class SourceApiClient:
         spend: SpendLog | None = None,
     ) -> None:
         self.settings = settings
+        self.source = source = settings.source
         self.meter = CallMeter()
         self.spend = spend  # where calls are written down before they are sent, if anywhere
         self.failure: ApiFailure | None = None  # set once the API failed as a whole: no call goes after it
-        headers = {"Accept": "application/json", "Accept-Encoding": ENCODINGS}
-        if settings.token:
-            headers["Authorization"] = f"Bearer {settings.token}"
+        declared = source.client
+        credentials = settings.credentials
+        headers = {"Accept": "application/json", "Accept-Encoding": ENCODINGS, **declared.headers}
+        self._params = dict(declared.params)
         base = httpx.URL(settings.base_url)
-        # A password in the base URL becomes basic auth; the URL that is logged and stored has none.
-        auth = httpx.BasicAuth(base.username, base.password) if base.userinfo else None
-        self.redactor = Redactor([settings.token, *url_secrets(settings.base_url), *url_secrets(settings.proxy_url)])
+        auth: httpx.Auth | None = None
+        if isinstance(declared.auth, BearerAuth) and credentials.token:
+            headers["Authorization"] = f"Bearer {credentials.token}"
+        elif isinstance(declared.auth, ApiKeyAuth) and credentials.token:
+            if declared.auth.location == "header":
+                headers[declared.auth.name] = credentials.token
+            else:  # in the query: the redactor keeps it out of every stored or logged URL
+                self._params[declared.auth.name] = credentials.token
+        elif isinstance(declared.auth, BasicAuth) and credentials.username is not None:
+            auth = httpx.BasicAuth(credentials.username, credentials.password or "")
+        elif base.userinfo:  # a password in the base URL becomes basic auth; what is logged has none
+            auth = httpx.BasicAuth(base.username, base.password)
+        self._auth_setting = _auth_setting(source)
+        self.redactor = Redactor(
+            [*credentials.values(), *url_secrets(settings.base_url), *url_secrets(settings.proxy_url)]
+        )
+        timeouts, rate = declared.timeouts, source.rate
         self._http = httpx.AsyncClient(
             base_url=strip_userinfo(settings.base_url),
             headers=headers,
             auth=auth,
             transport=transport,
             proxy=settings.proxy_url if transport is None else None,
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            limits=httpx.Limits(
-                max_connections=settings.max_concurrency,
-                max_keepalive_connections=settings.max_concurrency,
-            ),
+            timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
+            limits=httpx.Limits(max_connections=rate.max_concurrency, max_keepalive_connections=rate.max_concurrency),
         )
-        self.gate = ConcurrencyGate(
-            GradientLimit(settings.max_concurrency, min(settings.min_concurrency, settings.max_concurrency))
-        )
+        self.gate = ConcurrencyGate(GradientLimit(rate.max_concurrency, rate.min_concurrency))
         self.rate = _rate(settings)
         self._paused_until = 0.0  # this client's own view of the last 429's pause
+        breaker = declared.breaker
         self.breaker = CircuitBreaker(
-            window=settings.breaker_window,
-            min_calls=settings.breaker_min_calls,
-            failure_ratio=settings.breaker_failure_ratio,
-            cooldown=settings.breaker_cooldown,
-            hold=settings.breaker_hold,
+            window=max(50, breaker.min_calls),
+            min_calls=breaker.min_calls,
+            failure_ratio=breaker.failure_ratio,
+            cooldown=breaker.cooldown,
+            hold=breaker.hold,
         )
         # Tier 1: transient errors only, capped exponential backoff with full jitter on top.
+        retries = declared.retries
         self._retrying = AsyncRetrying(
             retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(settings.max_attempts),
+            stop=stop_after_attempt(retries.max_attempts),
             wait=wait_exponential_jitter(
-                multiplier=settings.backoff_initial, jitter=settings.backoff_initial, max=settings.backoff_max
+                multiplier=retries.backoff_initial, jitter=retries.backoff_initial, max=retries.backoff_max
             ),
             reraise=True,
         )
@@ -131,78 +163,193 @@ class SourceApiClient:
     # -- calls ----------------------------------------------------------------------------
 
     async def probe(
-        self, rid: str, fields: Sequence[str], etag: str | None = None, meter: CallMeter | None = None
+        self, rid: str, fields: Sequence[str] | None = None, etag: str | None = None, meter: CallMeter | None = None
     ) -> Probe:
-        """The cheap first call: projected fields, conditional on ``etag`` when given."""
-        params = {self.settings.fields_param: ",".join(fields)} if fields else None
-        headers = {"If-None-Match": etag} if etag else None
-        path = item_path(self.settings.item_path, rid)
-        (response, body), attempts = await self._get("probe", path, params=params, headers=headers, meter=meter)
-        new_etag = response.headers.get("etag")
-        if response.status_code == 304:
+        """The cheap first call: the projected fields (the declaration's unless given),
+        conditional on ``etag`` when given and the source declares conditional requests."""
+        spec, conditional = self.source.probe, self.source.conditional
+        fields = spec.fields if fields is None else fields
+        params = self._query(spec, self._projection(fields))
+        headers = dict(spec.headers)
+        sent_conditional = bool(etag and conditional is not None)
+        if sent_conditional:
+            assert conditional is not None and etag is not None
+            headers[conditional.request_header] = etag
+        path = item_path(spec.path, rid)
+        (response, body), attempts = await self._get(
+            "probe", path, params=params, headers=headers, meter=meter, conditional=sent_conditional
+        )
+        new_etag = response.headers.get(conditional.etag_header) if conditional is not None else None
+        if sent_conditional and conditional is not None and response.status_code == conditional.not_modified_status:
             return Probe(None, new_etag or etag, not_modified=True, attempts=attempts)
-        record = self._record("probe", response, body, fields, rid, attempts)
+        record = self._record("probe", response, body, spec.data_selector, (), rid, attempts)
         return Probe(record, new_etag, attempts=attempts)
 
     async def bulk_probe(
-        self, rids: Sequence[str], fields: Sequence[str], meter: CallMeter | None = None
+        self, rids: Sequence[str], fields: Sequence[str] | None = None, meter: CallMeter | None = None
     ) -> tuple[dict[str, dict], list[str]]:
-        """Projected records of up to ``bulk_size`` ids in one call, and the ids it calls missing.
+        """Projected records of up to ``max_ids`` ids in one call, and the ids it calls missing
+        (listed at the declared path, or, declared so, every id it left out).
 
         An id holding the separator cannot be told apart from two ids by the server: the
         caller probes such ids one by one (``bulk_safe``)."""
-        if len(rids) > self.settings.bulk_size:
-            raise ValueError(f"bulk probe takes at most {self.settings.bulk_size} ids, got {len(rids)}")
+        spec = self.source.bulk_probe
+        if spec is None:
+            raise ValueError(f"source {self.source.name!r} declares no bulk probe")
+        if len(rids) > spec.max_ids:
+            raise ValueError(f"bulk probe takes at most {spec.max_ids} ids, got {len(rids)}")
         unsafe = [rid for rid in rids if not self.bulk_safe(rid)]
         if unsafe:
             raise ValueError(f"ids holding the bulk separator must be probed one by one: {unsafe[:3]!r}")
-        lists = {self.settings.ids_param: list(rids)}
-        if fields:
-            lists[self.settings.fields_param] = list(fields)
-        url = httpx.URL(self.settings.items_path, query=list_query(lists))
-        (response, body), attempts = await self._get("bulk_probe", url, meter=meter)
-        parsed = self._parsed("bulk_probe", response, body, BulkProbeBody, attempts)
+        fields = self.source.probe.fields if fields is None else fields
+        # Items percent-encoded one by one, joined by a literal separator (a separator inside an
+        # id would travel as %2C, which some servers split on anyway: such ids go one by one).
+        parts = [list_query({spec.ids_param: list(rids)}, spec.separator)]
+        if (projection := self.source.projection) is not None and fields:
+            parts.append(list_query({projection.param: list(fields)}, projection.separator))
+        parts += [list_query({k: [v]}) for k, v in self._query(spec, {}).items()]
+        url = httpx.URL(spec.path, query=b"&".join(parts))
+        (response, body), attempts = await self._get("bulk_probe", url, headers=spec.headers or None, meter=meter)
+        parsed = self._parsed("bulk_probe", response, body, attempts)
+        items = select(parsed, spec.data_selector, None)
+        if not isinstance(items, list):
+            raise self._error(
+                ErrorClass.POISON,
+                f"body fails the schema: no list of records at {spec.data_selector or 'the top'}",
+                response.request,
+                response,
+                body,
+                attempts,
+                "bulk_probe",
+            )
         records: dict[str, dict] = {}
-        for item in parsed.items:
-            try:
-                record = validate_record(item, fields)
-            except SourceError:
-                continue  # a bad item stays unanswered; the caller sees it as neither found nor missing
-            records[record["id"]] = record
-        return records, list(parsed.missing)
+        id_spec = self.source.id
+        for item in items:
+            rid = id_text(select(item, id_spec.path, None), id_spec.type)
+            if rid is not None and isinstance(item, dict):
+                records[rid] = item  # an item without a readable id stays unanswered (poison to the caller)
+        if spec.missing_selector is None:
+            wanted = set(rids)
+            return records, [rid for rid in rids if rid not in records and rid in wanted]
+        missing = select(parsed, spec.missing_selector, [])
+        if not isinstance(missing, list):
+            missing = []
+        return records, [t for m in missing if (t := id_text(m, id_spec.type)) is not None]
 
-    @staticmethod
-    def bulk_safe(rid: str) -> bool:
-        return "," not in rid
+    def bulk_safe(self, rid: str) -> bool:
+        spec = self.source.bulk_probe
+        return spec is not None and spec.separator not in rid
 
-    async def detail(self, rid: str, required: Sequence[str], meter: CallMeter | None = None) -> Detail:
-        """The expensive second call: the whole resource."""
-        path = item_path(self.settings.detail_path, rid)
-        (response, body), attempts = await self._get("detail", path, meter=meter)
-        return Detail(self._record("detail", response, body, required, rid, attempts), attempts)
+    async def detail(self, rid: str, meter: CallMeter | None = None) -> Detail:
+        """The expensive second call: the whole resource (an object or a list, as declared)."""
+        spec = self.source.detail
+        path = item_path(spec.path, rid)
+        (response, body), attempts = await self._get(
+            "detail", path, params=self._query(spec, {}) or None, headers=spec.headers or None, meter=meter
+        )
+        if spec.shape == "list":
+            parsed = self._parsed("detail", response, body, attempts)
+            records = select(parsed, spec.data_selector, None)
+            if not isinstance(records, list):
+                raise self._error(
+                    ErrorClass.POISON,
+                    f"record fails the schema: no list at {spec.data_selector or 'the top'}",
+                    response.request,
+                    response,
+                    body,
+                    attempts,
+                    "detail",
+                )
+            return Detail(records, attempts)
+        return Detail(
+            self._record("detail", response, body, spec.data_selector, spec.required, rid, attempts), attempts
+        )
 
-    async def iter_ids(self, page_size: int = 500, meter: CallMeter | None = None) -> AsyncIterator[list[str]]:
+    async def iter_ids(self, meter: CallMeter | None = None) -> AsyncIterator[list[str]]:
         """Every id the listing serves, a page at a time (pages are yielded, never piled up).
 
-        A cursor served twice would page for ever (and bill every page): it is an ApiFailure."""
-        cursor: str | None = ""
+        A next page asked for twice would page for ever (and bill every page): an ApiFailure.
+        So is a next-page URL on another host (the credential would travel there)."""
+        spec = self.source.listing
+        if spec is None:
+            raise ValueError(f"source {self.source.name!r} declares no listing: give it a watchlist CSV")
+        pager = Pager(spec.paginator, spec.page_size, spec.page_size_param)
+        params = {**pager.first(), **self._query(spec, self._projection(spec.fields))}
+        target: str | httpx.URL = spec.path
         seen: set[str] = set()
-        while cursor is not None:
-            params = {"cursor": cursor, "limit": str(page_size), self.settings.fields_param: "id"}
+        id_spec = self.source.id
+        while True:
             (response, body), attempts = await self._get(
-                "listing", self.settings.items_path, params=params, meter=meter
+                "listing", target, params=params, headers=spec.headers or None, meter=meter
             )
-            parsed = self._parsed("listing", response, body, ListingBody, attempts)
-            yield [validate_record(item, ("id",))["id"] for item in parsed.items]
-            seen.add(cursor)
-            cursor = None if parsed.next_cursor is None else str(parsed.next_cursor)
-            if cursor is not None and cursor in seen:
+            parsed = self._parsed("listing", response, body, attempts)
+            items = select(parsed, spec.data_selector, None)
+            if not isinstance(items, list):
+                raise self._error(
+                    ErrorClass.POISON,
+                    f"body fails the schema: no list of records at {spec.data_selector or 'the top'}",
+                    response.request,
+                    response,
+                    body,
+                    attempts,
+                    "listing",
+                )
+            ids = []
+            for item in items:
+                rid = id_text(select(item, id_spec.path, None), id_spec.type)
+                if rid is None:
+                    raise self._error(
+                        ErrorClass.POISON,
+                        f"a listing item has no {id_spec.type} id at {id_spec.path}",
+                        response.request,
+                        response,
+                        body,
+                        attempts,
+                        "listing",
+                    )
+                ids.append(rid)
+            yield ids
+            try:
+                following = pager.after(params, response.headers, parsed, len(items))
+            except ValueError as exc:
+                raise ApiFailure(
+                    "api_contract", f"the listing cannot be paged: {exc}", (f"{self.source.name}: listing.paginator",)
+                ) from None
+            if following is None:
+                return
+            seen.add(_page_key(target, params))
+            if following.url is not None:
+                target, params = self._same_origin(following.url).copy_merge_params(self._params), {}
+            else:
+                params = following.params or {}
+            if _page_key(target, params) in seen:
                 raise ApiFailure(
                     "api_contract",
-                    f"the listing's cursor does not advance: after {len(seen)} page(s) it served cursor "
-                    f"{cursor[:80]!r} again, which would page for ever",
-                    ("SOURCE_ITEMS_PATH", "WATCHLIST_CSV"),
+                    f"the listing's next page does not advance: after {len(seen)} page(s) it pointed at a page "
+                    "already served, which would page for ever",
+                    (f"{self.source.name}: listing.paginator",),
                 )
+
+    def _same_origin(self, url: str) -> httpx.URL:
+        target = self._http.base_url.join(url)
+        base = self._http.base_url
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            raise ApiFailure(
+                "api_contract",
+                f"the listing's next page is on another host ({target.scheme}://{target.host}): not followed, "
+                "the credential would travel there",
+                (f"{self.source.name}: listing.paginator",),
+            )
+        return target
+
+    def _projection(self, fields: Sequence[str]) -> dict[str, str]:
+        projection = self.source.projection
+        if projection is None or not fields:
+            return {}
+        return {projection.param: projection.separator.join(fields)}
+
+    def _query(self, endpoint, extra: dict[str, str]) -> dict[str, str]:
+        return {**self._params, **endpoint.params, **extra}
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -213,6 +360,7 @@ class SourceApiClient:
         params: dict | None = None,
         headers: dict | None = None,
         meter: CallMeter | None = None,
+        conditional: bool = False,
     ) -> tuple[tuple[httpx.Response, bytes], int]:
         """Send with tier 1 retries; answer the response (2xx or a conditional 304), its body and
         the attempts it took.
@@ -222,9 +370,9 @@ class SourceApiClient:
         retries, their waits and their numbering are tenacity's.
         """
         try:
-            return await self._send(kind, path, params, headers, meter, first=True), 1
+            return await self._send(kind, path, params, headers, meter, conditional, first=True), 1
         except SourceError as exc:
-            if not _is_transient(exc) or self.settings.max_attempts == 1:
+            if not _is_transient(exc) or self.source.client.retries.max_attempts == 1:
                 raise
             first = exc
         attempt_no = 1
@@ -235,7 +383,7 @@ class SourceApiClient:
                     if attempt_no == 1:
                         raise first
                     self._count(meter, retries=1)
-                    return await self._send(kind, path, params, headers, meter, first=False), attempt_no
+                    return await self._send(kind, path, params, headers, meter, conditional, first=False), attempt_no
         except SourceError as exc:  # the same failure, with the attempts it took (never mutated once raised)
             raise dataclasses.replace(exc, attempts=attempt_no) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -247,6 +395,7 @@ class SourceApiClient:
         params: dict | None,
         headers: dict | None,
         meter: CallMeter | None,
+        conditional: bool,
         first: bool,
     ) -> tuple[httpx.Response, bytes]:
         """One attempt; 429s are waited out here and never count as the resource's fault.
@@ -265,7 +414,9 @@ class SourceApiClient:
                 try:
                     await self._wait_turn()
                     self._raise_failure()
-                    request = self._http.build_request("GET", path, params=params, headers=headers)
+                    request = self._http.build_request(
+                        "GET", path, params=params or None, headers=headers
+                    )  # {} would drop a query in the path
                     if self.spend is not None:
                         await self.spend.before_send()  # written down before it is sent: it is paid for
                     sent = time.monotonic()
@@ -285,7 +436,7 @@ class SourceApiClient:
                         self._count(meter, kind=kind)
                         raise self._error(
                             ErrorClass.TRANSIENT,
-                            f"timeout: no whole answer within the {self.settings.request_deadline:g}s deadline",
+                            f"timeout: no whole answer within the {self.source.client.timeouts.deadline:g}s deadline",
                             request,
                             kind=kind,
                         ) from None
@@ -305,7 +456,9 @@ class SourceApiClient:
                             ErrorClass.TRANSIENT, f"{what}: {type(exc).__name__}", request, kind=kind
                         ) from None
                     rtt = time.monotonic() - sent
-                    error_class, problem = judge(response, body, headers)
+                    error_class, problem = judge(
+                        response, body, self.source.conditional, conditional, self.source.errors
+                    )
                     failed = error_class is ErrorClass.TRANSIENT
                 finally:
                     if first or trial:
@@ -316,8 +469,8 @@ class SourceApiClient:
             if error_class is None:
                 return response, body
             if error_class is ErrorClass.THROTTLED:
-                s = self.settings
-                wait = retry_after_seconds(response.headers.get("retry-after"), floor=s.min_throttle_wait)
+                s = self.source.errors
+                wait = throttle_wait(response.headers, s)
                 self._count(meter, throttled=1)
                 throttled_for += wait
                 throttles += 1
@@ -336,16 +489,18 @@ class SourceApiClient:
                 continue
             error = self._error(error_class, problem, request, response, body, kind=kind)
             if error_class is ErrorClass.AUTH:
-                self.fail(auth_failure(error, token_set=bool(self.settings.token)))
+                self.fail(
+                    auth_failure(error, token_set=bool(self.settings.credentials.values()), setting=self._auth_setting)
+                )
                 self._raise_failure()
             raise error
 
     async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
         """Send and read the whole body, within the deadline and the size cap."""
-        async with asyncio.timeout(self.settings.request_deadline):
+        async with asyncio.timeout(self.source.client.timeouts.deadline):
             response = await self._http.send(request, stream=True)
             try:
-                body = await read_body(response, self.settings.max_response_bytes)
+                body = await read_body(response, self.source.client.max_response_bytes)
             finally:
                 await response.aclose()
         return response, self.redactor.bytes(body)  # a reflected credential is never stored
@@ -393,22 +548,25 @@ class SourceApiClient:
             m.unsent += unsent
 
     def _record(
-        self, kind: str, response: httpx.Response, body: bytes, required: Sequence[str], rid: str, attempts: int
+        self,
+        kind: str,
+        response: httpx.Response,
+        body: bytes,
+        selector: str,
+        required: Sequence[str],
+        rid: str,
+        attempts: int,
     ) -> dict:
         try:
-            return validate_record(parse_json(body), required, expected_id=rid)
+            return validate_record(select(parse_json(body), selector, None), self.source.id, required, expected_id=rid)
         except SourceError as exc:
             raise self._error(exc.error_class, exc.message, response.request, response, body, attempts, kind) from None
 
-    def _parsed(self, kind: str, response: httpx.Response, body: bytes, model, attempts: int):
+    def _parsed(self, kind: str, response: httpx.Response, body: bytes, attempts: int) -> Any:
         try:
-            return model.model_validate(parse_json(body))
+            return parse_json(body)
         except SourceError as exc:
             raise self._error(exc.error_class, exc.message, response.request, response, body, attempts, kind) from None
-        except ValueError as exc:  # pydantic's ValidationError
-            raise self._error(
-                ErrorClass.POISON, f"body fails the schema: {exc}", response.request, response, body, attempts, kind
-            ) from None
 
     def _error(
         self,

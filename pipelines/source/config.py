@@ -1,40 +1,70 @@
-"""How to reach and speak to the API: one frozen value object, handed to the client whole."""
+"""What a client is built from: the source's declaration, whole, and what the deployment resolves
+for it (the URL, the credentials read from the variables the declaration names, the shared
+rate's Redis). One frozen value object, handed to the client whole."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pipelines.source.declaration import ApiKeyAuth, BasicAuth, BearerAuth, SourceDeclaration
+
+
+class MissingSecretError(ValueError):
+    """A variable the declaration names is not set."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    token: str | None = None  # bearer token or API key
+    username: str | None = None
+    password: str | None = None
+
+    def values(self) -> list[str]:
+        return [v for v in (self.token, self.password) if v]
 
 
 @dataclass(frozen=True)
 class ClientSettings:
-    """How to reach and speak to the API. Paths and parameter names adapt to other APIs."""
-
     base_url: str
-    token: str | None = None
+    source: SourceDeclaration
+    credentials: Credentials = field(default_factory=Credentials)
     proxy_url: str | None = None
-    item_path: str = "/items/{id}"
-    detail_path: str = "/items/{id}/details"
-    items_path: str = "/items"
-    fields_param: str = "fields"
-    ids_param: str = "ids"
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    request_deadline: float = 60.0  # a whole attempt, body included: a dripping server cannot stall it
-    max_response_bytes: int = 8 * 1024 * 1024  # after decompression
-    max_concurrency: int = 16  # the most requests in flight; latency may lower the limit
-    min_concurrency: int = 2  # the least the limit comes down to
-    rate_limit: float = 0.0  # requests/s never exceeded (0: none; 429s find the API's rate)
-    rate_limiter_url: str | None = None  # redis://...: one rate for every client naming it
-    rate_limiter_key: str | None = None  # the shared budget's name (default: from base_url)
-    max_attempts: int = 4
-    backoff_initial: float = 0.25
-    backoff_max: float = 8.0
-    max_throttle_wait: float = 600.0  # seconds of 429s one call waits out before it counts as transient
-    max_throttle_attempts: int = 20  # ... and 429s in a row (a Retry-After of 0 must not loop forever)
-    min_throttle_wait: float = 0.5  # the floor of a Retry-After (0, negative, NaN or a past date)
-    bulk_size: int = 100
-    breaker_window: int = 50
-    breaker_min_calls: int = 20
-    breaker_failure_ratio: float = 0.5
-    breaker_cooldown: float = 30.0
-    breaker_hold: float = 60.0
+    rate_limiter_url: str | None = None  # redis://...: one rate for every client naming the budget
+
+    @property
+    def budget(self) -> str:
+        """The shared rate's name: sources calling one host share it unless they name their own."""
+        from pipelines.source.urls import strip_userinfo  # noqa: PLC0415 (no cycle at import)
+
+        return self.source.rate.budget or strip_userinfo(self.base_url)
+
+
+def resolve_credentials(source: SourceDeclaration, environ: Mapping[str, str] = os.environ) -> Credentials:
+    """The credentials the declaration names, read now; a variable it names and that is unset is
+    an error naming it (calling without the credential would fail every call, and be billed)."""
+    auth = source.client.auth
+
+    def need(name: str) -> str:
+        value = environ.get(name)
+        if not value:
+            raise MissingSecretError(f"{name} is not set: source {source.name!r} reads its credential from it")
+        return value
+
+    if isinstance(auth, BearerAuth | ApiKeyAuth):
+        return Credentials(token=need(auth.token_env))
+    if isinstance(auth, BasicAuth):
+        return Credentials(username=need(auth.username_env), password=need(auth.password_env))
+    return Credentials()
+
+
+def resolve_base_url(source: SourceDeclaration, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The API's URL (None: the embedded sample API)."""
+    client = source.client
+    if client.base_url_env:
+        value = environ.get(client.base_url_env, "").strip()
+        if not value:
+            raise MissingSecretError(f"{client.base_url_env} is not set: source {source.name!r} reads its URL from it")
+        return value
+    return client.base_url

@@ -36,15 +36,22 @@ class ErrorClass(StrEnum):
     INVALID_ID = "invalid_id"  # an id that cannot be sent or stored (control characters, too long)
 
 
-def classify_status(status: int) -> ErrorClass | None:
-    """The class of an HTTP status, or None for a success (2xx, 304)."""
-    if status == 429:
+def classify_status(
+    status: int,
+    throttle: frozenset[int] = frozenset({429}),
+    transient: frozenset[int] = TRANSIENT_STATUSES,
+    gone: frozenset[int] = GONE_STATUSES,
+    auth: frozenset[int] = AUTH_STATUSES,
+) -> ErrorClass | None:
+    """The class of an HTTP status, or None for a success (2xx, 304); the sets are the source's
+    declaration (``errors``), the defaults specs/source-api.md's."""
+    if status in throttle:
         return ErrorClass.THROTTLED
-    if status in TRANSIENT_STATUSES:
+    if status in transient:
         return ErrorClass.TRANSIENT
-    if status in GONE_STATUSES:
+    if status in gone:
         return ErrorClass.GONE
-    if status in AUTH_STATUSES:
+    if status in auth:
         return ErrorClass.AUTH
     if 300 <= status < 400 and status != 304:
         return ErrorClass.PERMANENT  # redirects are not followed: point the settings at the final URL

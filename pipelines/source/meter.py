@@ -41,5 +41,5 @@ class Probe:
 
 @dataclass(frozen=True)
 class Detail:
-    record: dict
+    record: dict | list  # the declared shape: an object, or a list (stored as JSON either way)
     attempts: int = 1

@@ -52,7 +52,7 @@ def watchlist(
 
         async def from_listing() -> None:
             async with source_api.open(simulated_day(context.partition_key), spend=spend) as client:
-                async for page in client.iter_ids(source_api.listing_page_size, meter=meter):
+                async for page in client.iter_ids(meter=meter):
                     update.add(await asyncio.to_thread(store.upsert_watchlist, page, "listing", day))
 
         try:

@@ -1,5 +1,6 @@
 """Dagster resources: the source API client factory and the warehouse."""
 
+import os
 import uuid
 from contextlib import asynccontextmanager
 from datetime import date
@@ -12,6 +13,9 @@ from pydantic import Field
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.sample_api import SampleApiConfig, create_app
 from pipelines.source.client import ClientSettings, SourceApiClient
+from pipelines.source.config import Credentials, resolve_base_url, resolve_credentials
+from pipelines.source.declaration import SourceDeclaration
+from pipelines.source.declaration_file import load_declaration
 from pipelines.source.spend import SpendLog
 from pipelines.source.urls import strip_userinfo
 from pipelines.warehouse.store import Warehouse, create_warehouse_engine, open_existing
@@ -21,8 +25,11 @@ SAMPLE = "sample"
 
 
 class SourceApiResource(ConfigurableResource):
-    """The source API. With no ``base_url`` at all it is the bundled sample API, run in process."""
+    """The source API. ``declaration_file``: a YAML declaration of any API's shape (docs/sources.md);
+    without one, the API of docs/source-api.md at ``base_url``, or with no ``base_url`` at all
+    the bundled sample API, run in process."""
 
+    declaration_file: str | None = Field(default=None, description="YAML source declaration (docs/sources.md)")
     base_url: str | None = Field(default=None, description="API root URL; unset: the embedded sample API")
     token: str | None = Field(default=None, description="Bearer token (set it with EnvVar, never inline)")
     proxy_url: str | None = Field(default=None, description="HTTP(S) proxy, e.g. a paid rotation proxy (EnvVar)")
@@ -34,8 +41,8 @@ class SourceApiResource(ConfigurableResource):
     items_path: str = "/items"
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
-    request_deadline: float = Field(default=ClientSettings.request_deadline, description="seconds for a whole attempt")
-    max_response_bytes: int = Field(default=ClientSettings.max_response_bytes, description="largest body, decompressed")
+    request_deadline: float = Field(default=60.0, description="seconds for a whole attempt")
+    max_response_bytes: int = Field(default=8 * 1024 * 1024, description="largest body, decompressed")
     max_concurrency: int = Field(default=16, description="most requests in flight per client; latency may lower it")
     min_concurrency: int = Field(default=2, description="least the latency-driven limit comes down to")
     rate_limit: float = Field(default=0.0, description="requests/s never exceeded; 0: none (429s find the API's rate)")
@@ -59,43 +66,47 @@ class SourceApiResource(ConfigurableResource):
     def embedded(self) -> bool:
         """The sample API runs in process only when no URL is configured at all; an empty one is
         a mistake (an env file's ``SOURCE_API_URL=``), never a request for demo data."""
+        if self.declaration_file:
+            return self.declaration().embedded
         if self.base_url is not None and not self.base_url.strip():
             raise ValueError("SOURCE_API_URL is set but empty: unset it for the embedded sample API, or set the URL")
         return self.base_url is None
 
     def identity(self) -> str:
         """Which source this is, for the warehouse's record of what it holds."""
-        return SAMPLE if self.embedded else strip_userinfo(str(self.base_url)).rstrip("/")
+        if self.embedded:
+            return SAMPLE
+        return strip_userinfo(self._base_url()).rstrip("/")
+
+    def declaration(self) -> SourceDeclaration:
+        if self.declaration_file:
+            return _declaration_from_file(self.declaration_file)
+        return _declaration_from_settings(self)
+
+    def _base_url(self) -> str:
+        if self.declaration_file:
+            return resolve_base_url(self.declaration()) or EMBEDDED_URL
+        return EMBEDDED_URL if self.base_url is None else str(self.base_url)
 
     def client_settings(self) -> ClientSettings:
+        source = self.declaration()
+        if self.declaration_file:
+            credentials = resolve_credentials(source)
+            proxy = os.environ.get(source.client.proxy_url_env) if source.client.proxy_url_env else None
+        else:
+            credentials, proxy = Credentials(token=self.token), self.proxy_url
         return ClientSettings(
-            base_url=EMBEDDED_URL if self.embedded else str(self.base_url),
-            token=self.token,
-            proxy_url=self.proxy_url,
-            item_path=self.item_path,
-            detail_path=self.detail_path,
-            items_path=self.items_path,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            request_deadline=self.request_deadline,
-            max_response_bytes=self.max_response_bytes,
-            max_concurrency=self.max_concurrency,
-            min_concurrency=self.min_concurrency,
-            rate_limit=self.rate_limit,
+            base_url=self._base_url(),
+            source=source,
+            credentials=credentials,
+            proxy_url=proxy or None,
             rate_limiter_url=self.rate_limiter_url,
-            rate_limiter_key=self.rate_limiter_key,
-            max_attempts=self.max_attempts,
-            breaker_failure_ratio=self.breaker_failure_ratio,
-            breaker_min_calls=self.breaker_min_calls,
-            breaker_window=max(50, self.breaker_min_calls),
-            breaker_cooldown=self.breaker_cooldown,
-            breaker_hold=self.breaker_hold,
         )
 
     def sample_config(self, day: int) -> SampleApiConfig:
-        return SampleApiConfig(
-            seed=self.sample_seed, resources=self.sample_resources, change_rate=self.sample_change_rate, day=day
-        )
+        sample = self.declaration().client.sample
+        assert sample is not None
+        return SampleApiConfig(seed=sample.seed, resources=sample.resources, change_rate=sample.change_rate, day=day)
 
     @asynccontextmanager
     async def open(self, simulated_day: int, spend: SpendLog | None = None):
@@ -106,6 +117,59 @@ class SourceApiResource(ConfigurableResource):
             transport = httpx.ASGITransport(app=create_app(self.sample_config(simulated_day)))
         async with SourceApiClient(self.client_settings(), transport=transport, spend=spend) as client:
             yield client
+
+
+@lru_cache(maxsize=16)
+def _declaration_from_file(path: str) -> SourceDeclaration:
+    return load_declaration(path)
+
+
+def _declaration_from_settings(api: SourceApiResource) -> SourceDeclaration:
+    """The API of docs/source-api.md, with the paths and fields the settings name."""
+    fields = list(api.probe_fields)
+    return SourceDeclaration.model_validate(
+        {
+            "name": "source",
+            "client": {
+                **(
+                    {
+                        "sample": {
+                            "resources": api.sample_resources,
+                            "change_rate": api.sample_change_rate,
+                            "seed": api.sample_seed,
+                        }
+                    }
+                    if api.base_url is None
+                    else {"base_url": strip_userinfo(str(api.base_url))}
+                ),
+                "auth": {"type": "bearer", "token_env": "SOURCE_API_TOKEN"},
+                "timeouts": {
+                    "connect": api.connect_timeout,
+                    "read": api.read_timeout,
+                    "deadline": api.request_deadline,
+                },
+                "max_response_bytes": api.max_response_bytes,
+                "retries": {"max_attempts": api.max_attempts},
+                "breaker": {
+                    "failure_ratio": api.breaker_failure_ratio,
+                    "min_calls": api.breaker_min_calls,
+                    "cooldown": api.breaker_cooldown,
+                    "hold": api.breaker_hold,
+                },
+            },
+            "rate": {
+                "requests_per_second": api.rate_limit,
+                "max_concurrency": api.max_concurrency,
+                "min_concurrency": min(api.min_concurrency, api.max_concurrency),
+                "budget": api.rate_limiter_key,
+            },
+            "fingerprint": list(api.fingerprint_fields),
+            "probe": {"strategy": api.probe_strategy.value, "path": api.item_path, "fields": fields},
+            "bulk_probe": {"path": api.items_path},
+            "detail": {"path": api.detail_path, "required": ["id", *api.fingerprint_fields]},
+            "listing": {"path": api.items_path, "page_size": api.listing_page_size},
+        }
+    )
 
 
 class WarehouseResource(ConfigurableResource):

@@ -30,6 +30,7 @@ from pydantic import Field
 
 from pipelines.core.batching import chunked
 from pipelines.core.engine import SyncPlan, run_batches
+from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.core.systemic import GuardPolicy
 from pipelines.settings import load_settings
 from pipelines.source.errors import ApiFailure
@@ -98,11 +99,12 @@ def sync_batches(
         raise stopped
     check_source(context.log, store, source_api, loud=False)
     day = partition_day(context.partition_key)
+    declared = source_api.declaration()
     plan = SyncPlan(
         day=day,
-        strategy=source_api.probe_strategy,
-        probe_fields=source_api.probe_fields,
-        fingerprint_fields=source_api.fingerprint_fields,
+        strategy=ProbeStrategy(declared.probe.strategy),
+        probe_fields=declared.probe.fields,
+        fingerprint_fields=declared.fingerprint,
         run_id=context.run.run_id,
         parallelism=config.parallelism,
         retry_budget_days=config.retry_budget_days,

@@ -1,0 +1,380 @@
+"""A source declaration: how one API is spoken, as data (``docs/sources.md`` is its reference).
+
+One YAML document describes one API; this module is its schema, checked at load: an unknown key,
+a missing placeholder, a fingerprint the probe cannot return or a secret written inline is
+refused with the key at fault and what was expected. No Dagster and no I/O here.
+
+The words are dlt's REST source's (``client``, ``auth``, ``paginator``, ``data_selector``) and
+Airbyte's where they fit; what neither has (a cheap probe linked to an expensive detail call,
+conditional requests, a bulk probe, a price per call kind, a budget shared across processes) is
+named for what it does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipelines.source.selectors import split
+from pipelines.source.urls import PLACEHOLDER, placeholders
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _env_name(value: str) -> str:
+    if not ENV_NAME.match(value):
+        raise ValueError(
+            "must be the NAME of an environment variable (letters, digits and _), never its value "
+            "(what was given is not shown: it may be a secret)"
+        )
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name), Field(description="the NAME of an environment variable")]
+Path = Annotated[str, Field(description="a dotted path into a JSON body; '' is the body itself")]
+Statuses = Annotated[frozenset[int], Field(description="HTTP statuses")]
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- auth --------------------------------------------------------------------------------------
+
+
+class BearerAuth(Spec):
+    type: Literal["bearer"]
+    token_env: EnvName
+
+
+class ApiKeyAuth(Spec):
+    type: Literal["api_key"]
+    name: str = Field(min_length=1, description="the header (or query parameter) carrying the key")
+    location: Literal["header", "query"] = "header"
+    token_env: EnvName
+
+
+class BasicAuth(Spec):
+    type: Literal["basic"]
+    username_env: EnvName
+    password_env: EnvName
+
+
+class NoAuth(Spec):
+    type: Literal["none"] = "none"
+
+
+Auth = Annotated[BearerAuth | ApiKeyAuth | BasicAuth | NoAuth, Field(discriminator="type")]
+
+
+# -- the client: where the API is, and how hard to push it -------------------------------------
+
+
+class Timeouts(Spec):
+    connect: float = Field(5.0, gt=0, le=600)
+    read: float = Field(30.0, gt=0, le=3600)
+    deadline: float = Field(60.0, gt=0, le=3600, description="a whole attempt, body included")
+
+
+class Retries(Spec):
+    max_attempts: int = Field(4, ge=1, le=20)
+    backoff_initial: float = Field(0.25, ge=0, le=60)
+    backoff_max: float = Field(8.0, ge=0, le=3600)
+
+
+class Breaker(Spec):
+    failure_ratio: float = Field(0.5, gt=0, le=1)
+    min_calls: int = Field(20, ge=1, le=10_000)
+    cooldown: float = Field(30.0, ge=0, le=86_400)
+    hold: float = Field(60.0, ge=0, le=86_400)
+
+
+class SampleApi(Spec):
+    """The embedded sample API as the source (demo and tests): no URL, no setup."""
+
+    profile: Literal["items", "shop"] = "items"
+    resources: int = Field(30_000, ge=0, le=100_000_000)
+    change_rate: float = Field(0.2, ge=0, le=1)
+    seed: int = 7
+
+
+class Client(Spec):
+    base_url: str | None = Field(None, description="the API root (no secrets: use base_url_env for that)")
+    base_url_env: EnvName | None = None
+    sample: SampleApi | None = None
+    auth: Auth = NoAuth()
+    headers: dict[str, str] = {}
+    params: dict[str, str] = {}
+    proxy_url_env: EnvName | None = None
+    timeouts: Timeouts = Timeouts()
+    max_response_bytes: int = Field(8 * 1024 * 1024, ge=1024, le=1 << 30, description="after decompression")
+    retries: Retries = Retries()
+    breaker: Breaker = Breaker()
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"https?://[^/\s@]+(/\S*)?$", value):
+            raise ValueError(f"must be an http:// or https:// URL without credentials, got {value[:80]!r}")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _no_secret_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        secret = [k for k in value if k.lower() in {"authorization", "proxy-authorization", "cookie"}]
+        if secret:
+            raise ValueError(f"{secret[0]} carries a credential: declare it under auth, by environment variable")
+        return value
+
+    @model_validator(mode="after")
+    def _one_location(self) -> Client:
+        given = [k for k in ("base_url", "base_url_env", "sample") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of base_url, base_url_env or sample (the embedded sample API), "
+                f"got {', '.join(given) or 'none'}"
+            )
+        return self
+
+
+class Rate(Spec):
+    requests_per_second: float = Field(0.0, ge=0, le=1_000_000, description="0: none; 429s find the API's rate")
+    max_concurrency: int = Field(16, ge=1, le=1000)
+    min_concurrency: int = Field(2, ge=1, le=1000)
+    budget: str | None = Field(None, description="the shared budget's name (default: the API's host)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Rate:
+        if self.min_concurrency > self.max_concurrency:
+            raise ValueError(
+                f"min_concurrency ({self.min_concurrency}) exceeds max_concurrency ({self.max_concurrency})"
+            )
+        return self
+
+
+class Errors(Spec):
+    """What statuses mean (dlt's ``response_actions``, Airbyte's ``DefaultErrorHandler``)."""
+
+    throttle: Statuses = frozenset({429})
+    retry_after_header: str = "Retry-After"
+    reset_header: str | None = Field(None, description="epoch seconds when the budget resets (X-RateLimit-Reset)")
+    transient: Statuses = frozenset({500, 502, 503, 504})
+    gone: Statuses = frozenset({404, 410})
+    auth: Statuses = frozenset({401, 403})
+    max_throttle_wait: float = Field(600.0, gt=0, le=86_400)
+    max_throttle_attempts: int = Field(20, ge=1, le=10_000)
+    min_throttle_wait: float = Field(0.5, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Errors:
+        sets = {"throttle": self.throttle, "transient": self.transient, "gone": self.gone, "auth": self.auth}
+        for a, sa in sets.items():
+            for b, sb in sets.items():
+                if a < b and sa & sb:
+                    raise ValueError(f"status {min(sa & sb)} is in both {a} and {b}")
+            bad = [s for s in sa if not 400 <= s < 600]
+            if bad:
+                raise ValueError(f"{a}: {bad[0]} is not an error status (400-599)")
+        return self
+
+
+# -- the resource: ids, records, calls ---------------------------------------------------------
+
+
+class Id(Spec):
+    path: Path = "id"
+    type: Literal["string", "integer"] = "string"
+
+
+class Projection(Spec):
+    param: str = Field(min_length=1, description="fields=a,b; select=a,b; fields[items]=a,b")
+    separator: str = Field(",", min_length=1)
+
+
+class Conditional(Spec):
+    etag_header: str = "ETag"
+    request_header: str = "If-None-Match"
+    not_modified_status: int = Field(304, ge=300, le=399)
+
+
+class Endpoint(Spec):
+    path: str
+    data_selector: Path = ""
+    headers: dict[str, str] = {}
+    params: dict[str, str] = {}
+
+
+class Probe(Endpoint):
+    path: str = "/items/{id}"
+    strategy: Literal["projected", "conditional", "bulk"] = "projected"
+    fields: list[str] = Field(["id", "version", "updated_at"], min_length=1, description="projected fields")
+
+
+class BulkProbe(Endpoint):
+    path: str = "/items"
+    ids_param: str = "ids"
+    separator: str = Field(",", min_length=1)
+    max_ids: int = Field(100, ge=1, le=10_000)
+    data_selector: Path = "items"
+    missing_selector: Path | None = Field(
+        "missing", description="where the ids it did not find are listed; null: a missing id is simply absent"
+    )
+
+
+class Detail(Endpoint):
+    path: str = "/items/{id}/details"
+    shape: Literal["object", "list"] = "object"
+    required: list[Path] = Field([], description="fields a detail object must hold (else it is poison)")
+
+
+class CursorPaginator(Spec):
+    type: Literal["cursor"]
+    cursor_path: Path = "next_cursor"
+    cursor_param: str = "cursor"
+
+
+class LinkHeaderPaginator(Spec):
+    type: Literal["link_header"]
+    rel: str = "next"
+
+
+class OffsetPaginator(Spec):
+    type: Literal["offset"]
+    offset_param: str = "offset"
+    total_path: Path | None = None
+
+
+class PageNumberPaginator(Spec):
+    type: Literal["page_number"]
+    page_param: str = "page"
+    base_page: int = Field(1, ge=0)
+    total_path: Path | None = Field(None, description="where the number of pages is")
+
+
+class NextUrlPaginator(Spec):
+    type: Literal["next_url"]
+    next_url_path: Path = "next"
+
+
+class SinglePagePaginator(Spec):
+    type: Literal["single_page"]
+
+
+Paginator = Annotated[
+    CursorPaginator
+    | LinkHeaderPaginator
+    | OffsetPaginator
+    | PageNumberPaginator
+    | NextUrlPaginator
+    | SinglePagePaginator,
+    Field(discriminator="type"),
+]
+
+
+class Listing(Endpoint):
+    path: str = "/items"
+    data_selector: Path = "items"
+    page_size_param: str | None = "limit"
+    page_size: int = Field(500, ge=1, le=100_000)
+    paginator: Paginator = CursorPaginator(type="cursor")
+    fields: list[str] = Field(["id"], description="projected fields of a listing item (with projection)")
+
+
+class Cost(Spec):
+    """Price per 1,000 calls of each kind (the detail call is the expensive one)."""
+
+    probe: float = Field(1.0, ge=0, le=1_000_000)
+    bulk_probe: float = Field(1.0, ge=0, le=1_000_000)
+    detail: float = Field(1.0, ge=0, le=1_000_000)
+    listing: float = Field(1.0, ge=0, le=1_000_000)
+
+    def of(self, calls: dict[str, int]) -> float:
+        return sum(getattr(self, kind, 0.0) * n for kind, n in calls.items()) / 1000
+
+
+class SourceDeclaration(Spec):
+    """One API, declared."""
+
+    name: str = Field(description="the source's name: its assets' key prefix, group and warehouse namespace")
+    client: Client
+    rate: Rate = Rate()
+    errors: Errors = Errors()
+    id: Id = Id()
+    fingerprint: list[Path] = Field(["version"], min_length=1, description="dotted paths hashed into the fingerprint")
+    projection: Projection | None = Projection(param="fields")
+    conditional: Conditional | None = Conditional()
+    probe: Probe = Probe()
+    bulk_probe: BulkProbe | None = BulkProbe()
+    detail: Detail = Detail()
+    listing: Listing | None = Listing()
+    cost: Cost = Cost()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError(
+                f"must be lower-case letters, digits and _ starting with a letter (at most 40), got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SourceDeclaration:
+        for where, template, wanted in (
+            ("probe.path", self.probe.path, [PLACEHOLDER]),
+            ("detail.path", self.detail.path, [PLACEHOLDER]),
+            ("bulk_probe.path", self.bulk_probe.path if self.bulk_probe else "/", []),
+            ("listing.path", self.listing.path if self.listing else "/", []),
+        ):
+            _check_path(where, template, wanted)
+        if self.projection is not None:
+            tops = {split(p)[0] for p in (self.id.path, *self.fingerprint)}
+            lacking = sorted(tops - set(self.probe.fields))
+            if lacking:
+                raise ValueError(
+                    f"probe.fields ({', '.join(self.probe.fields)}) lacks {', '.join(lacking)}: the projected "
+                    f"probe must return the id ({self.id.path}) and the fingerprint ({', '.join(self.fingerprint)})"
+                )
+        if self.probe.strategy == "conditional" and self.conditional is None:
+            raise ValueError("probe.strategy is conditional but conditional is null: the API has no ETag to send back")
+        if self.probe.strategy == "bulk" and self.bulk_probe is None:
+            raise ValueError("probe.strategy is bulk but bulk_probe is null: declare the bulk probe endpoint")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.client.sample is not None
+
+
+def _check_path(where: str, template: str, wanted: list[str]) -> None:
+    found = placeholders(template)
+    unknown = [name for name in found if name not in wanted]
+    if unknown:
+        shown = ", ".join("{" + n + "}" for n in unknown)
+        raise ValueError(
+            f"{where} has the placeholder(s) {shown}; " + ("it takes none" if not wanted else "the only one is {id}")
+        )
+    if wanted and PLACEHOLDER not in found:
+        raise ValueError(f"{where} must contain the {{id}} placeholder")
+    if not template.startswith("/"):
+        raise ValueError(f"{where} must start with /")
+
+
+def declare(
+    base_url: str | None = None, changes: dict[str, Any] | None = None, name: str = "source"
+) -> SourceDeclaration:
+    """The API of docs/source-api.md at ``base_url`` (None: the embedded sample), with
+    ``changes`` by dotted key (``{"rate.max_concurrency": 4}``): for tools and tests."""
+    data: dict[str, Any] = {"name": name, "client": {"base_url": base_url} if base_url else {"sample": {}}}
+    for key, value in (changes or {}).items():
+        *parents, last = key.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return SourceDeclaration.model_validate(data)

@@ -1,0 +1,92 @@
+"""Source declarations: the shipped ones load, and every mistake is refused at load with its key,
+its line and what was expected. Pure: no server, no Dagster."""
+
+import pytest
+import yaml
+
+from pipelines.source.declaration import SourceDeclaration, declare
+from pipelines.source.declaration_file import DeclarationError, load_declaration, parse_declaration
+from pipelines_tests.helpers import ROOT
+
+SAMPLE = ROOT / "pipelines/defs/sample/defs.yaml"
+SHOP = ROOT / "examples/sample_shop/defs.yaml"
+
+
+def test_the_shipped_declarations_load():
+    items, shop = load_declaration(SAMPLE), load_declaration(SHOP)
+    assert (items.name, items.id.type, items.fingerprint, items.detail.shape) == (
+        "sample",
+        "string",
+        ["version"],
+        "object",
+    )
+    assert (shop.name, shop.id.type, shop.fingerprint, shop.detail.shape) == ("shop", "integer", ["updated_at"], "list")
+    assert shop.bulk_probe is not None and shop.bulk_probe.missing_selector is None
+    assert shop.listing is not None and shop.listing.paginator.type == "link_header"
+    assert shop.conditional is None and shop.cost.detail == 2.0
+
+
+def test_the_default_declaration_is_the_documented_api():
+    source = declare("http://api.example")
+    assert source.probe.path == "/items/{id}" and source.detail.path == "/items/{id}/details"
+    assert source.listing is not None and source.listing.paginator.type == "cursor"
+
+
+def edited(path, edit) -> str:
+    """The declaration at ``path`` as YAML text, its attributes changed by ``edit``."""
+    doc = yaml.safe_load(path.read_text())
+    edit(doc["attributes"])
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def refused(text: str) -> str:
+    with pytest.raises(DeclarationError) as caught:
+        parse_declaration(text, "shop.yaml")
+    return str(caught.value)
+
+
+def test_a_typo_is_named_with_its_key_and_line():
+    text = SHOP.read_text().replace("    shape: list", "    shap: list")
+    message = refused(text)
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if "shap: list" in s)
+    assert f"line {line}: detail.shap: is not a key of this section" in message
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "expected"),
+    [
+        (lambda a: a["listing"]["paginator"].update(type="link"), "listing.paginator", "link_header"),
+        (lambda a: a["client"]["auth"].update(token_env="shpat_1234-secret"), "client.auth.token_env", "NAME of an"),
+        (lambda a: a["probe"].update(path="/v1/products/{product_id}.json"), "", "{product_id}"),
+        (lambda a: a["detail"].update(path="/v1/metafields.json"), "", "must contain the {id} placeholder"),
+        (lambda a: a["probe"].update(fields=["id"]), "", "lacks updated_at"),
+        (lambda a: a["client"].update(base_url="https://u:pw@shop.example"), "client.base_url", "without credentials"),
+        (lambda a: a["client"].update(base_url="https://shop.example"), "client", "exactly one of"),
+        (lambda a: a.update(errors={"transient": [503], "gone": [404, 503]}), "errors", "503 is in both"),
+        (lambda a: a.update(bulk_probe=None), "", "declare the bulk probe"),
+        (lambda a: a["id"].update(type="uuid"), "id.type", "'string' or 'integer'"),
+        (lambda a: a["rate"].update(max_concurrency=0), "rate.max_concurrency", "greater than or equal to 1"),
+        (lambda a: a.update(name="Shop-1"), "name", "lower-case"),
+        (lambda a: a["client"].update(headers={"Authorization": "Bearer x"}), "client.headers", "under auth"),
+    ],
+)
+def test_a_mistake_is_refused_naming_the_key_and_what_was_expected(edit, key, expected):
+    message = refused(edited(SHOP, edit))
+    assert expected in message
+    assert f": {key}:" in message if key else "(the declaration)" in message
+    assert "shpat_1234-secret" not in message  # a secret written where a name belongs is never echoed
+
+
+def test_a_yaml_syntax_error_names_its_line():
+    message = refused("name: shop\nclient: {sample: {}\nid: x\n")
+    assert "line 3" in message and "not valid YAML" in message
+
+
+def test_every_problem_is_named_at_once():
+    message = refused(edited(SHOP, lambda a: (a["id"].update(kind="x"), a["rate"].update(max_concurrency=-1))))
+    assert "id.kind" in message and "rate.max_concurrency" in message
+
+
+def test_a_bare_declaration_without_the_component_wrapper_loads():
+    doc = yaml.safe_load(SHOP.read_text())["attributes"]
+    assert parse_declaration(yaml.safe_dump(doc)) == SourceDeclaration.model_validate(doc)
