@@ -37,6 +37,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
     warehouse_url = from_env("WAREHOUSE_URL", settings.warehouse_url)
     return {
         "source_api": SourceApiResource(
+            declaration_file=settings.declaration_file(),
             base_url=from_env("SOURCE_API_URL", settings.source_api_url),
             token=from_env("SOURCE_API_TOKEN", settings.source_api_token),
             proxy_url=from_env("SOURCE_API_PROXY_URL", settings.source_api_proxy_url),
@@ -63,6 +64,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             sample_resources=settings.sample_api_resources,
             sample_change_rate=settings.sample_api_change_rate,
             sample_seed=settings.sample_api_seed,
+            cost_per_1000_requests=settings.cost_per_1000_requests,
         ),
         "warehouse": WarehouseResource(url=warehouse_url),
         # what a step hands the next goes through the warehouse: steps may run on any worker

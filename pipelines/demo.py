@@ -13,10 +13,12 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import yaml
 from dagster import DagsterInstance, materialize
 from tqdm import tqdm
 
 from pipelines.settings import load_settings
+from pipelines.source.declaration_file import load_declaration
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter
@@ -37,6 +39,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--strategy", choices=["projected", "conditional", "bulk"], default=settings.source_probe_strategy
     )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=settings.source_declaration,
+        help="a source declaration (docs/sources.md) whose client.sample is the embedded sample API, "
+        "e.g. examples/sample_shop.yaml; --resources and --change-rate override its sample's",
+    )
     parser.add_argument("--dir", type=Path, default=Path(".demo"), help="wiped and refilled")
     return parser.parse_args(argv)
 
@@ -56,12 +65,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     shutil.rmtree(args.dir, ignore_errors=True)
     args.dir.mkdir(parents=True)
     warehouse = WarehouseResource(url=f"sqlite:///{(args.dir / 'warehouse.db').resolve()}")
-    resources = {
-        "source_api": SourceApiResource(
-            sample_resources=args.resources, sample_change_rate=args.change_rate, probe_strategy=args.strategy
-        ),
-        "warehouse": warehouse,
-    }
+    resources = {"source_api": _source(args), "warehouse": warehouse}
     store = warehouse.store()
     home = args.dir / "dagster_home"
     home.mkdir()
@@ -95,6 +99,21 @@ def run(args: argparse.Namespace) -> list[dict]:
     return days
 
 
+def _source(args: argparse.Namespace) -> SourceApiResource:
+    if args.source is None:
+        return SourceApiResource(
+            sample_resources=args.resources, sample_change_rate=args.change_rate, probe_strategy=args.strategy
+        )
+    declared = load_declaration(args.source)
+    if declared.client.sample is None:
+        raise SystemExit(f"{args.source}: the demo runs the embedded sample API; this declaration names a real API")
+    sample = declared.client.sample.model_copy(update={"resources": args.resources, "change_rate": args.change_rate})
+    declared = declared.model_copy(update={"client": declared.client.model_copy(update={"sample": sample})})
+    path = args.dir / "source.yaml"
+    path.write_text(yaml.safe_dump(declared.model_dump(mode="json", exclude_defaults=True), sort_keys=False))
+    return SourceApiResource(declaration_file=str(path.resolve()))
+
+
 def render(days: list[dict], strategy: str) -> str:
     rows = [
         ("sub-jobs", lambda d: f"{d['sub_jobs']:,}"),
@@ -120,13 +139,18 @@ def render(days: list[dict], strategy: str) -> str:
 def ui_env(args: argparse.Namespace) -> dict[str, str]:
     """What ``make ui`` needs to open the Dagster UI on this demo: its instance, its warehouse,
     and the sample API's world as the demo configured it (so runs launched there match)."""
-    return {
+    env = {
         "DAGSTER_HOME": str((args.dir / "dagster_home").resolve()),
         "WAREHOUSE_URL": f"sqlite:///{(args.dir / 'warehouse.db').resolve()}",
+        "PIPELINE_START_DATE": args.start.isoformat(),
+    }
+    if args.source is not None:  # the declaration the demo ran, its sample's size included
+        return {**env, "SOURCE_DECLARATION": str((args.dir / "source.yaml").resolve())}
+    return {
+        **env,
         "SAMPLE_API_RESOURCES": str(args.resources),
         "SAMPLE_API_CHANGE_RATE": str(args.change_rate),
         "SOURCE_PROBE_STRATEGY": args.strategy,
-        "PIPELINE_START_DATE": args.start.isoformat(),
     }
 
 
@@ -136,7 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     env = ui_env(args)
     (args.dir / "ui.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     print()
-    print(render(days, args.strategy))
+    strategy = load_declaration(args.source).probe.strategy if args.source is not None else args.strategy
+    print(render(days, strategy))
     print(f"\nwarehouse: {(args.dir / 'warehouse.db').resolve()}")
     print("see these days in the Dagster UI (runs, checks, plots over partitions, the dead letter):")
     print("  make ui    # then open http://127.0.0.1:3000")

@@ -17,6 +17,7 @@ import re
 import warnings
 from datetime import date, time
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,6 +48,28 @@ PREFIXES = (
 FOREIGN = frozenset({"SOURCE_DATE_EPOCH", "WAREHOUSE_DB"})
 
 
+# What a source declaration says instead, when SOURCE_DECLARATION is set.
+DECLARED_SETTINGS = (
+    "source_api_url",
+    "source_api_token",
+    "source_probe_strategy",
+    "source_probe_fields",
+    "source_fingerprint_fields",
+    "source_item_path",
+    "source_detail_path",
+    "source_items_path",
+    "source_rate_limit",
+    "source_max_concurrency",
+    "source_min_concurrency",
+    "source_max_attempts",
+    "sample_api_resources",
+    "sample_api_change_rate",
+)
+
+
+SAMPLE_DECLARATION = Path(__file__).parent / "sources" / "sample.yaml"
+
+
 class SettingsError(ValueError):
     """A setting from the environment is invalid; the message names it."""
 
@@ -59,6 +82,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True, allow_inf_nan=False)
 
     # The source API (unset URL: the embedded sample API; set but empty: an error).
+    # A YAML source declaration (docs/sources.md): the API's shape, auth, rate and prices. When
+    # set, the SOURCE_* settings below that describe the API must be left unset (one place each).
+    source_declaration: str | None = None
     source_api_url: str | None = None
     source_api_token: SecretStr | None = None
     source_api_proxy_url: str | None = None
@@ -224,6 +250,32 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss://, rpc:// or db+postgresql:// URL")
         return value or None
 
+    @field_validator("source_declaration")
+    @classmethod
+    def _declaration_loads(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from pipelines.source.declaration_file import load_declaration  # noqa: PLC0415 (only when set)
+
+        load_declaration(value)  # a mistake stops the code location here, named by file, line and key
+        return value
+
+    @model_validator(mode="after")
+    def _declaration_is_the_one_place(self) -> Settings:
+        if self.source_declaration is None:
+            return self
+        described = sorted(
+            name.upper()
+            for name in DECLARED_SETTINGS
+            if name in self.model_fields_set and getattr(self, name) != Settings.model_fields[name].default
+        )
+        if described:
+            raise ValueError(
+                f"SOURCE_DECLARATION is set, and so is {', '.join(described)}: the declaration says how the API "
+                "is spoken (docs/sources.md); unset these, or move them into it"
+            )
+        return self
+
     @model_validator(mode="after")
     def _concurrency_bounds(self) -> Settings:
         if self.source_min_concurrency > self.source_max_concurrency:
@@ -243,6 +295,15 @@ class Settings(BaseSettings):
                 f"({','.join(self.source_fingerprint_fields)})"
             )
         return self
+
+    def declaration_file(self) -> str | None:
+        """The source's declaration: SOURCE_DECLARATION; else, unless older SOURCE_… variables
+        describe the API (a deployment from before declarations), the shipped sample's."""
+        if self.source_declaration:
+            return self.source_declaration
+        if any(name in self.model_fields_set for name in DECLARED_SETTINGS):
+            return None
+        return str(SAMPLE_DECLARATION)
 
     def secret_values(self) -> list[str]:
         """Every credential the settings hold: the token, URL passwords (as written, decoded and
@@ -272,7 +333,8 @@ def load_settings() -> Settings:
         settings = Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
         )
         raise SettingsError(f"invalid setting(s) in the environment: {problems}") from None
     scrub_logs(settings.secret_values())

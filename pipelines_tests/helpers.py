@@ -297,21 +297,26 @@ def client_settings(base_url: str, token: str | None = None, rate_limiter_url: s
     return ClientSettings(base_url, source, Credentials(token=token), rate_limiter_url=rate_limiter_url)
 
 
-SAMPLE_DECLARATION = ROOT / "pipelines/defs/sample/defs.yaml"
-SHOP_DECLARATION = ROOT / "examples/sample_shop/defs.yaml"
+SAMPLE_DECLARATION = ROOT / "pipelines/sources/sample.yaml"
+SHOP_DECLARATION = ROOT / "examples/sample_shop.yaml"
 PROFILES = {"items": SAMPLE_DECLARATION, "shop": SHOP_DECLARATION}
 
 
-def declaration_at(declaration: Path, base_url: str, out_dir: Path, **attributes: object) -> Path:
+def declaration_at(declaration: Path, base_url: str, out_dir: Path, changes: dict | None = None) -> Path:
     """``declaration`` pointed at ``base_url`` instead of the embedded sample (as a user points a
-    declaration at their API), with top-level ``attributes`` replaced; written under ``out_dir``."""
+    declaration at their API), with ``changes`` by dotted key; written under ``out_dir``."""
     import yaml
 
     doc = yaml.safe_load(declaration.read_text())
-    client = doc["attributes"]["client"]
+    client = doc["client"]
     client.pop("sample", None)
     client["base_url"] = base_url
-    doc["attributes"].update(attributes)
-    path = out_dir / f"{declaration.parent.name}-{len(list(out_dir.glob('*.yaml')))}.yaml"
+    for key, value in (changes or {}).items():
+        *parents, last = key.split(".")
+        node = doc
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    path = out_dir / f"{declaration.stem}-{len(list(out_dir.glob('*.yaml')))}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -8,8 +8,8 @@ from pipelines.source.declaration import SourceDeclaration, declare
 from pipelines.source.declaration_file import DeclarationError, load_declaration, parse_declaration
 from pipelines_tests.helpers import ROOT
 
-SAMPLE = ROOT / "pipelines/defs/sample/defs.yaml"
-SHOP = ROOT / "examples/sample_shop/defs.yaml"
+SAMPLE = ROOT / "pipelines/sources/sample.yaml"
+SHOP = ROOT / "examples/sample_shop.yaml"
 
 
 def test_the_shipped_declarations_load():
@@ -35,7 +35,7 @@ def test_the_default_declaration_is_the_documented_api():
 def edited(path, edit) -> str:
     """The declaration at ``path`` as YAML text, its attributes changed by ``edit``."""
     doc = yaml.safe_load(path.read_text())
-    edit(doc["attributes"])
+    edit(doc)
     return yaml.safe_dump(doc, sort_keys=False)
 
 
@@ -46,7 +46,7 @@ def refused(text: str) -> str:
 
 
 def test_a_typo_is_named_with_its_key_and_line():
-    text = SHOP.read_text().replace("    shape: list", "    shap: list")
+    text = SHOP.read_text().replace("  shape: list", "  shap: list")
     message = refused(text)
     line = next(i for i, s in enumerate(text.splitlines(), 1) if "shap: list" in s)
     assert f"line {line}: detail.shap: is not a key of this section" in message
@@ -87,6 +87,36 @@ def test_every_problem_is_named_at_once():
     assert "id.kind" in message and "rate.max_concurrency" in message
 
 
-def test_a_bare_declaration_without_the_component_wrapper_loads():
-    doc = yaml.safe_load(SHOP.read_text())["attributes"]
-    assert parse_declaration(yaml.safe_dump(doc)) == SourceDeclaration.model_validate(doc)
+def test_a_declaration_inside_a_dagster_defs_yaml_loads_too():
+    doc = yaml.safe_load(SHOP.read_text())
+    wrapped = {"type": "pipelines.components.RestSource", "attributes": doc}
+    assert parse_declaration(yaml.safe_dump(wrapped)) == SourceDeclaration.model_validate(doc)
+
+
+@pytest.mark.parametrize("path", sorted([SAMPLE, *ROOT.glob("examples/*.yaml")]), ids=lambda p: p.stem)
+def test_every_shipped_declaration_checks_clean(path, capsys):
+    from pipelines.check_source import main
+
+    assert main([str(path)]) == 0
+    assert f"source {load_declaration(path).name!r}" in capsys.readouterr().out
+
+
+def test_the_checker_exits_1_naming_the_mistake(tmp_path, capsys):
+    from pipelines.check_source import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SHOP.read_text().replace("type: link_header", "type: links"))
+    assert main([str(bad)]) == 1
+    assert "listing.paginator" in capsys.readouterr().err
+
+
+def test_the_listing_strategies_need_a_listing_that_carries_the_fingerprint():
+    message = refused(edited(SHOP, lambda a: a["probe"].update(strategy="listing")))
+    assert "listing.fields (id) lacks updated_at" in message
+    message = refused(
+        edited(
+            SHOP,
+            lambda a: (a["probe"].update(strategy="changed_since"), a["listing"].update(fields=["id", "updated_at"])),
+        )
+    )
+    assert "listing.changed_since is null" in message

@@ -58,6 +58,11 @@ def test_two_days_cost_the_minimum_and_a_rerun_is_free(
     assert stats["billable"] - stats["listing"] == day2["calls_made"] == probes + changed
     assert stats.get("unauthorized", 0) == 0
     assert rerun["calls_this_run"] == 0 and server.stats()["billable"] == 0
+    # each kind of call at the declaration's price, the listing's pages too
+    price = declared.cost
+    spent = {"probe": stats.get("probe", 0), "bulk_probe": stats.get("bulk_probe", 0), "detail": changed}
+    assert day2["cost_usd"] == pytest.approx(price.of({**spent, "listing": stats["listing"]}), abs=1e-4)
+    assert day2["cost_saved_usd"] == pytest.approx(price.of({"probe": N, "detail": N}) - price.of(spent), abs=1e-4)
     store = res["warehouse"].store()
     with store.engine.connect() as conn:
         rows = {r.resource_id: r.details for r in conn.execute(sa.select(resources))}

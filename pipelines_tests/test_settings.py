@@ -5,6 +5,7 @@ import warnings
 import pytest
 
 from pipelines.settings import Settings, SettingsError, SettingsWarning, load_settings, unknown_variables
+from pipelines_tests.helpers import ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +136,22 @@ def test_an_unknown_variable_is_warned_about_with_the_closest_name(monkeypatch):
         load_settings()
     said = [str(w.message) for w in caught if issubclass(w.category, SettingsWarning)]
     assert any("SOURCE_FINGERPRINT_FIELD is set" in m and "did you mean SOURCE_FINGERPRINT_FIELDS" in m for m in said)
+
+
+def test_a_declaration_with_a_mistake_stops_the_load_naming_its_line_and_key(monkeypatch, tmp_path):
+    bad = tmp_path / "api.yaml"
+    bad.write_text((ROOT / "examples/sample_shop.yaml").read_text().replace("max_ids: 250", "max_ids: lots"))
+    monkeypatch.setenv("SOURCE_DECLARATION", str(bad))
+    with pytest.raises(SettingsError, match=r"(?s)SOURCE_DECLARATION: .*api.yaml.*line \d+: bulk_probe.max_ids"):
+        load_settings()
+
+
+def test_a_declaration_is_the_one_place_for_what_it_says(monkeypatch):
+    monkeypatch.setenv("SOURCE_DECLARATION", str(ROOT / "examples/sample_shop.yaml"))
+    monkeypatch.setenv("SOURCE_API_URL", "https://api.example")
+    monkeypatch.setenv("SOURCE_PROBE_STRATEGY", "bulk")
+    with pytest.raises(SettingsError, match="SOURCE_API_URL, SOURCE_PROBE_STRATEGY: the declaration says"):
+        load_settings()
+    monkeypatch.delenv("SOURCE_API_URL")
+    monkeypatch.delenv("SOURCE_PROBE_STRATEGY")
+    assert load_settings().source_declaration.endswith("sample_shop.yaml")

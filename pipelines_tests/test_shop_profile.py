@@ -96,3 +96,19 @@ def test_an_id_that_is_not_a_number_is_refused_before_any_call(shop_server):
     from pipelines.core.ids import id_problem
 
     assert "not an integer" in id_problem("12a", "integer") and id_problem("12", "integer") is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [({}, "SHOP_ACCESS_TOKEN is not set"), ({"SHOP_ACCESS_TOKEN": "ab cd"}, "holds whitespace")],
+)
+def test_a_credential_missing_or_unsendable_is_named_and_never_shown(environ, expected):
+    from pipelines.source.config import MissingSecretError
+
+    source = load_declaration(SHOP_DECLARATION)
+    real = source.model_copy(
+        update={"client": source.client.model_copy(update={"sample": None, "base_url": "https://x"})}
+    )
+    with pytest.raises(MissingSecretError, match=expected) as caught:
+        resolve_credentials(real, environ)
+    assert "ab cd" not in str(caught.value)

@@ -8,16 +8,17 @@ import pytest
 
 from pipelines.core.fingerprint import fingerprint
 from pipelines.core.outcomes import Outcome, StoredState
-from pipelines.core.sync_batch import ProbeStrategy, sync_batch
+from pipelines.core.sync_batch import Listed, ProbeStrategy, sync_batch
 from pipelines.sample_api import SampleApiConfig, World, create_app
 from pipelines.source.client import CallMeter, SourceApiClient
 from pipelines_tests.helpers import client_settings
 
 IDS = [f"r{i:07d}" for i in range(100)]
 FIELDS = ["id", "version", "updated_at"]
+PER_ID = [s for s in ProbeStrategy if s not in (ProbeStrategy.LISTING, ProbeStrategy.CHANGED_SINCE)]
 
 
-def sync(config: SampleApiConfig, strategy: ProbeStrategy, stored: dict):
+def sync(config: SampleApiConfig, strategy: ProbeStrategy, stored: dict, listed: Listed | None = None):
     app = create_app(config)
 
     async def go():
@@ -25,7 +26,14 @@ def sync(config: SampleApiConfig, strategy: ProbeStrategy, stored: dict):
         async with client:
             meter = CallMeter()
             result = await sync_batch(
-                client, IDS, stored, strategy=strategy, probe_fields=FIELDS, fingerprint_fields=["version"], meter=meter
+                client,
+                IDS,
+                stored,
+                strategy=strategy,
+                probe_fields=FIELDS,
+                fingerprint_fields=["version"],
+                meter=meter,
+                listed=listed,
             )
             return result, meter
 
@@ -40,7 +48,7 @@ def yesterday(world: World) -> dict[str, StoredState]:
     }
 
 
-@pytest.mark.parametrize("strategy", list(ProbeStrategy))
+@pytest.mark.parametrize("strategy", PER_ID)
 def test_day_one_fetches_everything(strategy):
     result, meter, server = sync(SampleApiConfig(resources=100, day=1), strategy, {})
     assert {r.outcome for r in result.results} == {Outcome.CHANGED}
@@ -49,7 +57,7 @@ def test_day_one_fetches_everything(strategy):
     assert meter.total == server["billable"] == probes + 100
 
 
-@pytest.mark.parametrize("strategy", list(ProbeStrategy))
+@pytest.mark.parametrize("strategy", PER_ID)
 def test_day_two_details_only_what_changed(strategy):
     config = SampleApiConfig(resources=100, day=2, change_rate=0.3, seed=1)
     world = World(config)
@@ -67,7 +75,7 @@ def test_day_two_details_only_what_changed(strategy):
             assert update.details == world.record(update.resource_id, 2)
 
 
-@pytest.mark.parametrize("strategy", list(ProbeStrategy))
+@pytest.mark.parametrize("strategy", PER_ID)
 def test_bad_records_and_gone_resources_never_sink_the_batch(strategy):
     config = SampleApiConfig(resources=100, day=3, gone_rate=0.03, poison_rate=0.05, malformed_rate=0.02, seed=4)
     world = World(config)
@@ -83,7 +91,7 @@ def test_bad_records_and_gone_resources_never_sink_the_batch(strategy):
             assert by_id[rid].outcome is Outcome.CHANGED
 
 
-@pytest.mark.parametrize("strategy", list(ProbeStrategy))
+@pytest.mark.parametrize("strategy", PER_ID)
 def test_an_id_that_cannot_be_sent_gets_its_own_outcome_and_blocks_nothing(strategy):
     app = create_app(SampleApiConfig(resources=100, day=1))
     bad = ["new\nline", "", "x" * 201]
@@ -108,3 +116,26 @@ def test_an_id_that_cannot_be_sent_gets_its_own_outcome_and_blocks_nothing(strat
     for rid in bad:  # never sent: its own class, routed to the dead letter by the tiers
         assert outcomes[rid].outcome is Outcome.FAILED and outcomes[rid].error_class == "invalid_id"
     assert meter.total == app.state.api.counters.snapshot()["billable"]
+
+
+@pytest.mark.parametrize("strategy", [ProbeStrategy.LISTING, ProbeStrategy.CHANGED_SINCE])
+def test_the_listing_answers_for_the_ids_it_served(strategy):
+    """A listed id costs no probe; under changed_since a stored id left out is unchanged unless it
+    must be probed (a retry); an id the listing did not serve is probed (bulk, as declared)."""
+    config = SampleApiConfig(resources=100, day=2, change_rate=0.3)
+    world = World(config)
+    listed_ids = IDS[:60] if strategy is ProbeStrategy.LISTING else [r for r in IDS if world.changed_on(r, 2)]
+    fingerprints = {rid: fingerprint({"version": world.version(rid, 2)}, ["version"]) for rid in listed_ids}
+    retry = next(r for r in IDS if r not in fingerprints)
+    listed = Listed(fingerprints, changed_only=strategy is ProbeStrategy.CHANGED_SINCE, must_probe=frozenset({retry}))
+    result, meter, server = sync(config, strategy, yesterday(world), listed)
+    outcomes = {r.resource_id: r for r in result.results}
+    changed = {r for r in IDS if world.changed_on(r, 2)}
+    assert {rid for rid, r in outcomes.items() if r.outcome == Outcome.CHANGED} == changed
+    assert server["detail"] == len(changed)
+    probed = set(IDS) - set(fingerprints) if strategy is ProbeStrategy.LISTING else {retry}
+    assert server.get("probe", 0) == 0 and server["bulk_probe"] == 1 and meter.calls["bulk_probe"] == 1
+    if strategy is ProbeStrategy.CHANGED_SINCE:
+        assumed = set(IDS) - set(fingerprints) - probed
+        assert {rid for rid in assumed if outcomes[rid].reason == "not_changed_since"} == assumed
+    assert len(outcomes) == len(IDS)

@@ -27,8 +27,10 @@ from datetime import date
 from typing import TypeVar
 
 from pipelines.core.batching import batch_id
-from pipelines.core.statuses import LedgerStatus
-from pipelines.core.sync_batch import ProbeStrategy, sync_batch
+from pipelines.core.listing_probe import ListingMode
+from pipelines.core.outcomes import Member
+from pipelines.core.statuses import LedgerStatus, Origin
+from pipelines.core.sync_batch import Listed, ProbeStrategy, sync_batch
 from pipelines.core.systemic import GuardPolicy, SystemicGuard
 from pipelines.core.tasks import gather_or_fail
 from pipelines.core.tiers import route_results
@@ -161,6 +163,19 @@ def _release_if_claimed(done: asyncio.Future, store: Warehouse, plan: SyncPlan, 
             store.release_claim(plan.day, batch_no, token, utcnow())
 
 
+def _listed(store: Warehouse, day: date, members: Sequence[Member]) -> Listed:
+    """What the day's listing said of these members (nothing, when no listing finished today:
+    then every member is probed)."""
+    mode = store.listing_mode(day)
+    if mode is None:
+        return Listed()
+    return Listed(
+        fingerprints=store.listed_fingerprints(day, [m.resource_id for m in members]),
+        changed_only=mode is ListingMode.CHANGED,
+        must_probe=frozenset(m.resource_id for m in members if m.origin != Origin.WATCHLIST),
+    )
+
+
 async def _run_one(
     client: SourceApiClient, store: Warehouse, plan: SyncPlan, batch_no: int, guard: SystemicGuard
 ) -> BatchSummary | None:
@@ -185,6 +200,9 @@ async def _run_one(
         members = await asyncio.to_thread(store.batch_members, plan.day, batch_no)
         ids = [m.resource_id for m in members]
         stored = await asyncio.to_thread(store.stored_states, ids)
+        listed = None
+        if plan.strategy in (ProbeStrategy.LISTING, ProbeStrategy.CHANGED_SINCE):
+            listed = await asyncio.to_thread(_listed, store, plan.day, members)
         raw = await sync_batch(
             client,
             ids,
@@ -194,6 +212,7 @@ async def _run_one(
             fingerprint_fields=plan.fingerprint_fields,
             meter=meter,
             guard=guard,
+            listed=listed,
         )
         by_id = {m.resource_id: m for m in members}
         result = route_results(raw, by_id, plan.retry_budget_days)

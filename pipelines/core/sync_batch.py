@@ -11,7 +11,7 @@ raises ``ApiFailure``, the batch's other calls are cancelled and nothing is retu
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from pipelines.core.batching import chunked
@@ -31,6 +31,20 @@ class ProbeStrategy(StrEnum):
     PROJECTED = "projected"  # GET /items/{id}?fields=...
     CONDITIONAL = "conditional"  # the same with If-None-Match: 304 when unchanged
     BULK = "bulk"  # GET /items?ids=...&fields=... , 100 ids a call
+    LISTING = "listing"  # the day's listing carried the fingerprints: no probe for an id it served
+    CHANGED_SINCE = "changed_since"  # the listing of what changed: an id it did not serve is unchanged
+
+
+@dataclass(frozen=True)
+class Listed:
+    """What the day's listing said, for the listing strategies: the fingerprint of every id it
+    served; ``complete``: it served only what changed, so a stored id it left out is unchanged;
+    ``must_probe``: ids never assumed unchanged (tier 2 retries and replays: their change may
+    predate the filter)."""
+
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    changed_only: bool = False
+    must_probe: frozenset[str] = frozenset()
 
 
 async def sync_batch(
@@ -43,17 +57,28 @@ async def sync_batch(
     fingerprint_fields: Sequence[str],
     meter: CallMeter,
     guard: SystemicGuard | None = None,
+    listed: Listed | None = None,
 ) -> BatchResult:
     guard = guard or SystemicGuard(GuardPolicy(ratio=0))
     observed: Observed = []
     result = BatchResult()
     sendable = []
+    known: dict[str, tuple[Probe, str | None]] = {}  # answered by the listing, no call made
     for rid in resource_ids:
         problem = id_problem(rid, client.source.id.type)
-        if problem is None:
-            sendable.append(rid)
-        else:  # never sent, never blocks the others: its own outcome, in the dead letter
+        if problem is not None:  # never sent, never blocks the others: its own outcome, in the dead letter
             _record_failure(result, rid, SourceError(ErrorClass.INVALID_ID, f"id {problem}: cannot be sent or stored"))
+        elif listed is not None and rid in listed.fingerprints:
+            known[rid] = (Probe(None, etag=None, attempts=0), listed.fingerprints[rid])
+        elif listed is not None and listed.changed_only and rid not in listed.must_probe and _has_state(stored, rid):
+            previous = stored[rid]
+            result.results.append(SubJobResult(rid, Outcome.UNCHANGED, "not_changed_since", attempts=0))
+            result.updates.append(ResourceUpdate(rid, ResourceStatus.LIVE, previous.fingerprint, previous.etag))
+        else:
+            sendable.append(rid)
+    if strategy in (ProbeStrategy.LISTING, ProbeStrategy.CHANGED_SINCE):  # the rest is probed as declared
+        strategy = ProbeStrategy.BULK if client.source.bulk_probe is not None else ProbeStrategy.PROJECTED
+        guard = _ExpectingGone(guard)  # type: ignore[assignment]
 
     async def probe_one(rid: str) -> tuple[Probe, str | None]:
         etag = _etag(stored, rid) if strategy is ProbeStrategy.CONDITIONAL else None
@@ -63,8 +88,9 @@ async def sync_batch(
     probes = await _probe_all(
         client, sendable, strategy, probe_fields, fingerprint_fields, meter, probe_one, guard, observed
     )
+    probes.update(known)
     to_fetch: list[tuple[str, str, Probe, str]] = []
-    for rid in sendable:
+    for rid in [*known, *sendable]:
         answer = probes[rid]
         if isinstance(answer, SourceError):
             _record_failure(result, rid, answer)
@@ -170,6 +196,29 @@ async def _probe_all(
     replies = await gather_or_fail(*(_observed("probe", probe_one(rid), guard, observed) for rid in singles))
     answers.update(zip(singles, replies, strict=True))
     return answers
+
+
+class _ExpectingGone:
+    """The guard, for ids probed because the listing no longer serves them: gone is the answer
+    expected of them (deleted resources), not a sign that the API is failing as a whole."""
+
+    def __init__(self, guard: SystemicGuard) -> None:
+        self.guard = guard
+
+    def observe(self, kind: str, error: SourceError | None, weight: int = 1) -> None:
+        self.guard.observe(kind, _news(error), weight=weight)
+
+    def judge_batch(self, observed: Observed) -> None:
+        self.guard.judge_batch([(kind, _news(error)) for kind, error in observed])
+
+
+def _news(error: SourceError | None) -> SourceError | None:
+    return None if error is not None and error.error_class is ErrorClass.GONE else error
+
+
+def _has_state(stored: Mapping[str, StoredState], rid: str) -> bool:
+    state = stored.get(rid)
+    return state is not None and state.fingerprint is not None
 
 
 def _etag(stored: Mapping[str, StoredState], rid: str) -> str | None:

@@ -1,4 +1,4 @@
-"""The bundled sample source API (specs/source-api.md): deterministic, with knobs and counters."""
+"""The bundled sample source API (docs/source-api.md): deterministic, with knobs and counters."""
 
 from pipelines.sample_api.app import SampleApi, create_app
 from pipelines.sample_api.config import SampleApiConfig

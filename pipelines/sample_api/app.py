@@ -28,6 +28,8 @@ from starlette.routing import Route
 
 from pipelines.sample_api.config import SampleApiConfig
 from pipelines.sample_api.counters import Counters
+from pipelines.sample_api.params import fields_param as _fields
+from pipelines.sample_api.params import since_param as _since
 from pipelines.sample_api.shop import ShopProfile
 from pipelines.sample_api.world import World, project, resource_id, resource_index
 
@@ -197,11 +199,14 @@ class SampleApi:
                 status_code=400,
             )
         fields = _fields(request) or ["id"]
+        since = _since(request, "updated_since")
+        if isinstance(since, Response):
+            return since
         items: list[dict] = []
         index = start
         while len(items) < limit and index < self.config.resources:
             rid = resource_id(index)
-            if self.world.exists(rid):
+            if self.world.exists(rid) and (since is None or self.world.changed_since(rid, since)):
                 items.append(project(self.world.record(rid), fields))
             index += 1
         next_cursor = str(index) if index < self.config.resources else None
@@ -234,11 +239,6 @@ class SampleApi:
         except (ValueError, TypeError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(self.config.__dict__)
-
-
-def _fields(request: Request) -> list[str] | None:
-    raw = request.query_params.get("fields")
-    return [f for f in raw.split(",") if f] if raw else None
 
 
 def create_app(config: SampleApiConfig | None = None) -> Starlette:

@@ -1,4 +1,4 @@
-"""Knobs of the sample source API (see specs/source-api.md)."""
+"""Knobs of the sample source API (see docs/source-api.md)."""
 
 from __future__ import annotations
 

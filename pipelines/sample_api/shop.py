@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pipelines.sample_api.params import fields_param as _fields
+from pipelines.sample_api.params import since_param as _since
 from pipelines.sample_api.world import EPOCH, project, resource_id, resource_index
 
 if TYPE_CHECKING:
@@ -156,27 +158,26 @@ class ShopProfile:
                 return JSONResponse({"errors": "page_info: invalid"}, status_code=400)
             start = found
         fields = _fields(request) or None
+        since = _since(request, "updated_at_min")
+        if isinstance(since, Response):
+            return since
         items: list[dict] = []
         index = start
         resources = api.config.resources
         while len(items) < limit and index < resources:
             rid = resource_id(index)
-            if api.world.exists(rid):
+            if api.world.exists(rid) and (since is None or api.world.changed_since(rid, since)):
                 items.append(project(product(api.world.record(rid)), fields))
             index += 1
         headers = {}
         if index < resources:
             query = f"limit={limit}&page_info={_page_info(index)}"
-            if request.query_params.get("fields"):
-                query += f"&fields={request.query_params['fields']}"
+            for kept in ("fields", "updated_at_min"):  # the filter holds on every page
+                if request.query_params.get(kept):
+                    query += f"&{kept}={quote(request.query_params[kept], safe=',')}"
             headers["Link"] = f'<{request.url.replace(query=query)}>; rel="next"'
         return api.respond({"products": items}, headers)
 
     def _missing(self) -> Response:
         self.api.counters.add("gone")
         return JSONResponse({"errors": "Not Found"}, status_code=404)
-
-
-def _fields(request: Request) -> list[str] | None:
-    raw = request.query_params.get("fields")
-    return [f for f in raw.split(",") if f] if raw else None

@@ -90,7 +90,7 @@ class World:
         return {
             "id": rid,
             "version": version,
-            "updated_at": (EPOCH + timedelta(days=version)).isoformat(),
+            "updated_at": self.updated_at(rid, version).isoformat(),
             "name": f"Resource {rid} v{version}",
             "category": CATEGORIES[int(h * len(CATEGORIES))],
             "price": round(1 + h * 999, 2),
@@ -98,6 +98,13 @@ class World:
             "description": description,
             "attributes": {"weight": round(h * 50, 3), "rank": int(h * 10_000)},
         }
+
+    def updated_at(self, rid: str, version: int) -> datetime:
+        """When the resource last changed: some second of the day of its version."""
+        return EPOCH + timedelta(days=version, seconds=int(unit(self.config.seed, "at", rid, version) * 86_399))
+
+    def changed_since(self, rid: str, since: datetime) -> bool:
+        return self.updated_at(rid, self.version(rid)) >= since
 
     def _day(self, day: int | None) -> int:
         return self.config.day if day is None else day

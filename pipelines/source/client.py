@@ -266,7 +266,16 @@ class SourceApiClient:
         )
 
     async def iter_ids(self, meter: CallMeter | None = None) -> AsyncIterator[list[str]]:
-        """Every id the listing serves, a page at a time (pages are yielded, never piled up).
+        """Every id the listing serves, a page at a time (pages are yielded, never piled up)."""
+        async for page in self.iter_listing(meter=meter):
+            yield [rid for rid, _ in page]
+
+    async def iter_listing(
+        self, changed_since: str | None = None, meter: CallMeter | None = None
+    ) -> AsyncIterator[list[tuple[str, dict]]]:
+        """Every (id, item) the listing serves, a page at a time (yielded, never piled up); with
+        ``changed_since``, only the items the API says changed since then (the declared filter,
+        sent with the first page and kept by the paginator on every page after it).
 
         A next page asked for twice would page for ever (and bill every page): an ApiFailure.
         So is a next-page URL on another host (the credential would travel there)."""
@@ -275,6 +284,10 @@ class SourceApiClient:
             raise ValueError(f"source {self.source.name!r} declares no listing: give it a watchlist CSV")
         pager = Pager(spec.paginator, spec.page_size, spec.page_size_param)
         params = {**pager.first(), **self._query(spec, self._projection(spec.fields))}
+        if changed_since is not None:
+            if spec.changed_since is None:
+                raise ValueError(f"source {self.source.name!r} declares no listing.changed_since filter")
+            params[spec.changed_since.param] = changed_since
         target: str | httpx.URL = spec.path
         seen: set[str] = set()
         id_spec = self.source.id
@@ -294,10 +307,10 @@ class SourceApiClient:
                     attempts,
                     "listing",
                 )
-            ids = []
+            page = []
             for item in items:
                 rid = id_text(select(item, id_spec.path, None), id_spec.type)
-                if rid is None:
+                if rid is None or not isinstance(item, dict):
                     raise self._error(
                         ErrorClass.POISON,
                         f"a listing item has no {id_spec.type} id at {id_spec.path}",
@@ -307,8 +320,8 @@ class SourceApiClient:
                         attempts,
                         "listing",
                     )
-                ids.append(rid)
-            yield ids
+                page.append((rid, item))
+            yield page
             try:
                 following = pager.after(params, response.headers, parsed, len(items))
             except ValueError as exc:

@@ -43,19 +43,26 @@ class ClientSettings:
 
 def resolve_credentials(source: SourceDeclaration, environ: Mapping[str, str] = os.environ) -> Credentials:
     """The credentials the declaration names, read now; a variable it names and that is unset is
-    an error naming it (calling without the credential would fail every call, and be billed)."""
+    an error naming it (calling without the credential would fail every call, and be billed),
+    except for the embedded sample API, which takes a credential only when it is given one."""
     auth = source.client.auth
 
     def need(name: str) -> str:
         value = environ.get(name)
-        if not value:
+        if not value and not source.embedded:
             raise MissingSecretError(f"{name} is not set: source {source.name!r} reads its credential from it")
-        return value
+        bad = next((c for c in value or "" if c.isspace() or not c.isprintable() or ord(c) > 126), None)
+        if bad is not None:  # never echo the value: it is a secret
+            raise MissingSecretError(
+                f"{name} holds {'whitespace' if bad.isspace() else 'a control or non-ASCII character'} "
+                f"(at position {(value or '').index(bad)}); no HTTP header can carry it as given"
+            )
+        return value or ""
 
     if isinstance(auth, BearerAuth | ApiKeyAuth):
-        return Credentials(token=need(auth.token_env))
+        return Credentials(token=need(auth.token_env) or None)
     if isinstance(auth, BasicAuth):
-        return Credentials(username=need(auth.username_env), password=need(auth.password_env))
+        return Credentials(username=need(auth.username_env) or None, password=need(auth.password_env) or None)
     return Credentials()
 
 

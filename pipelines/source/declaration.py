@@ -210,8 +210,12 @@ class Endpoint(Spec):
 
 
 class Probe(Endpoint):
+    """The cheap call. ``listing``: the day's listing carries the fingerprint and is the probe;
+    ``changed_since``: the listing filtered server-side by change time is (see ``listing``).
+    Under both, an id the listing does not serve is probed alone (bulk if declared)."""
+
     path: str = "/items/{id}"
-    strategy: Literal["projected", "conditional", "bulk"] = "projected"
+    strategy: Literal["projected", "conditional", "bulk", "listing", "changed_since"] = "projected"
     fields: list[str] = Field(["id", "version", "updated_at"], min_length=1, description="projected fields")
 
 
@@ -276,6 +280,16 @@ Paginator = Annotated[
 ]
 
 
+class ChangedSince(Spec):
+    """The listing's server-side change filter (``updated_since=``, ``updated_at_min=``)."""
+
+    param: str = Field(min_length=1)
+    cursor_path: Path = Field("updated_at", description="an item's change time, in the filter's format")
+    format: Literal["iso8601", "epoch_seconds"] = "iso8601"
+    overlap_seconds: float = Field(3600.0, ge=0, le=30 * 86_400, description="re-read before the last change seen")
+    reconcile_every_days: int = Field(7, ge=1, le=365, description="a full listing every K days (deletions)")
+
+
 class Listing(Endpoint):
     path: str = "/items"
     data_selector: Path = "items"
@@ -283,6 +297,7 @@ class Listing(Endpoint):
     page_size: int = Field(500, ge=1, le=100_000)
     paginator: Paginator = CursorPaginator(type="cursor")
     fields: list[str] = Field(["id"], description="projected fields of a listing item (with projection)")
+    changed_since: ChangedSince | None = None
 
 
 class Cost(Spec):
@@ -344,7 +359,30 @@ class SourceDeclaration(Spec):
             raise ValueError("probe.strategy is conditional but conditional is null: the API has no ETag to send back")
         if self.probe.strategy == "bulk" and self.bulk_probe is None:
             raise ValueError("probe.strategy is bulk but bulk_probe is null: declare the bulk probe endpoint")
+        if self.probe.strategy in ("listing", "changed_since"):
+            self._listing_can_probe()
         return self
+
+    def _listing_can_probe(self) -> None:
+        strategy, listing = self.probe.strategy, self.listing
+        if listing is None:
+            raise ValueError(f"probe.strategy is {strategy} but listing is null: declare the listing")
+        if self.projection is not None:
+            tops = {split(p)[0] for p in (self.id.path, *self.fingerprint)}
+            lacking = sorted(tops - set(listing.fields))
+            if lacking:
+                raise ValueError(
+                    f"probe.strategy is {strategy} but listing.fields ({', '.join(listing.fields)}) lacks "
+                    f"{', '.join(lacking)}: the listing must carry the fingerprint ({', '.join(self.fingerprint)})"
+                )
+        if strategy == "changed_since" and listing.changed_since is None:
+            raise ValueError("probe.strategy is changed_since but listing.changed_since is null: declare the filter")
+        marker = listing.changed_since.cursor_path if listing.changed_since else None
+        if marker and self.projection is not None and split(marker)[0] not in listing.fields:
+            raise ValueError(
+                f"listing.fields ({', '.join(listing.fields)}) lacks {split(marker)[0]}: the listing must "
+                f"carry the change marker listing.changed_since.cursor_path ({marker})"
+            )
 
     @property
     def embedded(self) -> bool:

@@ -1,4 +1,4 @@
-"""What an answer of the source API means to the pipeline (specs/source-api.md, "Errors").
+"""What an answer of the source API means to the pipeline (docs/source-api.md, "Errors").
 
 Two kinds of failure, kept apart on purpose:
 
@@ -44,7 +44,7 @@ def classify_status(
     auth: frozenset[int] = AUTH_STATUSES,
 ) -> ErrorClass | None:
     """The class of an HTTP status, or None for a success (2xx, 304); the sets are the source's
-    declaration (``errors``), the defaults specs/source-api.md's."""
+    declaration (``errors``), the defaults docs/source-api.md's."""
     if status in throttle:
         return ErrorClass.THROTTLED
     if status in transient:

@@ -8,6 +8,7 @@ from pydantic import Field
 from pipelines.settings import load_settings
 from pipelines.source.client import CallMeter
 from pipelines.source.errors import ApiFailure, SourceError
+from pipelines.sync.listing_probe import Listing
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
 from pipelines.sync.stops import stop_run
@@ -41,19 +42,31 @@ def watchlist(
     meter = CallMeter()
     refresh_error = None
     update = WatchlistUpdate()
+    declared = source_api.declaration()
+    probing = declared.probe.strategy in ("listing", "changed_since")  # the listing is the day's probe
+    listed: Listing | None = None
     if config.csv_path:
         try:
             for ids in csv_ids(config.csv_path):
                 update.add(store.upsert_watchlist(ids, "csv", day))
         except WatchlistCsvError as exc:
             raise Failure(str(exc), allow_retries=False) from None
-    else:
+    if probing or not config.csv_path:
         spend = warehouse.spend_log(day, "listing", context.run.run_id)  # the listing's calls are paid for too
+        day_index = (day - _settings.pipeline_start_date).days
+        listed = Listing(store, declared, day, day_index) if probing else None
 
         async def from_listing() -> None:
             async with source_api.open(simulated_day(context.partition_key), spend=spend) as client:
-                async for page in client.iter_ids(meter=meter):
-                    update.add(await asyncio.to_thread(store.upsert_watchlist, page, "listing", day))
+                if listed is None:
+                    async for page in client.iter_ids(meter=meter):
+                        update.add(await asyncio.to_thread(store.upsert_watchlist, page, "listing", day))
+                    return
+                async for items in client.iter_listing(listed.plan.since, meter=meter):
+                    ids = await asyncio.to_thread(listed.record, items)
+                    if not config.csv_path:
+                        update.add(await asyncio.to_thread(store.upsert_watchlist, ids, "listing", day))
+                listed.finish()
 
         try:
             asyncio.run(from_listing())
@@ -73,6 +86,8 @@ def watchlist(
         f"watchlist: {update.listed} ids listed ({update.reactivated} reactivated, {update.refused} refused), "
         f"{counts['active']} active"
     )
+    if listed is not None:
+        context.log.info(listed.line())
     refused = "\n".join(f"- {shown}: {problem}" for shown, problem in update.refused_sample)
     return MaterializeResult(
         metadata={
@@ -84,6 +99,7 @@ def watchlist(
             "inactive": counts["inactive"],
             "calls": meter.total,
             "refresh_error": refresh_error or "",
+            **(listed.figures() if listed is not None else {}),
         }
     )
 
@@ -97,9 +113,13 @@ def check_source(log, store: Warehouse, source_api: SourceApiResource, loud: boo
     except (SourceMismatchError, ValueError) as exc:
         raise Failure(str(exc), allow_retries=False) from None
     if identity == "sample":
+        why, fix = (
+            (f"{source_api.declaration_file} declares client.sample", "declare client.base_url there")
+            if source_api.declaration_file
+            else ("SOURCE_API_URL is not set", "set SOURCE_API_URL, or SOURCE_DECLARATION (docs/sources.md)")
+        )
         (log.warning if loud else log.info)(
-            "SOURCE_API_URL is not set: syncing the EMBEDDED SAMPLE API (generated demo data), "
-            "not a real API. Set SOURCE_API_URL to sync yours."
+            f"{why}: syncing the EMBEDDED SAMPLE API (generated demo data), not a real API. To sync yours, {fix}."
         )
 
 

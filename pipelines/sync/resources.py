@@ -61,6 +61,7 @@ class SourceApiResource(ConfigurableResource):
     sample_resources: int = 30_000
     sample_change_rate: float = 0.2
     sample_seed: int = 7
+    cost_per_1000_requests: float = Field(default=1.0, description="price of 1,000 calls of any kind")
 
     @property
     def embedded(self) -> bool:
@@ -168,6 +169,7 @@ def _declaration_from_settings(api: SourceApiResource) -> SourceDeclaration:
             "bulk_probe": {"path": api.items_path},
             "detail": {"path": api.detail_path, "required": ["id", *api.fingerprint_fields]},
             "listing": {"path": api.items_path, "page_size": api.listing_page_size},
+            "cost": dict.fromkeys(("probe", "bulk_probe", "detail", "listing"), api.cost_per_1000_requests),
         }
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from pipelines.core.batching import batch_id
+from pipelines.source.declaration import Cost
 from pipelines.warehouse.store import Warehouse
 
 BATCH_COLUMNS = [
@@ -22,11 +23,23 @@ BATCH_COLUMNS = [
 ]
 
 
-def numbers(s: dict[str, Any], calls_this_run: int, price_per_1000: float) -> dict[str, int | float]:
+def priced(s: dict[str, Any], cost: Cost) -> tuple[float, float]:
+    """What the day's calls cost, and what the naive way (a probe and a detail call per sub-job)
+    would have: each kind at its price, the listing's too. Calls of no known kind (a run that
+    died before writing its batch) are priced as detail calls: a bill is never understated."""
+    kinds = {k: s.get(f"{k}_calls", 0) for k in ("probe", "bulk_probe", "detail")}
+    unknown = max(0, s["calls"] - sum(kinds.values()))
+    paid = cost.of({**kinds, "listing": s.get("listing_calls", 0), "detail": kinds["detail"] + unknown})
+    naive = cost.of({"probe": s["sub_jobs"], "detail": s["sub_jobs"]})
+    return paid, naive
+
+
+def numbers(s: dict[str, Any], calls_this_run: int, cost: Cost) -> dict[str, int | float]:
     """The plotted figures of one partition (all numbers, so Dagster plots each over partitions)."""
     window = (s["finished_at"] - s["started_at"]).total_seconds() if s["started_at"] else 0.0
     calls_saved = s["naive_calls"] - s["calls"]
-    paid = s["calls"] + s.get("listing_calls", 0)  # every call is billed, the listing's too
+    paid, naive = priced(s, cost)
+    sync_paid = paid - cost.of({"listing": s.get("listing_calls", 0)})
     return {
         "sub_jobs": s["sub_jobs"],
         "batches_expected": s["batches_expected"],
@@ -43,8 +56,8 @@ def numbers(s: dict[str, Any], calls_this_run: int, price_per_1000: float) -> di
         "calls_saved": calls_saved,
         "naive_calls": s["naive_calls"],
         "calls_this_run": calls_this_run,
-        "cost_usd": round(paid * price_per_1000 / 1000, 4),
-        "cost_saved_usd": round(calls_saved * price_per_1000 / 1000, 4),
+        "cost_usd": round(paid, 4),
+        "cost_saved_usd": round(naive - sync_paid, 4),
         "bytes_received": s["bytes_received"],
         "throttled": s["throttled"],
         "retries": s["retries"],

@@ -130,11 +130,13 @@ def sync_batches(
 
 
 @op
-def summarize_sync(context: OpExecutionContext, steps: list, warehouse: WarehouseResource) -> dict:
+def summarize_sync(
+    context: OpExecutionContext, steps: list, source_api: SourceApiResource, warehouse: WarehouseResource
+) -> dict:
     day = partition_day(context.partition_key)
     store = warehouse.store()
     s = store.partition_summary(day)
-    figures = numbers(s, sum(step["calls"] for step in steps), _settings.cost_per_1000_requests)
+    figures = numbers(s, sum(step["calls"] for step in steps), source_api.declaration().cost)
     context.add_output_metadata({**figures, **tables(store, day)})
     context.log.info(
         f"{day}: {s['batches_completed']}/{s['batches_expected']} batches, {s['sub_jobs']} sub-jobs, "

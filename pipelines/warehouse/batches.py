@@ -219,6 +219,7 @@ def _ledger_values(rec: BatchRecord) -> dict[str, Any]:
         "bytes_received": rec.meter.bytes_received,
         "throttled": rec.meter.throttled,
         "retries": rec.meter.retries,
+        **{f"{kind}_calls": rec.meter.calls.get(kind, 0) for kind in ("probe", "bulk_probe", "detail")},
         "started_at": rec.started_at,
         "finished_at": rec.finished_at,
         "duration_s": (rec.finished_at - rec.started_at).total_seconds(),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pipelines.warehouse.schema import TEXT_UPGRADES, metadata
+from pipelines.warehouse.schema import COLUMN_UPGRADES, TEXT_UPGRADES, metadata
 
 
 class WarehouseNotFoundError(RuntimeError):
@@ -48,8 +48,24 @@ def create_tables(engine: sa.Engine) -> None:
         if engine.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
         metadata.create_all(conn)
+        _add_missing_columns(conn)
         if engine.dialect.name == "postgresql":
             _widen_to_text(conn)
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Columns added to a table since the warehouse was created (no row is rewritten: each has a
+    constant default, which SQLite and PostgreSQL 11+ store in the catalogue)."""
+    inspector = sa.inspect(conn)
+    quote = conn.dialect.identifier_preparer.quote
+    for table, column in COLUMN_UPGRADES:
+        if column in {c["name"] for c in inspector.get_columns(table)}:
+            continue
+        spec = metadata.tables[table].c[column]
+        kind = spec.type.compile(dialect=conn.dialect)
+        default = f" DEFAULT {spec.server_default.arg}" if spec.server_default is not None else ""  # type: ignore[attr-defined]
+        null = " NOT NULL" if not spec.nullable else ""
+        conn.execute(sa.text(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column)} {kind}{default}{null}"))
 
 
 def _widen_to_text(conn: sa.Connection) -> None:

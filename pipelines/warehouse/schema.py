@@ -68,6 +68,9 @@ sub_job_outcomes = sa.Table(
 
 LEDGER_COUNTS = ("sub_jobs", "changed", "new", "unchanged", "gone", "retry", "dead")
 LEDGER_CALLS = ("calls", "calls_saved", "bytes_received", "throttled", "retries")
+# The batch's calls by kind, priced by the source's declaration (``cost``): added to a ledger
+# made before them by COLUMN_UPGRADES (0 for the batches it already held).
+LEDGER_KIND_CALLS = ("probe_calls", "bulk_probe_calls", "detail_calls")
 
 batch_ledger = sa.Table(
     "batch_ledger",
@@ -79,6 +82,7 @@ batch_ledger = sa.Table(
     sa.Column("lease_expires", sa.DateTime(timezone=True), nullable=False),
     *(sa.Column(name, sa.Integer, nullable=False, default=0) for name in LEDGER_COUNTS),
     *(sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in LEDGER_CALLS),
+    *(sa.Column(name, sa.BigInteger, nullable=False, server_default="0") for name in LEDGER_KIND_CALLS),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("duration_s", sa.Float, nullable=False),
@@ -158,6 +162,29 @@ spent_calls = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# The listing as the probe (probe strategies listing / changed_since): each day's listing, the
+# watermark it moved to (the latest change marker the API served, epoch seconds), and the
+# fingerprint every item it served carries.
+listings = sa.Table(
+    "listings",
+    metadata,
+    sa.Column("partition", sa.Date, primary_key=True),
+    sa.Column("mode", sa.String(10), nullable=False),  # full / changed
+    sa.Column("since", sa.Text),  # the change filter's value (changed mode)
+    sa.Column("watermark", sa.Float),  # set when the listing finished
+    sa.Column("served", sa.BigInteger, nullable=False, default=0),  # items it served
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+)
+
+listed_states = sa.Table(
+    "listed_states",
+    metadata,
+    sa.Column("partition", sa.Date, primary_key=True),
+    sa.Column("resource_id", Id, primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+)
+
 # A run stopped because the API failed as a whole (a refused credential, a systemic failure):
 # the run's other steps read it here and stop before calling, on whatever worker they run.
 run_halts = sa.Table(
@@ -183,6 +210,8 @@ warehouse_meta = sa.Table(
 # Columns widened since their table was first created: (table, column), made TEXT on
 # PostgreSQL when found narrower (VARCHAR to TEXT is a catalogue change, no table rewrite).
 TEXT_UPGRADES = (("resources", "etag"),)
+# Columns added since a warehouse may have been created: (table, column), added when missing.
+COLUMN_UPGRADES = tuple(("batch_ledger", name) for name in LEDGER_KIND_CALLS)
 
 # Values handed from one step to the next (the warehouse IO manager): steps on any worker read
 # them here, so no shared disk is needed. Small JSON documents (a step's batch numbers, figures).

@@ -22,10 +22,12 @@ from pipelines.warehouse.connect import (
     existing_engine,
 )
 from pipelines.warehouse.halts import HaltOps, SourceMismatchError
+from pipelines.warehouse.listings import ListingOps
 from pipelines.warehouse.queues import DeadLetterFilter, QueueOps
 from pipelines.warehouse.schema import (
     LEDGER_CALLS,
     LEDGER_COUNTS,
+    LEDGER_KIND_CALLS,
     batch_ledger,
     dead_letter,
     job_set,
@@ -61,7 +63,7 @@ def open_existing(url: str) -> Warehouse:
     return Warehouse(existing_engine(url), create=False)
 
 
-class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltOps):
+class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltOps, ListingOps):
     def __init__(self, engine: sa.Engine, create: bool = True) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
@@ -201,7 +203,8 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
 
     def partition_summary(self, day: date) -> dict[str, Any]:
         """The day's figures, from the ledger (the truth about what completed)."""
-        sums = [sa.func.coalesce(sa.func.sum(batch_ledger.c[n]), 0).label(n) for n in (*LEDGER_COUNTS, *LEDGER_CALLS)]
+        summed = (*LEDGER_COUNTS, *LEDGER_CALLS, *LEDGER_KIND_CALLS)
+        sums = [sa.func.coalesce(sa.func.sum(batch_ledger.c[n]), 0).label(n) for n in summed]
         query = sa.select(
             sa.func.count().label("batches_completed"),
             *sums,
@@ -211,7 +214,7 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
         ).where(batch_ledger.c.partition == day, batch_ledger.c.status == LedgerStatus.COMPLETED)
         with self.engine.connect() as conn:
             row = dict(conn.execute(query).one()._mapping)
-        for name in ("batches_completed", *LEDGER_COUNTS, *LEDGER_CALLS):
+        for name in ("batches_completed", *summed):
             row[name] = int(row[name])  # PostgreSQL sums are Decimal
         row["batch_seconds"] = float(row["batch_seconds"])
         # Every client's calls, written down before they were sent: those of a run that died, a

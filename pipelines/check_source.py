@@ -1,0 +1,63 @@
+"""Check a source declaration: ``python -m pipelines.check_source FILE...``.
+
+Prints what each declaration says (or every mistake, with its line and key) and exits 1 when
+one is invalid. Nothing is called: the variables it names are only checked for being set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pipelines.source.declaration import ApiKeyAuth, BasicAuth, BearerAuth, SourceDeclaration
+from pipelines.source.declaration_file import DeclarationError, load_declaration
+
+
+def describe(source: SourceDeclaration) -> list[str]:
+    client, probe = source.client, source.probe
+    where = client.base_url or (
+        f"${client.base_url_env}"
+        if client.base_url_env
+        else f"the embedded sample ({client.sample.profile if client.sample else ''})"
+    )
+    auth = client.auth
+    variables = {
+        BearerAuth: lambda a: [a.token_env],
+        ApiKeyAuth: lambda a: [a.token_env],
+        BasicAuth: lambda a: [a.username_env, a.password_env],
+    }.get(type(auth), lambda a: [])(auth)
+    lines = [
+        f"source {source.name!r}: {where}, auth {auth.type}",
+        f"  ids: {source.id.type} at {source.id.path}; fingerprint: {', '.join(source.fingerprint)}",
+        f"  probe: {probe.strategy}"
+        + (f" ({source.bulk_probe.max_ids} ids a call)" if probe.strategy == "bulk" and source.bulk_probe else ""),
+        f"  detail: {source.detail.path} ({source.detail.shape})",
+        "  listing: " + (f"{source.listing.path}, {source.listing.paginator.type} pages" if source.listing else "none"),
+        f"  price per 1,000 calls: probe {source.cost.probe:g}, bulk probe {source.cost.bulk_probe:g}, "
+        f"detail {source.cost.detail:g}, listing {source.cost.listing:g}",
+    ]
+    if client.base_url_env:
+        variables.append(client.base_url_env)
+    unset = [v for v in variables if not os.environ.get(v)]
+    if unset and not source.embedded:
+        lines.append(f"  NOT SET in this environment: {', '.join(unset)}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.check_source", description=__doc__)
+    parser.add_argument("files", nargs="+")
+    args = parser.parse_args(argv)
+    failed = False
+    for path in args.files:
+        try:
+            print("\n".join(describe(load_declaration(path))))
+        except DeclarationError as exc:
+            print(exc, file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

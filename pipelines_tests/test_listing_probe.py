@@ -1,0 +1,153 @@
+"""The listing as the probe (``listing``, ``changed_since``), on both sample profiles, each
+configured by YAML alone, over days with changes and deletions: exact against the API's truth,
+and a day costs its listing pages plus the changed details (plus a probe of ids it lost)."""
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+from dagster import instance_for_test, materialize
+
+from pipelines.core.fingerprint import fingerprint
+from pipelines.core.listing_probe import ListingMode, format_marker, marker_seconds
+from pipelines.sample_api import SampleApiConfig, World
+from pipelines.sample_api.shop import shop_id
+from pipelines.source.declaration_file import load_declaration
+from pipelines.sync.assets import watchlist
+from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.warehouse.schema import resources
+from pipelines_tests.helpers import PROFILES, declaration_at
+from pipelines_tests.test_sync_e2e import sync_day
+
+N = 900
+KNOBS = {"resources": N, "change_rate": 0.2, "gone_rate": 0.02, "seed": 21}
+FILTERS = {
+    "items": {
+        "param": "updated_since",
+        "cursor_path": "updated_at",
+        "overlap_seconds": 3600,
+        "reconcile_every_days": 3,
+    },
+    "shop": {
+        "param": "updated_at_min",
+        "cursor_path": "updated_at",
+        "overlap_seconds": 3600,
+        "reconcile_every_days": 3,
+    },
+}
+LISTING_FIELDS = {"items": ["id", "version", "updated_at"], "shop": ["id", "updated_at"]}
+
+
+def partition(day: int) -> str:
+    return date(2026, 1, day).isoformat()
+
+
+def truth(profile: str, world: World, day: int) -> dict[str, str]:
+    """Every live resource's id (as the source spells it) and fingerprint on ``day``."""
+    out = {}
+    for rid in world.ids(day):
+        record = world.record(rid, day)
+        if profile == "items":
+            out[rid] = fingerprint(record, ["version"])
+        else:
+            out[str(shop_id(rid))] = fingerprint({"updated_at": record["updated_at"]}, ["updated_at"])
+    return out
+
+
+def stored(store) -> dict[str, tuple[str, str]]:
+    with store.engine.connect() as conn:
+        return {r.resource_id: (r.status, r.fingerprint) for r in conn.execute(sa.select(resources))}
+
+
+def setup(profile, strategy, sample_server, warehouse_url, tmp_path, monkeypatch):
+    declared = load_declaration(PROFILES[profile])
+    monkeypatch.setenv(declared.client.auth.token_env, "tok-listing")
+    server = sample_server(**KNOBS, day=1, token="tok-listing")
+    changes = {"probe.strategy": strategy, "listing.fields": LISTING_FIELDS[profile]}
+    if strategy == "changed_since":
+        changes["listing.changed_since"] = FILTERS[profile]
+    path = declaration_at(PROFILES[profile], server.url, tmp_path, changes)
+    res = {
+        "source_api": SourceApiResource(declaration_file=str(path)),
+        "warehouse": WarehouseResource(url=warehouse_url),
+    }
+    return server, res, World(SampleApiConfig(**KNOBS))
+
+
+def day_of(server, res, instance, day: int) -> tuple[dict, dict]:
+    server.configure(day=day)
+    server.reset()
+    figures = sync_day(res, partition(day), instance)
+    return figures, server.stats()
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_the_daily_listing_is_the_probe(profile, sample_server, sqlite_warehouse_url, tmp_path, monkeypatch):
+    server, res, world = setup(profile, "listing", sample_server, sqlite_warehouse_url, tmp_path, monkeypatch)
+    store = res["warehouse"].store()
+    with instance_for_test() as instance:
+        for day in (1, 2, 3):
+            figures, stats = day_of(server, res, instance, day)
+            live = truth(profile, world, day)
+            rows = stored(store)
+            assert {rid: fp for rid, (status, fp) in rows.items() if status == "live"} == live
+            lost = set(truth(profile, world, day - 1)) - set(live) if day > 1 else set()
+            assert {rid for rid, (status, _) in rows.items() if status == "gone"} >= lost
+            changed = sum(world.changed_on(rid, day) for rid in world.ids(day)) if day > 1 else len(live)
+            assert stats["detail"] == figures["changed"] == changed
+            assert figures["gone"] == len(lost)
+            probes = stats.get("probe", 0) + stats.get("bulk_probe", 0)
+            assert probes <= len(lost) and (probes > 0) == bool(lost)  # only the ids the listing lost
+            assert figures["calls_made"] == probes + changed and figures["listing_calls"] == stats["listing"]
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_changed_since_reads_only_what_changed_and_reconciles(
+    profile, sample_server, sqlite_warehouse_url, tmp_path, monkeypatch
+):
+    server, res, world = setup(profile, "changed_since", sample_server, sqlite_warehouse_url, tmp_path, monkeypatch)
+    store = res["warehouse"].store()
+    with instance_for_test() as instance:
+        full, _ = day_of(server, res, instance, 1)
+        assert full["changed"] == len(truth(profile, world, 1))  # the first day: everything, not a page of it
+        for day in (2, 3, 4):
+            figures, stats = day_of(server, res, instance, day)
+            live = truth(profile, world, day)
+            rows = stored(store)
+            for rid, fp in live.items():  # every live resource holds today's truth
+                assert rows[rid] == ("live", fp), (day, rid)
+            changed = sum(world.changed_on(rid, day) for rid in world.ids(day))
+            assert stats["detail"] == figures["changed"] == changed
+            reconciling = day == 4  # day index 3, every 3 days: the whole listing, deletions seen
+            assert store.listing_mode(date(2026, 1, day)) == (ListingMode.FULL if reconciling else ListingMode.CHANGED)
+            if reconciling:
+                assert {rid for rid, (status, _) in rows.items() if status == "live"} == set(live)
+            else:  # only the changed items' pages, no probe at all
+                assert stats.get("probe", 0) + stats.get("bulk_probe", 0) == 0
+                page = load_declaration(PROFILES[profile]).listing.page_size
+                assert stats["listing"] <= 2 + changed * 2 // page  # changed items, plus the overlap's re-reads
+                assert figures["calls_made"] == changed
+
+
+def test_a_day_that_did_not_sync_does_not_move_the_watermark(
+    sample_server, sqlite_warehouse_url, tmp_path, monkeypatch
+):
+    profile = "items"
+    server, res, world = setup(profile, "changed_since", sample_server, sqlite_warehouse_url, tmp_path, monkeypatch)
+    store = res["warehouse"].store()
+    with instance_for_test() as instance:
+        day_of(server, res, instance, 1)
+        watermark_1 = store.watermark_before(date(2026, 1, 2))
+        server.configure(day=2)
+        listed = materialize([watchlist], partition_key=partition(2), resources=res, instance=instance)
+        assert listed.success  # day 2 listed, never synced
+        assert store.watermark_before(date(2026, 1, 3)) == watermark_1
+        figures, _ = day_of(server, res, instance, 3)
+    since = (
+        store.engine.connect().execute(sa.text("SELECT since FROM listings WHERE partition = '2026-01-03'")).scalar()
+    )
+    assert marker_seconds(since) == watermark_1 - 3600 and since == format_marker(watermark_1 - 3600)
+    changed_2_or_3 = sum(world.changed_on(r, 2) or world.changed_on(r, 3) for r in world.ids(3))
+    assert figures["changed"] == changed_2_or_3  # day 2's changes are caught on day 3, not lost
+    rows = stored(store)
+    assert all(rows[rid] == ("live", fp) for rid, fp in truth(profile, world, 3).items())
