@@ -25,7 +25,7 @@ def test_a_small_benchmark_run_counts_calls_the_server_agrees_with(tmp_path):
         "--sections",
         "days,shared,scaleout",
     ]
-    args += ["--strategies", "projected,bulk", "--shared-n", "200", "--out", str(out)]
+    args += ["--strategies", "bulk,changed_since", "--shared-n", "200", "--out", str(out)]
     done = subprocess.run(
         [sys.executable, "-m", "pipelines.bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
@@ -34,7 +34,8 @@ def test_a_small_benchmark_run_counts_calls_the_server_agrees_with(tmp_path):
     (path,) = out.glob("bench-*.json")
     results = json.loads(path.read_text())
     days = results["days"]
-    assert [(r["pipeline"], r["day"]) for r in days] == [(p, d) for p in ("naive", "projected", "bulk") for d in (1, 2)]
+    pipelines = ("naive", "bulk", "changed_since")
+    assert [(r["pipeline"], r["day"]) for r in days] == [(p, d) for p in pipelines for d in (1, 2)]
     for r in days:
         where = f"{r['pipeline']} day {r['day']}"
         assert r["server_sync_calls"] == r["client_sync_calls"], where
@@ -45,6 +46,9 @@ def test_a_small_benchmark_run_counts_calls_the_server_agrees_with(tmp_path):
     assert all(r["server_sync_calls"] == 600 and r["statements"] == 300 for r in naive)
     bulk_day2 = next(r for r in days if r["pipeline"] == "bulk" and r["day"] == 2)
     assert bulk_day2["server_sync_calls"] == 3 + bulk_day2["changed"]  # 3 bulk probes of 100 ids
+    listing_day2 = next(r for r in days if r["pipeline"] == "changed_since" and r["day"] == 2)
+    assert listing_day2["server_sync_calls"] == listing_day2["changed"]  # the listing of changes was the probe
+    assert listing_day2["calls_vs_minimum"] == 1.0
     for row in results["shared"]:
         assert row["runs_succeeded"] == 3
         assert row["calls"] == row["client_calls"]

@@ -28,7 +28,7 @@ from pipelines.warehouse.schema import batch_ledger, dead_letter, resources, ste
 from pipelines_tests.helpers import ROOT, dagster_home_on_postgres, postgres_database, sync_resources
 
 DAY = "2026-01-05"
-N = 2_000
+N = 1_200
 RATE = 100.0  # the API's R, enforced by the sample server with 429s
 REDIS_URL = "redis://127.0.0.1:6379/11"  # a database of its own, emptied before each test
 

@@ -68,3 +68,14 @@ def test_the_token_is_an_env_var_never_a_value(monkeypatch):
 
     source_api = build_resources(Settings())["source_api"]
     assert "tok-abc" not in repr(source_api._get_non_default_public_field_values())  # noqa: SLF001
+
+
+def test_the_sample_api_and_the_benchmark_are_not_imported_by_the_code_location():
+    """Loading the code location for a real API imports neither the demo's API nor the benchmark."""
+    code = (
+        "import sys; import pipelines.definitions; "
+        "print(sorted(m for m in sys.modules if m.startswith(('pipelines.sample_api', 'pipelines.bench'))))"
+    )
+    env = {**os.environ, "SOURCE_API_URL": "https://api.example"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -19,20 +19,20 @@ from pipelines.warehouse.schema import resources
 from pipelines_tests.helpers import PROFILES, declaration_at
 from pipelines_tests.test_sync_e2e import sync_day
 
-N = 900
+N = 600
 KNOBS = {"resources": N, "change_rate": 0.2, "gone_rate": 0.02, "seed": 21}
 FILTERS = {
     "items": {
         "param": "updated_since",
         "cursor_path": "updated_at",
         "overlap_seconds": 3600,
-        "reconcile_every_days": 3,
+        "reconcile_every_days": 2,
     },
     "shop": {
         "param": "updated_at_min",
         "cursor_path": "updated_at",
         "overlap_seconds": 3600,
-        "reconcile_every_days": 3,
+        "reconcile_every_days": 2,
     },
 }
 LISTING_FIELDS = {"items": ["id", "version", "updated_at"], "shop": ["id", "updated_at"]}
@@ -59,13 +59,13 @@ def stored(store) -> dict[str, tuple[str, str]]:
         return {r.resource_id: (r.status, r.fingerprint) for r in conn.execute(sa.select(resources))}
 
 
-def setup(profile, strategy, sample_server, warehouse_url, tmp_path, monkeypatch):
+def setup(profile, strategy, sample_server, warehouse_url, tmp_path, monkeypatch, reconcile_every_days=2):
     declared = load_declaration(PROFILES[profile])
     monkeypatch.setenv(declared.client.auth.token_env, "tok-listing")
     server = sample_server(**KNOBS, day=1, token="tok-listing")
     changes = {"probe.strategy": strategy, "listing.fields": LISTING_FIELDS[profile]}
     if strategy == "changed_since":
-        changes["listing.changed_since"] = FILTERS[profile]
+        changes["listing.changed_since"] = {**FILTERS[profile], "reconcile_every_days": reconcile_every_days}
     path = declaration_at(PROFILES[profile], server.url, tmp_path, changes)
     res = {
         "source_api": SourceApiResource(declaration_file=str(path)),
@@ -86,7 +86,7 @@ def test_the_daily_listing_is_the_probe(profile, sample_server, sqlite_warehouse
     server, res, world = setup(profile, "listing", sample_server, sqlite_warehouse_url, tmp_path, monkeypatch)
     store = res["warehouse"].store()
     with instance_for_test() as instance:
-        for day in (1, 2, 3):
+        for day in (1, 2):
             figures, stats = day_of(server, res, instance, day)
             live = truth(profile, world, day)
             rows = stored(store)
@@ -110,7 +110,7 @@ def test_changed_since_reads_only_what_changed_and_reconciles(
     with instance_for_test() as instance:
         full, _ = day_of(server, res, instance, 1)
         assert full["changed"] == len(truth(profile, world, 1))  # the first day: everything, not a page of it
-        for day in (2, 3, 4):
+        for day in (2, 3):
             figures, stats = day_of(server, res, instance, day)
             live = truth(profile, world, day)
             rows = stored(store)
@@ -118,7 +118,7 @@ def test_changed_since_reads_only_what_changed_and_reconciles(
                 assert rows[rid] == ("live", fp), (day, rid)
             changed = sum(world.changed_on(rid, day) for rid in world.ids(day))
             assert stats["detail"] == figures["changed"] == changed
-            reconciling = day == 4  # day index 3, every 3 days: the whole listing, deletions seen
+            reconciling = day == 3  # day index 2, every 2 days: the whole listing, deletions seen
             assert store.listing_mode(date(2026, 1, day)) == (ListingMode.FULL if reconciling else ListingMode.CHANGED)
             if reconciling:
                 assert {rid for rid, (status, _) in rows.items() if status == "live"} == set(live)
@@ -133,7 +133,9 @@ def test_a_day_that_did_not_sync_does_not_move_the_watermark(
     sample_server, sqlite_warehouse_url, tmp_path, monkeypatch
 ):
     profile = "items"
-    server, res, world = setup(profile, "changed_since", sample_server, sqlite_warehouse_url, tmp_path, monkeypatch)
+    server, res, world = setup(
+        profile, "changed_since", sample_server, sqlite_warehouse_url, tmp_path, monkeypatch, reconcile_every_days=7
+    )
     store = res["warehouse"].store()
     with instance_for_test() as instance:
         day_of(server, res, instance, 1)

@@ -29,13 +29,13 @@ from typing import TypeVar
 from pipelines.core.batching import batch_id
 from pipelines.core.listing_probe import ListingMode
 from pipelines.core.outcomes import Member
+from pipelines.core.ports import BatchRecord, BatchStore, LostClaimError, Prober, utcnow
 from pipelines.core.statuses import LedgerStatus, Origin
 from pipelines.core.sync_batch import Listed, ProbeStrategy, sync_batch
 from pipelines.core.systemic import GuardPolicy, SystemicGuard
 from pipelines.core.tasks import gather_or_fail
 from pipelines.core.tiers import route_results
-from pipelines.source.client import CallMeter, SourceApiClient
-from pipelines.warehouse.store import BatchRecord, LostClaimError, Warehouse, utcnow
+from pipelines.source.meter import CallMeter
 
 T = TypeVar("T")
 
@@ -76,8 +76,8 @@ class BatchSummary:
 
 
 async def run_batches(
-    client: SourceApiClient,
-    store: Warehouse,
+    client: Prober,
+    store: BatchStore,
     plan: SyncPlan,
     batch_nos: Sequence[int],
     on_batch: Callable[[BatchSummary], None] = lambda s: None,
@@ -120,7 +120,7 @@ async def run_batches(
 class _Claim:
     """A running batch's claim: its lease renewed until the batch ends, or lost to another run."""
 
-    def __init__(self, store: Warehouse, plan: SyncPlan, batch_no: int, token: str) -> None:
+    def __init__(self, store: BatchStore, plan: SyncPlan, batch_no: int, token: str) -> None:
         self.store, self.plan, self.batch_no, self.token = store, plan, batch_no, token
         self.lost = False
 
@@ -157,13 +157,13 @@ def _submit(fn: Callable[..., T], *args: object) -> asyncio.Future[T]:
     return asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
 
 
-def _release_if_claimed(done: asyncio.Future, store: Warehouse, plan: SyncPlan, batch_no: int, token: str) -> None:
+def _release_if_claimed(done: asyncio.Future, store: BatchStore, plan: SyncPlan, batch_no: int, token: str) -> None:
     if not done.cancelled() and done.exception() is None and done.result():
         with contextlib.suppress(Exception):  # quick, rare, and possibly while the loop shuts down
             store.release_claim(plan.day, batch_no, token, utcnow())
 
 
-def _listed(store: Warehouse, day: date, members: Sequence[Member]) -> Listed:
+def _listed(store: BatchStore, day: date, members: Sequence[Member]) -> Listed:
     """What the day's listing said of these members (nothing, when no listing finished today:
     then every member is probed)."""
     mode = store.listing_mode(day)
@@ -177,7 +177,7 @@ def _listed(store: Warehouse, day: date, members: Sequence[Member]) -> Listed:
 
 
 async def _run_one(
-    client: SourceApiClient, store: Warehouse, plan: SyncPlan, batch_no: int, guard: SystemicGuard
+    client: Prober, store: BatchStore, plan: SyncPlan, batch_no: int, guard: SystemicGuard
 ) -> BatchSummary | None:
     token = uuid.uuid4().hex
     started = utcnow()

@@ -18,11 +18,12 @@ from pipelines.core.batching import chunked
 from pipelines.core.fingerprint import Change, MissingFieldsError, decide, fingerprint
 from pipelines.core.ids import id_problem
 from pipelines.core.outcomes import BatchResult, Outcome, ResourceUpdate, StoredState, SubJobResult
+from pipelines.core.ports import Prober
 from pipelines.core.statuses import ResourceStatus
 from pipelines.core.systemic import GuardPolicy, SystemicGuard
 from pipelines.core.tasks import gather_or_fail
-from pipelines.source.client import CallMeter, Probe, SourceApiClient
 from pipelines.source.errors import ErrorClass, SourceError
+from pipelines.source.meter import CallMeter, Probe
 
 Observed = list[tuple[str, SourceError | None]]
 
@@ -48,7 +49,7 @@ class Listed:
 
 
 async def sync_batch(
-    client: SourceApiClient,
+    client: Prober,
     resource_ids: Sequence[str],
     stored: Mapping[str, StoredState],
     *,
@@ -65,7 +66,7 @@ async def sync_batch(
     sendable = []
     known: dict[str, tuple[Probe, str | None]] = {}  # answered by the listing, no call made
     for rid in resource_ids:
-        problem = id_problem(rid, client.source.id.type)
+        problem = id_problem(rid, client.id_type)
         if problem is not None:  # never sent, never blocks the others: its own outcome, in the dead letter
             _record_failure(result, rid, SourceError(ErrorClass.INVALID_ID, f"id {problem}: cannot be sent or stored"))
         elif listed is not None and rid in listed.fingerprints:
@@ -77,7 +78,7 @@ async def sync_batch(
         else:
             sendable.append(rid)
     if strategy in (ProbeStrategy.LISTING, ProbeStrategy.CHANGED_SINCE):  # the rest is probed as declared
-        strategy = ProbeStrategy.BULK if client.source.bulk_probe is not None else ProbeStrategy.PROJECTED
+        strategy = ProbeStrategy.BULK if client.bulk_size is not None else ProbeStrategy.PROJECTED
         guard = _ExpectingGone(guard)  # type: ignore[assignment]
 
     async def probe_one(rid: str) -> tuple[Probe, str | None]:
@@ -190,8 +191,8 @@ async def _probe_all(
                 observed.append(("bulk_probe", error))
                 guard.observe("bulk_probe", error)
 
-        assert client.source.bulk_probe is not None  # the declaration refuses strategy bulk without it
-        max_ids = client.source.bulk_probe.max_ids
+        max_ids = client.bulk_size
+        assert max_ids is not None  # the declaration refuses strategy bulk without a bulk probe
         await gather_or_fail(*(bulk_one(chunk) for chunk in chunked(bulk_ids, max_ids)))
     replies = await gather_or_fail(*(_observed("probe", probe_one(rid), guard, observed) for rid in singles))
     answers.update(zip(singles, replies, strict=True))

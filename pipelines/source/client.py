@@ -236,6 +236,15 @@ class SourceApiClient:
             missing = []
         return records, [t for m in missing if (t := id_text(m, id_spec.type)) is not None]
 
+    @property
+    def id_type(self) -> str:
+        return self.source.id.type
+
+    @property
+    def bulk_size(self) -> int | None:
+        """Ids per bulk probe (None: the source has no bulk probe)."""
+        return self.source.bulk_probe.max_ids if self.source.bulk_probe is not None else None
+
     def bulk_safe(self, rid: str) -> bool:
         spec = self.source.bulk_probe
         return spec is not None and spec.separator not in rid

@@ -11,7 +11,6 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from pipelines.core.sync_batch import ProbeStrategy
-from pipelines.sample_api import SampleApiConfig, create_app
 from pipelines.source.client import ClientSettings, SourceApiClient
 from pipelines.source.config import Credentials, resolve_base_url, resolve_credentials
 from pipelines.source.declaration import SourceDeclaration
@@ -104,18 +103,21 @@ class SourceApiResource(ConfigurableResource):
             rate_limiter_url=self.rate_limiter_url,
         )
 
-    def sample_config(self, day: int) -> SampleApiConfig:
+    def sample_transport(self, day: int) -> httpx.AsyncBaseTransport:
+        """The embedded sample API serving ``day``, in process. Imported here, only when a source
+        declares it: the demo's API is not on the production code's import path."""
+        from pipelines.sample_api import SampleApiConfig, create_app  # noqa: PLC0415
+
         sample = self.declaration().client.sample
         assert sample is not None
-        return SampleApiConfig(seed=sample.seed, resources=sample.resources, change_rate=sample.change_rate, day=day)
+        config = SampleApiConfig(seed=sample.seed, resources=sample.resources, change_rate=sample.change_rate, day=day)
+        return httpx.ASGITransport(app=create_app(config))
 
     @asynccontextmanager
     async def open(self, simulated_day: int, spend: SpendLog | None = None):
         """A client (writing its calls down in ``spend`` before sending them); for the embedded
         sample API, one serving ``simulated_day``."""
-        transport = None
-        if self.embedded:
-            transport = httpx.ASGITransport(app=create_app(self.sample_config(simulated_day)))
+        transport = self.sample_transport(simulated_day) if self.embedded else None
         async with SourceApiClient(self.client_settings(), transport=transport, spend=spend) as client:
             yield client
 

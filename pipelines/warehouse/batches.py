@@ -9,17 +9,15 @@ goes in one transaction, so the batch is completed or absent, never half-written
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from pipelines.core.batching import batch_id
-from pipelines.core.outcomes import BatchResult, Member, Outcome
+from pipelines.core.outcomes import Member, Outcome
+from pipelines.core.ports import BatchRecord, LostClaimError
 from pipelines.core.statuses import DeadLetterStatus, LedgerStatus, Origin, QueueStatus
-from pipelines.source.client import CallMeter
 from pipelines.warehouse.schema import (
     LEDGER_CALLS,
     LEDGER_COUNTS,
@@ -32,25 +30,6 @@ from pipelines.warehouse.schema import (
 )
 from pipelines.warehouse.upsert import bulk_upsert, newer_or_same, resources_set, upsert
 from pipelines.warehouse.watchlist import DEAD_REASON, GONE_REASON
-
-
-class LostClaimError(RuntimeError):
-    """Another owner took the batch over (our lease expired); our write was rolled back."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class BatchRecord:
-    """Everything a finished batch writes, in one transaction."""
-
-    partition: date
-    batch_no: int
-    result: BatchResult  # routed: no FAILED left
-    members: Mapping[str, Member]
-    meter: CallMeter
-    started_at: datetime
-    finished_at: datetime
-    run_id: str
-    claim_token: str
 
 
 class BatchOps:

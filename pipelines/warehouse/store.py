@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from itertools import chain
 from typing import Any
 
@@ -13,8 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pipelines.core.batching import assign_batches, chunked
 from pipelines.core.outcomes import Member, StoredState
+from pipelines.core.ports import BatchRecord, LostClaimError, utcnow
 from pipelines.core.statuses import LedgerStatus, Origin, QueueStatus, ResourceStatus
-from pipelines.warehouse.batches import BatchOps, BatchRecord, LostClaimError
+from pipelines.warehouse.batches import BatchOps
 from pipelines.warehouse.connect import (
     WarehouseNotFoundError,
     create_tables,
@@ -363,7 +364,3 @@ def _insert_new(dialect: str):
     """INSERT into job_set that skips a sub-job already there (a concurrent build's)."""
     insert = postgresql.insert(job_set) if dialect == "postgresql" else sqlite.insert(job_set)
     return insert.on_conflict_do_nothing(index_elements=["partition", "resource_id"])
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
