@@ -20,7 +20,7 @@ from pipelines.sync.resources import SourceApiResource, WarehouseResource
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import alerts, batch_ledger, resources
 from pipelines.warehouse.schema import dead_letter as dead_letter_table
-from pipelines_tests.helpers import WebhookReceiver
+from pipelines_tests.helpers import PROFILES, WebhookReceiver, declaration_at
 
 ASSETS = [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks]
 D1, D2 = "2026-01-01", "2026-01-02"
@@ -172,13 +172,16 @@ def test_a_real_mass_deletion_can_be_let_through(sample_server, sqlite_warehouse
     assert state(res["warehouse"].store(), D2)["gone"] == 300
 
 
-def test_flaky_resources_never_open_the_breaker(sample_server, sqlite_warehouse_url):
+def test_flaky_resources_never_open_the_breaker(sample_server, sqlite_warehouse_url, tmp_path):
     """10% of resources fail up to 5 consecutive attempts: only those outlasting tier 1 go to tier 2."""
     knobs = dict(resources=1000, flaky_rate=0.1, flaky_attempts=5, seed=11)
     world = World(SampleApiConfig(**knobs))
     server = sample_server(**knobs, day=1)
+    retries = {"max_attempts": 4, "backoff_initial": 0.01, "backoff_max": 0.05}  # what matters is the count
+    changes = {"client.retries": retries, "client.auth": {"type": "none"}}
+    path = declaration_at(PROFILES["items"], server.url, tmp_path, changes)
     res = {
-        "source_api": SourceApiResource(base_url=server.url, max_attempts=4),
+        "source_api": SourceApiResource(declaration_file=str(path)),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
     store = res["warehouse"].store()

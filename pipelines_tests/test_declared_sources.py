@@ -67,3 +67,25 @@ def test_two_days_cost_the_minimum_and_a_rerun_is_free(
     with store.engine.connect() as conn:
         rows = {r.resource_id: r.details for r in conn.execute(sa.select(resources))}
     assert rows == truth(profile, world, 2)
+
+
+def test_a_deployment_moves_from_environment_settings_to_a_declaration_without_a_rewrite(
+    sample_server, sqlite_warehouse_url, tmp_path
+):
+    """Day 1 synced as a deployment from before declarations (SOURCE_API_URL and friends); day 2
+    with the same API declared in YAML: the same warehouse carries on (no mismatch, nothing
+    rewritten), and day 2 costs only its changes, as if nothing had moved."""
+    server = sample_server(resources=N, change_rate=0.25, seed=9, day=1)
+    warehouse = WarehouseResource(url=sqlite_warehouse_url)
+    before = {"source_api": SourceApiResource(base_url=server.url), "warehouse": warehouse}
+    path = declaration_at(PROFILES["items"], server.url, tmp_path, {"client.auth": {"type": "none"}})  # as before
+    after = {"source_api": SourceApiResource(declaration_file=str(path)), "warehouse": warehouse}
+    world = World(SampleApiConfig(resources=N, change_rate=0.25, seed=9))
+    with instance_for_test() as instance:
+        sync_day(before, DAY1, instance)
+        server.configure(day=2)
+        server.reset()
+        day2 = sync_day(after, DAY2, instance)
+    changed = sum(world.changed_on(rid, 2) for rid in world.ids(2))
+    assert day2["changed"] == server.stats()["detail"] == changed and day2["new"] == 0
+    assert day2["calls_made"] == N + changed

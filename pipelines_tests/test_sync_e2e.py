@@ -54,7 +54,7 @@ def pg_instance():
 
 
 def test_two_days_and_a_rerun_on_postgres(sample_server, pg_warehouse_url, pg_instance):
-    n = 1_500
+    n = 1_000
     config = SampleApiConfig(resources=n, change_rate=0.2, seed=11)
     server = sample_server(resources=n, change_rate=0.2, seed=11, day=1)
     res = sync_resources(pg_warehouse_url, base_url=server.url)
@@ -65,7 +65,7 @@ def test_two_days_and_a_rerun_on_postgres(sample_server, pg_warehouse_url, pg_in
     stats = server.stats()
     assert (stats["probe"], stats["detail"], stats["listing"]) == (n, n, math.ceil(n / 500))
     assert day1["changed"] == day1["new"] == n and day1["calls_made"] == 2 * n
-    assert day1["batches_completed"] == day1["batches_expected"] == 15
+    assert day1["batches_completed"] == day1["batches_expected"] == n // 100
 
     # Day 2, 20% changed: exactly N probes plus one detail call per changed resource.
     server.configure(day=2)
