@@ -35,8 +35,8 @@ browser:  ## Debian's chromium for the UI test (installed when missing and we ar
 	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || { echo "the UI test needs Debian's chromium: sudo apt-get install chromium"; exit 1; }
 
-test: install browser  ## the whole suite, on both cores (needs PostgreSQL and Redis on 127.0.0.1)
-	$(BIN)/python -m pytest -n 2 $(ARGS)
+test: install browser  ## the whole suite on three workers (needs PostgreSQL and Redis on 127.0.0.1)
+	$(BIN)/python -m pytest -n 3 $(ARGS)
 
 test-fast: install  ## pure logic and the in-process sample API: no PostgreSQL, Redis, browser or server process
 	$(BIN)/python -m pytest -m "not integration" -n 2 $(ARGS)

@@ -74,7 +74,7 @@ INTEGRATION_MODULES = frozenset(
 )
 
 
-# With pytest-xdist (make test: -n 2), these modules run on one worker, one after another: each
+# With pytest-xdist (make test: -n 3), these modules run on one worker, one after another: each
 # starts processes that want a core (Celery nodes, dagster dev, a browser, the benchmark's days)
 # and asserts on rates or timings a second copy of itself would disturb. Every other test is a
 # unit of its own. (A scheduler of ours: xdist 3.8's xdist_group marks are not applied under

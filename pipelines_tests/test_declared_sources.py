@@ -6,11 +6,12 @@ import math
 
 import pytest
 import sqlalchemy as sa
-from dagster import instance_for_test
+from dagster import instance_for_test, materialize
 
 from pipelines.sample_api import SampleApiConfig, World
 from pipelines.sample_api.shop import metafields, shop_id
 from pipelines.source.declaration_file import load_declaration
+from pipelines.sync.assets import watchlist
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import resources
@@ -89,3 +90,21 @@ def test_a_deployment_moves_from_environment_settings_to_a_declaration_without_a
     changed = sum(world.changed_on(rid, 2) for rid in world.ids(2))
     assert day2["changed"] == server.stats()["detail"] == changed and day2["new"] == 0
     assert day2["calls_made"] == N + changed
+
+
+def test_a_credential_variable_that_is_not_set_stops_the_run_once_naming_it(
+    sample_server, sqlite_warehouse_url, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("SHOP_ACCESS_TOKEN", raising=False)
+    server = sample_server(resources=50, day=1)
+    path = declaration_at(PROFILES["shop"], server.url, tmp_path)
+    res = {
+        "source_api": SourceApiResource(declaration_file=str(path)),
+        "warehouse": WarehouseResource(url=sqlite_warehouse_url),
+    }
+    with instance_for_test() as instance:
+        result = materialize([watchlist], partition_key=DAY1, resources=res, instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = result.failure_data_for_node("watchlist").error
+    assert "SHOP_ACCESS_TOKEN is not set" in failure.message
+    assert server.stats()["billable"] == 0  # nothing was sent without it

@@ -44,10 +44,14 @@ def test_a_batch_that_loses_its_claim_stops_calling_and_writes_nothing(sample_se
 
     def take_over() -> int:
         """Another run takes the batch (as if run-a's lease had lapsed) and completes it."""
-        with store.engine.begin() as conn:
-            conn.execute(sa.update(batch_ledger).values(lease_expires=datetime(2000, 1, 1, tzinfo=UTC)))
-        now = datetime.now(UTC)
-        assert store.claim_batch(D1, 0, "run-b", "tok-b", 60, now)
+        for _ in range(20):  # run-a may renew between the two statements (it renews every 0.5 s): again
+            with store.engine.begin() as conn:
+                conn.execute(sa.update(batch_ledger).values(lease_expires=datetime(2000, 1, 1, tzinfo=UTC)))
+            now = datetime.now(UTC)
+            if store.claim_batch(D1, 0, "run-b", "tok-b", 60, now):
+                break
+        else:
+            raise AssertionError("run-b never took the batch over")
         results = BatchResult([SubJobResult(rid, Outcome.UNCHANGED, "same") for rid in IDS])
         members = {rid: Member(rid) for rid in IDS}
         store.record_batch(

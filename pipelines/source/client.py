@@ -211,17 +211,7 @@ class SourceApiClient:
         url = httpx.URL(spec.path, query=b"&".join(parts))
         (response, body), attempts = await self._get("bulk_probe", url, headers=spec.headers or None, meter=meter)
         parsed = self._parsed("bulk_probe", response, body, attempts)
-        items = select(parsed, spec.data_selector, None)
-        if not isinstance(items, list):
-            raise self._error(
-                ErrorClass.POISON,
-                f"body fails the schema: no list of records at {spec.data_selector or 'the top'}",
-                response.request,
-                response,
-                body,
-                attempts,
-                "bulk_probe",
-            )
+        items = self._list("bulk_probe", parsed, spec.data_selector, response, body, attempts)
         records: dict[str, dict] = {}
         id_spec = self.source.id
         for item in items:
@@ -258,17 +248,7 @@ class SourceApiClient:
         )
         if spec.shape == "list":
             parsed = self._parsed("detail", response, body, attempts)
-            records = select(parsed, spec.data_selector, None)
-            if not isinstance(records, list):
-                raise self._error(
-                    ErrorClass.POISON,
-                    f"record fails the schema: no list at {spec.data_selector or 'the top'}",
-                    response.request,
-                    response,
-                    body,
-                    attempts,
-                    "detail",
-                )
+            records = self._list("detail", parsed, spec.data_selector, response, body, attempts)
             return Detail(records, attempts)
         return Detail(
             self._record("detail", response, body, spec.data_selector, spec.required, rid, attempts), attempts
@@ -305,17 +285,7 @@ class SourceApiClient:
                 "listing", target, params=params, headers=spec.headers or None, meter=meter
             )
             parsed = self._parsed("listing", response, body, attempts)
-            items = select(parsed, spec.data_selector, None)
-            if not isinstance(items, list):
-                raise self._error(
-                    ErrorClass.POISON,
-                    f"body fails the schema: no list of records at {spec.data_selector or 'the top'}",
-                    response.request,
-                    response,
-                    body,
-                    attempts,
-                    "listing",
-                )
+            items = self._list("listing", parsed, spec.data_selector, response, body, attempts)
             page = []
             for item in items:
                 rid = id_text(select(item, id_spec.path, None), id_spec.type)
@@ -436,9 +406,8 @@ class SourceApiClient:
                 try:
                     await self._wait_turn()
                     self._raise_failure()
-                    request = self._http.build_request(
-                        "GET", path, params=params or None, headers=headers
-                    )  # {} would drop a query in the path
+                    # params None, never {}: httpx drops the path's own query for an empty dict
+                    request = self._http.build_request("GET", path, params=params or None, headers=headers)
                     if self.spend is not None:
                         await self.spend.before_send()  # written down before it is sent: it is paid for
                     sent = time.monotonic()
@@ -583,6 +552,16 @@ class SourceApiClient:
             return validate_record(select(parse_json(body), selector, None), self.source.id, required, expected_id=rid)
         except SourceError as exc:
             raise self._error(exc.error_class, exc.message, response.request, response, body, attempts, kind) from None
+
+    def _list(
+        self, kind: str, parsed: Any, selector: str, response: httpx.Response, body: bytes, attempts: int
+    ) -> list:
+        """The list of records at ``selector``; anything else is poison."""
+        found = select(parsed, selector, None)
+        if not isinstance(found, list):
+            message = f"body fails the schema: no list of records at {selector or 'the top'}"
+            raise self._error(ErrorClass.POISON, message, response.request, response, body, attempts, kind)
+        return found
 
     def _parsed(self, kind: str, response: httpx.Response, body: bytes, attempts: int) -> Any:
         try:

@@ -7,12 +7,12 @@ from datetime import date
 from functools import lru_cache
 
 import httpx
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure
 from pydantic import Field
 
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.source.client import ClientSettings, SourceApiClient
-from pipelines.source.config import Credentials, resolve_base_url, resolve_credentials
+from pipelines.source.config import Credentials, MissingSecretError, resolve_base_url, resolve_credentials
 from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.declaration_file import load_declaration
 from pipelines.source.spend import SpendLog
@@ -117,8 +117,12 @@ class SourceApiResource(ConfigurableResource):
     async def open(self, simulated_day: int, spend: SpendLog | None = None):
         """A client (writing its calls down in ``spend`` before sending them); for the embedded
         sample API, one serving ``simulated_day``."""
+        try:
+            settings = self.client_settings()
+        except MissingSecretError as exc:  # no retry can set a variable: the run stops here, once
+            raise Failure(str(exc), allow_retries=False) from None
         transport = self.sample_transport(simulated_day) if self.embedded else None
-        async with SourceApiClient(self.client_settings(), transport=transport, spend=spend) as client:
+        async with SourceApiClient(settings, transport=transport, spend=spend) as client:
             yield client
 
 
