@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from pipelines.source.declaration import ApiKeyAuth, BasicAuth, BearerAuth, SourceDeclaration
+from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.declaration_file import DeclarationError, load_declaration
 
 
@@ -22,11 +22,7 @@ def describe(source: SourceDeclaration) -> list[str]:
         else f"the embedded sample ({client.sample.profile if client.sample else ''})"
     )
     auth = client.auth
-    variables = {
-        BearerAuth: lambda a: [a.token_env],
-        ApiKeyAuth: lambda a: [a.token_env],
-        BasicAuth: lambda a: [a.username_env, a.password_env],
-    }.get(type(auth), lambda a: [])(auth)
+    variables = auth.variables()
     lines = [
         f"source {source.name!r}: {where}, auth {auth.type}",
         f"  ids: {source.id.type} at {source.id.path}; fingerprint: {', '.join(source.fingerprint)}",

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from pipelines.source.redact import scrub_logs, url_secrets
+from pipelines.source.redact import header_problem, scrub_logs, url_secrets
 from pipelines.source.urls import PLACEHOLDER, mask_url, placeholders
 
 CsvList = Annotated[list[str], NoDecode]
@@ -183,12 +183,9 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             if not value:
                 return None  # an empty line of an env file: no token
-            bad = next((c for c in value if c.isspace() or not c.isprintable() or ord(c) > 126), None)
-            if bad is not None:  # never echo the value: it is a secret
-                raise ValueError(
-                    f"holds {'whitespace' if bad.isspace() else 'a control or non-ASCII character'} "
-                    f"(at position {value.index(bad)} of {len(value)}); an HTTP header cannot carry it as given"
-                )
+            problem = header_problem(value)
+            if problem is not None:  # never echo the value: it is a secret
+                raise ValueError(problem)
         return value
 
     @field_validator("source_api_proxy_url", "alert_webhook_url", "source_rate_limiter_key", mode="before")

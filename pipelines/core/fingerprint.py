@@ -7,6 +7,8 @@ import json
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
+from pipelines.source.selectors import select
+
 
 class MissingFieldsError(ValueError):
     """The record lacks a field the fingerprint is made of."""
@@ -21,21 +23,12 @@ class Change(StrEnum):
 def fingerprint(record: Mapping[str, object], fields: Sequence[str]) -> str:
     """A stable hash of ``fields`` of ``record``, each a name or a dotted path (``meta.etag``);
     the order of keys inside values does not matter."""
-    values = [_at(record, name) for name in fields]
+    values = [select(record, name, None) for name in fields]
     missing = [name for name, value in zip(fields, values, strict=True) if value is None]
     if missing:
         raise MissingFieldsError(f"record lacks fingerprint field(s): {', '.join(missing)}")
     payload = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
-
-
-def _at(record: Mapping[str, object], path: str) -> object:
-    value: object = record
-    for name in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(name)
-    return value
 
 
 def decide(stored: str | None, current: str) -> Change:

@@ -52,12 +52,8 @@ def _is_transient(exc: BaseException) -> bool:
 
 def _auth_setting(source: SourceDeclaration) -> str:
     """The variable holding the credential, for a message saying what to check."""
-    auth = source.client.auth
-    if isinstance(auth, BearerAuth | ApiKeyAuth):
-        return auth.token_env
-    if isinstance(auth, BasicAuth):
-        return auth.password_env
-    return f"{source.name}: client.auth"
+    variables = source.client.auth.variables()
+    return variables[-1] if variables else f"{source.name}: client.auth"
 
 
 def _page_key(target: str | httpx.URL, params: dict[str, str]) -> str:

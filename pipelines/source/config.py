@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pipelines.source.declaration import ApiKeyAuth, BasicAuth, BearerAuth, SourceDeclaration
+from pipelines.source.redact import header_problem
+from pipelines.source.urls import strip_userinfo
 
 
 class MissingSecretError(ValueError):
@@ -36,8 +38,6 @@ class ClientSettings:
     @property
     def budget(self) -> str:
         """The shared rate's name: sources calling one host share it unless they name their own."""
-        from pipelines.source.urls import strip_userinfo  # noqa: PLC0415 (no cycle at import)
-
         return self.source.rate.budget or strip_userinfo(self.base_url)
 
 
@@ -51,12 +51,9 @@ def resolve_credentials(source: SourceDeclaration, environ: Mapping[str, str] = 
         value = environ.get(name)
         if not value and not source.embedded:
             raise MissingSecretError(f"{name} is not set: source {source.name!r} reads its credential from it")
-        bad = next((c for c in value or "" if c.isspace() or not c.isprintable() or ord(c) > 126), None)
-        if bad is not None:  # never echo the value: it is a secret
-            raise MissingSecretError(
-                f"{name} holds {'whitespace' if bad.isspace() else 'a control or non-ASCII character'} "
-                f"(at position {(value or '').index(bad)}); no HTTP header can carry it as given"
-            )
+        problem = header_problem(value or "")
+        if problem is not None:  # never echo the value: it is a secret
+            raise MissingSecretError(f"{name} {problem}")
         return value or ""
 
     if isinstance(auth, BearerAuth | ApiKeyAuth):

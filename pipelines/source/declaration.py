@@ -49,6 +49,10 @@ class BearerAuth(Spec):
     type: Literal["bearer"]
     token_env: EnvName
 
+    def variables(self) -> list[str]:
+        """The variables holding the credential, the secret last."""
+        return [self.token_env]
+
 
 class ApiKeyAuth(Spec):
     type: Literal["api_key"]
@@ -56,15 +60,24 @@ class ApiKeyAuth(Spec):
     location: Literal["header", "query"] = "header"
     token_env: EnvName
 
+    def variables(self) -> list[str]:
+        return [self.token_env]
+
 
 class BasicAuth(Spec):
     type: Literal["basic"]
     username_env: EnvName
     password_env: EnvName
 
+    def variables(self) -> list[str]:
+        return [self.username_env, self.password_env]
+
 
 class NoAuth(Spec):
     type: Literal["none"] = "none"
+
+    def variables(self) -> list[str]:
+        return []
 
 
 Auth = Annotated[BearerAuth | ApiKeyAuth | BasicAuth | NoAuth, Field(discriminator="type")]

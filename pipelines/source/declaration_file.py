@@ -8,12 +8,12 @@ key and what was expected, for every problem at once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import ValidationError
 
-from pipelines.source.declaration import SourceDeclaration
+from pipelines.source.declaration import Auth, Paginator, SourceDeclaration
 
 
 class DeclarationError(ValueError):
@@ -61,9 +61,13 @@ def _problem(root: yaml.Node | None, prefix: tuple[str, ...], err: Any) -> str:
     return f"{line}{key}: {message}"
 
 
-_UNION_TAGS = frozenset(
-    {"bearer", "api_key", "basic", "none", "cursor", "link_header", "offset", "page_number", "next_url", "single_page"}
-)
+def _tags(union: Any) -> frozenset[str]:
+    """The ``type`` values of an annotated union of specs (what pydantic puts in an error's loc)."""
+    members = get_args(get_args(union)[0])
+    return frozenset(tag for member in members for tag in get_args(member.model_fields["type"].annotation))
+
+
+_UNION_TAGS = _tags(Auth) | _tags(Paginator)
 
 
 def _node_at(node: yaml.Node | None, loc: list[str]) -> yaml.Node | None:

@@ -83,3 +83,13 @@ def _scrubbing_factory(*args, **kwargs) -> logging.LogRecord:
         if clean != message:
             record.msg, record.args = clean, ()
     return record
+
+
+def header_problem(secret: str) -> str | None:
+    """Why no HTTP header can carry ``secret`` as given (whitespace, a control or non-ASCII
+    character, and where), or None; never the value itself."""
+    bad = next((c for c in secret if c.isspace() or not c.isprintable() or ord(c) > 126), None)
+    if bad is None:
+        return None
+    what = "whitespace" if bad.isspace() else "a control or non-ASCII character"
+    return f"holds {what} (at position {secret.index(bad)} of {len(secret)}); an HTTP header cannot carry it as given"
