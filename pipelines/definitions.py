@@ -1,83 +1,109 @@
-"""The code location: ``dagster dev -m pipelines.definitions`` (or workspace.yaml)."""
+"""The code location: ``dagster dev -m pipelines.definitions`` (or workspace.yaml).
+
+Its sources are components (``pipelines/defs/<name>/defs.yaml``, loaded with
+``load_from_defs_folder``), or the one source the environment configures; the warehouse, the IO
+manager and the executor are the deployment's, set once here for every source."""
 
 from __future__ import annotations
 
-import os
-from typing import Any
+import importlib
+import tomllib
+from pathlib import Path
 
-from dagster import Definitions, EnvVar
+from dagster import ComponentTree, Definitions, load_from_defs_folder
 
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.settings import Settings, load_settings
-from pipelines.sync.assets import job_set, retry_queue, watchlist
-from pipelines.sync.checks import sync_checks
-from pipelines.sync.dead_letter import dead_letter
+from pipelines.sync.budgets import check_budgets
 from pipelines.sync.executors import executor_for
 from pipelines.sync.io_manager import WarehouseIOManager
-from pipelines.sync.jobs import daily_sync_job
-from pipelines.sync.replay import replay_dead_letters
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
-from pipelines.sync.schedules import daily_sync_schedule
-from pipelines.sync.sensors import completion_sensor, run_failure_alert_sensor
-from pipelines.sync.synced_resources import synced_resources
+from pipelines.sync.resources import DeclaredSource, SourceApiResource, WarehouseResource, from_env
+from pipelines.sync.scope import DEFAULT_SCOPE
+from pipelines.sync.source_defs import source_definitions
 
 
-def from_env(name: str, value: Any) -> Any:
-    """``EnvVar(name)`` when the variable is set: Dagster then keeps only its name in run
-    snapshots and shows only its name in the UI. Every setting that may carry a credential (a
-    token, a URL with a password) reaches Dagster this way; a default (no secret) as itself."""
-    if value is None:
-        return None
-    key = next((k for k in os.environ if k.upper() == name), None)
-    return EnvVar(key) if key is not None else value
+def build_source_api(settings: Settings) -> SourceApiResource:
+    """The one source of a deployment configured by environment (secrets stay EnvVar)."""
+    return SourceApiResource(
+        declaration_file=settings.declaration_file(),
+        base_url=from_env("SOURCE_API_URL", settings.source_api_url),
+        token=from_env("SOURCE_API_TOKEN", settings.source_api_token),
+        proxy_url=from_env("SOURCE_API_PROXY_URL", settings.source_api_proxy_url),
+        probe_strategy=ProbeStrategy(settings.source_probe_strategy),
+        probe_fields=settings.source_probe_fields,
+        fingerprint_fields=settings.source_fingerprint_fields,
+        item_path=settings.source_item_path,
+        detail_path=settings.source_detail_path,
+        items_path=settings.source_items_path,
+        connect_timeout=settings.source_connect_timeout,
+        read_timeout=settings.source_read_timeout,
+        request_deadline=settings.source_request_deadline,
+        max_response_bytes=settings.source_max_response_bytes,
+        max_concurrency=settings.source_max_concurrency,
+        min_concurrency=settings.source_min_concurrency,
+        rate_limit=settings.source_rate_limit,
+        rate_limiter_url=from_env("SOURCE_RATE_LIMITER_URL", settings.source_rate_limiter_url),
+        rate_limiter_key=settings.source_rate_limiter_key,
+        max_attempts=settings.source_max_attempts,
+        breaker_failure_ratio=settings.source_breaker_failure_ratio,
+        breaker_min_calls=settings.source_breaker_min_calls,
+        breaker_cooldown=settings.source_breaker_cooldown,
+        breaker_hold=settings.source_breaker_hold,
+        sample_resources=settings.sample_api_resources,
+        sample_change_rate=settings.sample_api_change_rate,
+        sample_seed=settings.sample_api_seed,
+        cost_per_1000_requests=settings.cost_per_1000_requests,
+    )
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
-    """Resources as the environment configures them (secrets stay EnvVar, so never displayed)."""
+    """The deployment's resources, shared by every source (secrets stay EnvVar, never displayed)."""
     warehouse_url = from_env("WAREHOUSE_URL", settings.warehouse_url)
     return {
-        "source_api": SourceApiResource(
-            declaration_file=settings.declaration_file(),
-            base_url=from_env("SOURCE_API_URL", settings.source_api_url),
-            token=from_env("SOURCE_API_TOKEN", settings.source_api_token),
-            proxy_url=from_env("SOURCE_API_PROXY_URL", settings.source_api_proxy_url),
-            probe_strategy=ProbeStrategy(settings.source_probe_strategy),
-            probe_fields=settings.source_probe_fields,
-            fingerprint_fields=settings.source_fingerprint_fields,
-            item_path=settings.source_item_path,
-            detail_path=settings.source_detail_path,
-            items_path=settings.source_items_path,
-            connect_timeout=settings.source_connect_timeout,
-            read_timeout=settings.source_read_timeout,
-            request_deadline=settings.source_request_deadline,
-            max_response_bytes=settings.source_max_response_bytes,
-            max_concurrency=settings.source_max_concurrency,
-            min_concurrency=settings.source_min_concurrency,
-            rate_limit=settings.source_rate_limit,
-            rate_limiter_url=from_env("SOURCE_RATE_LIMITER_URL", settings.source_rate_limiter_url),
-            rate_limiter_key=settings.source_rate_limiter_key,
-            max_attempts=settings.source_max_attempts,
-            breaker_failure_ratio=settings.source_breaker_failure_ratio,
-            breaker_min_calls=settings.source_breaker_min_calls,
-            breaker_cooldown=settings.source_breaker_cooldown,
-            breaker_hold=settings.source_breaker_hold,
-            sample_resources=settings.sample_api_resources,
-            sample_change_rate=settings.sample_api_change_rate,
-            sample_seed=settings.sample_api_seed,
-            cost_per_1000_requests=settings.cost_per_1000_requests,
-        ),
         "warehouse": WarehouseResource(url=warehouse_url),
         # what a step hands the next goes through the warehouse: steps may run on any worker
         "io_manager": WarehouseIOManager(url=warehouse_url),
     }
 
 
-defs = Definitions(
-    assets=[watchlist, retry_queue, job_set, synced_resources, dead_letter],
-    asset_checks=sync_checks,
-    jobs=[daily_sync_job, replay_dead_letters],
-    schedules=[daily_sync_schedule],
-    sensors=[completion_sensor, run_failure_alert_sensor],
-    resources=build_resources(load_settings()),
-    executor=executor_for(load_settings()),
-)
+PROJECT = Path(__file__).parent
+
+
+def build_sources(settings: Settings, project: Path = PROJECT) -> Definitions:
+    """The sources. Configured by environment (``SOURCE_DECLARATION``, or the older
+    ``SOURCE_API_URL`` family): that one source, under the names a single-source deployment
+    always had. Otherwise every source declared as a ``RestSource`` component under
+    ``pipelines/defs/`` (the embedded sample's ships there), each under its own name."""
+    if settings.configured_by_environment():
+        return source_definitions(DEFAULT_SCOPE, build_source_api(settings))
+    sources = load_components(project)
+    check_budgets({key: api for key, api in (sources.resources or {}).items() if isinstance(api, DeclaredSource)})
+    return sources
+
+
+def load_components(project: Path) -> Definitions:
+    """The components of the dg project ``project`` is in. Installed as a package (the Docker
+    image), this project has no pyproject.toml beside it: its defs module is ``pipelines.defs``."""
+    if any(_is_dg_project(folder) for folder in (project, *project.parents)):
+        return load_from_defs_folder(path_within_project=project)
+    if project != PROJECT:
+        raise FileNotFoundError(f"{project}: not inside a dg project (a pyproject.toml with [tool.dg])")
+    defs_module = importlib.import_module("pipelines.defs")
+    return ComponentTree.from_module(defs_module=defs_module, project_root=PROJECT.parent).build_defs()
+
+
+def _is_dg_project(folder: Path) -> bool:
+    pyproject = folder / "pyproject.toml"
+    return pyproject.is_file() and "dg" in tomllib.loads(pyproject.read_text()).get("tool", {})
+
+
+def build_defs(settings: Settings, project: Path = PROJECT) -> Definitions:
+    """The code location: ``project``'s sources (a folder inside a dg project, whose
+    ``[tool.dg]`` names its defs module) and the deployment's resources and executor."""
+    return Definitions.merge(
+        build_sources(settings, project),
+        Definitions(resources=build_resources(settings), executor=executor_for(settings)),
+    )
+
+
+defs = build_defs(load_settings())

@@ -1,4 +1,4 @@
-"""What happened to a resource: ``python -m pipelines.lookup r0000042 [--day 2026-01-02]``.
+"""What happened to a resource: ``python -m pipelines.lookup r0000042 [--day 2026-01-02] [--source shop]``.
 
 One call answers across the tiers: the outcome of every day it was a sub-job (or of one day),
 its retry-queue entries and its dead-letter entries, with their attempt history. It only reads:
@@ -33,13 +33,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("resource_id")
     parser.add_argument("--day", type=date.fromisoformat, help="one partition (YYYY-MM-DD); default: all")
     parser.add_argument("--warehouse", default=None, help="SQLAlchemy URL (default: WAREHOUSE_URL)")
+    parser.add_argument(
+        "--source",
+        default=None,
+        help="the source's name, in a code location of sources declared under pipelines/defs/ (its warehouse "
+        "namespace); unset: the one source the environment configures",
+    )
     args = parser.parse_args(argv)
     problem = id_problem(args.resource_id)
     if problem:
         parser.error(f"argument resource_id: the id {problem}")
     try:
-        store = open_existing(args.warehouse or load_settings().warehouse_url)
-    except (WarehouseNotFoundError, SettingsError) as exc:
+        store = open_existing(args.warehouse or load_settings().warehouse_url, args.source)
+    except (WarehouseNotFoundError, SettingsError, ValueError) as exc:
         parser.exit(2, f"{parser.prog}: error: argument --warehouse: {exc}\n")
     json.dump(lookup(store, args.resource_id, args.day), sys.stdout, indent=2, default=str)
     print()

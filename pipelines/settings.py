@@ -67,7 +67,7 @@ DECLARED_SETTINGS = (
 )
 
 
-SAMPLE_DECLARATION = Path(__file__).parent / "sources" / "sample.yaml"
+SAMPLE_DECLARATION = Path(__file__).parent / "defs" / "sample" / "defs.yaml"
 
 
 class SettingsError(ValueError):
@@ -292,6 +292,11 @@ class Settings(BaseSettings):
                 f"({','.join(self.source_fingerprint_fields)})"
             )
         return self
+
+    def configured_by_environment(self) -> bool:
+        """The source is the environment's (SOURCE_DECLARATION, or the older SOURCE_ variables),
+        not the code location's components."""
+        return bool(self.source_declaration) or any(name in self.model_fields_set for name in DECLARED_SETTINGS)
 
     def declaration_file(self) -> str | None:
         """The source's declaration: SOURCE_DECLARATION; else, unless older SOURCE_… variables

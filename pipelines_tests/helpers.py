@@ -15,11 +15,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 from pipelines.bench.postgres import POSTGRES_URL, dagster_home_on_postgres, postgres_database
+from pipelines.core.fingerprint import fingerprint
+from pipelines.sample_api import World
 from pipelines.sample_api.process import SampleServer, free_port
+from pipelines.sample_api.shop import shop_id
 from pipelines.settings import Settings
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.warehouse.schema import resources
 
 __all__ = ["POSTGRES_URL", "SampleServer", "dagster_home_on_postgres", "free_port", "postgres_database"]
 
@@ -142,7 +147,7 @@ class WebhookReceiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()  # quick shutdown
 
     def close(self) -> None:
         self.server.shutdown()
@@ -196,7 +201,7 @@ class ForwardProxy:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://{user}:{password}@127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()  # quick shutdown
 
     def close(self) -> None:
         self.server.shutdown()
@@ -297,7 +302,7 @@ def client_settings(base_url: str, token: str | None = None, rate_limiter_url: s
     return ClientSettings(base_url, source, Credentials(token=token), rate_limiter_url=rate_limiter_url)
 
 
-SAMPLE_DECLARATION = ROOT / "pipelines/sources/sample.yaml"
+SAMPLE_DECLARATION = ROOT / "pipelines/defs/sample/defs.yaml"
 SHOP_DECLARATION = ROOT / "examples/sample_shop.yaml"
 PROFILES = {"items": SAMPLE_DECLARATION, "shop": SHOP_DECLARATION}
 
@@ -308,6 +313,7 @@ def declaration_at(declaration: Path, base_url: str, out_dir: Path, changes: dic
     import yaml
 
     doc = yaml.safe_load(declaration.read_text())
+    doc = doc["attributes"] if "type" in doc else doc  # a component's defs.yaml: its declaration
     client = doc["client"]
     client.pop("sample", None)
     client["base_url"] = base_url
@@ -320,3 +326,20 @@ def declaration_at(declaration: Path, base_url: str, out_dir: Path, changes: dic
     path = out_dir / f"{declaration.stem}-{len(list(out_dir.glob('*.yaml')))}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+def truth(profile: str, world: World, day: int) -> dict[str, str]:
+    """Every live resource's id (as the source spells it) and fingerprint on ``day``."""
+    out = {}
+    for rid in world.ids(day):
+        record = world.record(rid, day)
+        if profile == "items":
+            out[rid] = fingerprint(record, ["version"])
+        else:
+            out[str(shop_id(rid))] = fingerprint({"updated_at": record["updated_at"]}, ["updated_at"])
+    return out
+
+
+def stored(store) -> dict[str, tuple[str, str]]:
+    with store.engine.connect() as conn:
+        return {r.resource_id: (r.status, r.fingerprint) for r in conn.execute(sa.select(resources))}

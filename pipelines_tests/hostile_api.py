@@ -69,7 +69,7 @@ class HostileApi:
         self.server.daemon_threads = True
         self.server.handle_error = lambda request, address: None  # a client hanging up mid-drip is the point
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()  # quick shutdown
 
     def close(self) -> None:
         self.server.shutdown()

@@ -23,7 +23,7 @@ def test_a_small_benchmark_run_counts_calls_the_server_agrees_with(tmp_path):
         "--jitter-ms",
         "1",
         "--sections",
-        "days,shared,scaleout",
+        "days,shared",  # the scale-out row's Celery day is test_celery's (the same counting, on two nodes)
     ]
     args += ["--strategies", "bulk,changed_since", "--shared-n", "200", "--out", str(out)]
     done = subprocess.run(
@@ -52,14 +52,7 @@ def test_a_small_benchmark_run_counts_calls_the_server_agrees_with(tmp_path):
     for row in results["shared"]:
         assert row["runs_succeeded"] == 3
         assert row["calls"] == row["client_calls"]
-    # the scale-out row: the same day on two Celery worker nodes, counted the same way
-    scaleout = results["scaleout"]
-    assert [(r["pipeline"], r["day"]) for r in scaleout] == [(e, d) for e in ("in_process", "celery") for d in (1, 2)]
-    for r in scaleout:
-        assert r["success"] and r["executor"] == r["pipeline"]
-        assert r["server_sync_calls"] == r["client_sync_calls"] == r["minimum_calls"]
-    assert "two Celery worker nodes" in done.stdout
-    assert {t["target"][0] for t in results["targets"]} >= {"1", "2", "4", "5", "i"}
+    assert {t["target"][0] for t in results["targets"]} >= {"1", "2", "4", "5"}
 
 
 def test_minimum_calls_follow_the_apis_shape():

@@ -17,12 +17,12 @@ def test_dagster_dev_serves_the_assets_and_their_lineage(tmp_path):
     finally:
         dev.stop()
     lineage = {"/".join(n["assetKey"]["path"]): sorted("/".join(d["path"]) for d in n["dependencyKeys"]) for n in nodes}
-    assert lineage == {
-        "watchlist": [],
-        "retry_queue": [],
-        "job_set": ["retry_queue", "watchlist"],
-        "synced_resources": ["job_set"],
-        "dead_letter": ["synced_resources"],
+    assert lineage == {  # the shipped sample source, a component, under its name
+        "sample/watchlist": [],
+        "sample/retry_queue": [],
+        "sample/job_set": ["sample/retry_queue", "sample/watchlist"],
+        "sample/synced_resources": ["sample/job_set"],
+        "sample/dead_letter": ["sample/synced_resources"],
     }
 
 

@@ -8,7 +8,7 @@ from pipelines.source.declaration import SourceDeclaration, declare
 from pipelines.source.declaration_file import DeclarationError, load_declaration, parse_declaration
 from pipelines_tests.helpers import ROOT
 
-SAMPLE = ROOT / "pipelines/sources/sample.yaml"
+SAMPLE = ROOT / "pipelines/defs/sample/defs.yaml"
 SHOP = ROOT / "examples/sample_shop.yaml"
 
 

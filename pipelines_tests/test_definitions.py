@@ -26,47 +26,69 @@ def test_dagster_definitions_validate_on_the_workspace(tmp_path):
     assert "Validation successful" in proc.stdout + proc.stderr
 
 
-def test_assets_partitions_and_lineage():
-    graph = defs.resolve_asset_graph()
-    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"watchlist", "retry_queue", "job_set", "synced_resources", "dead_letter"}
+def assert_lineage(definitions, prefix: list[str]) -> None:
+    graph = definitions.resolve_asset_graph()
+
+    def key(name: str) -> AssetKey:
+        return AssetKey([*prefix, name])
+
+    names = ("watchlist", "retry_queue", "job_set", "synced_resources", "dead_letter")
+    assert set(graph.get_all_asset_keys()) == {key(n) for n in names}
     # where a day's sub-jobs come from: the watchlist and the retry queue (which carries replays)
-    assert graph.get(AssetKey("job_set")).parent_keys == {AssetKey("watchlist"), AssetKey("retry_queue")}
-    assert graph.get(AssetKey("synced_resources")).parent_keys == {AssetKey("job_set")}
-    assert graph.get(AssetKey("dead_letter")).parent_keys == {AssetKey("synced_resources")}
-    checks = {k.name for k in graph.asset_check_keys}
-    assert checks == {"conservation", "dead_letter_rate", "synced_share"}
-    for key in graph.get_all_asset_keys():
-        assert graph.get(key).partitions_def.get_partition_keys()[0] == "2026-01-01"
-
-
-def test_the_daily_job_selects_the_whole_sync():
-    job = defs.resolve_job_def("daily_sync_job")
-    assert {n.name for n in job.graph.node_defs} >= {
-        "watchlist",
-        "retry_queue",
-        "job_set",
-        "synced_resources",
-        "dead_letter",
+    assert graph.get(key("job_set")).parent_keys == {key("watchlist"), key("retry_queue")}
+    assert graph.get(key("synced_resources")).parent_keys == {key("job_set")}
+    assert graph.get(key("dead_letter")).parent_keys == {key("synced_resources")}
+    checks = {(tuple(k.asset_key.path), k.name) for k in graph.asset_check_keys}
+    assert checks == {
+        (tuple(key(a).path), c)
+        for a, c in (
+            ("synced_resources", "conservation"),
+            ("dead_letter", "dead_letter_rate"),
+            ("synced_resources", "synced_share"),
+        )
     }
+    for k in graph.get_all_asset_keys():
+        assert graph.get(k).partitions_def.get_partition_keys()[0] == "2026-01-01"
+
+
+def test_the_shipped_sample_is_a_component_under_its_name():
+    """With nothing configured, the code location is the components under pipelines/defs/: the
+    embedded sample's, its assets under ``sample/``."""
+    assert_lineage(defs, ["sample"])
+    job = defs.resolve_job_def("sample_daily_sync_job")
+    assert {n.name for n in job.graph.node_defs} >= {f"sample__{a}" for a in ("watchlist", "job_set", "dead_letter")}
     assert job.partitions_def is not None
-    assert defs.resolve_job_def("replay_dead_letters") is not None
+    assert job.tags.get("source") == "sample"
+    assert defs.resolve_job_def("sample_replay_dead_letters") is not None
+
+
+def test_a_source_configured_by_environment_keeps_its_names(monkeypatch):
+    """SOURCE_DECLARATION (or the older SOURCE_API_URL family): the one source, under the names a
+    single-source deployment always had, so it upgrades without renamed assets."""
+    from pipelines.definitions import build_defs
+    from pipelines.settings import Settings
+
+    legacy = build_defs(Settings(source_api_url="https://api.example"))
+    assert_lineage(legacy, [])
+    assert legacy.resolve_job_def("daily_sync_job") is not None
+    assert legacy.resolve_job_def("replay_dead_letters") is not None
+    assert legacy.resolve_schedule_def("daily_sync_schedule") is not None
 
 
 def test_schedule_and_sensors_are_declared_running():
     from dagster import DefaultScheduleStatus, DefaultSensorStatus
 
-    assert defs.resolve_schedule_def("daily_sync_schedule").default_status is DefaultScheduleStatus.RUNNING
-    for name in ("completion_sensor", "run_failure_alert_sensor"):
+    assert defs.resolve_schedule_def("sample_daily_sync_schedule").default_status is DefaultScheduleStatus.RUNNING
+    for name in ("sample_completion_sensor", "sample_run_failure_alert_sensor"):
         assert defs.resolve_sensor_def(name).default_status is DefaultSensorStatus.RUNNING
 
 
 def test_the_token_is_an_env_var_never_a_value(monkeypatch):
     monkeypatch.setenv("SOURCE_API_TOKEN", "tok-abc")
-    from pipelines.definitions import build_resources
+    from pipelines.definitions import build_source_api
     from pipelines.settings import Settings
 
-    source_api = build_resources(Settings())["source_api"]
+    source_api = build_source_api(Settings())
     assert "tok-abc" not in repr(source_api._get_non_default_public_field_values())  # noqa: SLF001
 
 
@@ -79,3 +101,33 @@ def test_the_sample_api_and_the_benchmark_are_not_imported_by_the_code_location(
     env = {**os.environ, "SOURCE_API_URL": "https://api.example"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_installed_package_loads_its_components_without_the_repository(tmp_path):
+    """As the Docker image has it: the package installed, no pyproject.toml beside it."""
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    code = "from pipelines.definitions import defs; print(sorted(j.name for j in defs.resolve_all_job_defs()))"
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "sample_daily_sync_job" in out.stdout and "sample_replay_dead_letters" in out.stdout

@@ -38,7 +38,7 @@ def run_day(res, partition, instance, raise_on_error=True):
 
 
 def test_three_days_of_faults_lose_nothing(sample_server, pg_warehouse_url):
-    knobs = dict(resources=600, change_rate=0.2, transient_rate=0.1, poison_rate=0.01, rate_limit=80, seed=21)
+    knobs = dict(resources=600, change_rate=0.2, transient_rate=0.1, poison_rate=0.01, rate_limit=200, seed=21)
     world = World(SampleApiConfig(**knobs))
     server = sample_server(**knobs, day=1)
     api = SourceApiResource(base_url=server.url, max_attempts=2, max_concurrency=16)

@@ -8,15 +8,12 @@ import pytest
 import sqlalchemy as sa
 from dagster import instance_for_test, materialize
 
-from pipelines.core.fingerprint import fingerprint
 from pipelines.core.listing_probe import ListingMode, format_marker, marker_seconds
 from pipelines.sample_api import SampleApiConfig, World
-from pipelines.sample_api.shop import shop_id
 from pipelines.source.declaration_file import load_declaration
 from pipelines.sync.assets import watchlist
 from pipelines.sync.resources import SourceApiResource, WarehouseResource
-from pipelines.warehouse.schema import resources
-from pipelines_tests.helpers import PROFILES, declaration_at
+from pipelines_tests.helpers import PROFILES, declaration_at, stored, truth
 from pipelines_tests.test_sync_e2e import sync_day
 
 N = 600
@@ -40,23 +37,6 @@ LISTING_FIELDS = {"items": ["id", "version", "updated_at"], "shop": ["id", "upda
 
 def partition(day: int) -> str:
     return date(2026, 1, day).isoformat()
-
-
-def truth(profile: str, world: World, day: int) -> dict[str, str]:
-    """Every live resource's id (as the source spells it) and fingerprint on ``day``."""
-    out = {}
-    for rid in world.ids(day):
-        record = world.record(rid, day)
-        if profile == "items":
-            out[rid] = fingerprint(record, ["version"])
-        else:
-            out[str(shop_id(rid))] = fingerprint({"updated_at": record["updated_at"]}, ["updated_at"])
-    return out
-
-
-def stored(store) -> dict[str, tuple[str, str]]:
-    with store.engine.connect() as conn:
-        return {r.resource_id: (r.status, r.fingerprint) for r in conn.execute(sa.select(resources))}
 
 
 def setup(profile, strategy, sample_server, warehouse_url, tmp_path, monkeypatch, reconcile_every_days=2):

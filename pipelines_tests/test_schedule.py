@@ -11,7 +11,7 @@ from dagster import DefaultScheduleStatus, build_schedule_context
 from pipelines.definitions import defs
 from pipelines_tests.helpers import ROOT
 
-daily_sync_schedule = defs.resolve_schedule_def("daily_sync_schedule")
+daily_sync_schedule = defs.resolve_schedule_def("sample_daily_sync_schedule")
 
 PROBE = """
 import json
@@ -19,7 +19,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 from dagster import build_schedule_context
 from pipelines.definitions import defs
-s = defs.resolve_schedule_def("daily_sync_schedule")
+s = defs.resolve_schedule_def("sample_daily_sync_schedule")
 tz = ZoneInfo("{tz}")
 out = {{}}
 for when in ("2026-11-22T06:15", "2026-11-23T06:15"):
@@ -32,7 +32,7 @@ print(json.dumps({{"cron": s.cron_schedule, "tz": s.execution_timezone, "ticks":
 
 def test_the_schedule_runs_yesterday_and_is_on_by_default():
     assert daily_sync_schedule.default_status is DefaultScheduleStatus.RUNNING
-    assert daily_sync_schedule.job_name == "daily_sync_job"
+    assert daily_sync_schedule.job_name == "sample_daily_sync_job"
     tick = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
     (request,) = daily_sync_schedule.evaluate_tick(build_schedule_context(scheduled_execution_time=tick)).run_requests
     assert request.partition_key == "2026-11-21"

@@ -1,11 +1,13 @@
 """The completion and run-failure sensors over a real instance, alerting a real loopback webhook."""
 
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from dagster import (
     DagsterEventType,
+    RunsFilter,
     build_run_status_sensor_context,
     build_sensor_context,
     instance_for_test,
@@ -31,12 +33,15 @@ def hook():
     receiver.close()
 
 
-@pytest.fixture
-def world(sqlite_warehouse_url, hook, monkeypatch):
-    """A synced day of 12 batches on a real instance; the sensors alert ``hook``."""
-    monkeypatch.setattr(sensors, "_settings", sensors._settings.model_copy(update={"alert_webhook_url": hook.url}))
-    warehouse = WarehouseResource(url=sqlite_warehouse_url)
-    res = {"source_api": SourceApiResource(sample_resources=1_200), "warehouse": warehouse}
+@pytest.fixture(scope="module")
+def synced_day(tmp_path_factory):
+    """A day of 12 batches synced once for the module, on a real instance: each test gets a copy
+    of its warehouse (the instance, which the sensors only read runs from, is shared)."""
+    path = tmp_path_factory.mktemp("synced") / "warehouse.db"
+    res = {
+        "source_api": SourceApiResource(sample_resources=1_200),
+        "warehouse": WarehouseResource(url=f"sqlite:///{path}"),
+    }
     with instance_for_test() as instance:
         materialize(
             [watchlist, retry_queue, job_set, synced_resources],
@@ -45,7 +50,18 @@ def world(sqlite_warehouse_url, hook, monkeypatch):
             instance=instance,
             run_config=QUIET,
         )
-        yield instance, warehouse
+        yield instance, path
+
+
+@pytest.fixture
+def world(synced_day, sqlite_warehouse_url, hook, monkeypatch):
+    """The synced day, in a warehouse of the test's own; the sensors alert ``hook``."""
+    instance, template = synced_day
+    monkeypatch.setattr(sensors, "_settings", sensors._settings.model_copy(update={"alert_webhook_url": hook.url}))
+    copy = sa.engine.make_url(sqlite_warehouse_url).database
+    with sqlite3.connect(template) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    return instance, WarehouseResource(url=sqlite_warehouse_url)
 
 
 def evaluate(instance, warehouse, now, monkeypatch, cursor=None):
@@ -80,7 +96,7 @@ def test_one_alert_when_too_few_and_no_repeat(world, hook, monkeypatch):
     assert body["kind"] == "short" and body["partition"] == DAY
     assert "8 of 12 batches completed by the deadline" in body["text"]
     assert body["blocks"][0]["type"] == "section"
-    run_id = instance.get_runs()[0].run_id
+    run_id = instance.get_runs(filters=RunsFilter(tags={"dagster/partition": DAY}), limit=1)[0].run_id
     assert f"/runs/{run_id}" in body["text"]  # a link to the run
     (row,) = alert_rows(warehouse)
     assert row["kind"] == "short" and row["delivered"] and row["delivery_error"] is None

@@ -25,10 +25,15 @@ class Alert:
     title: str
     details: dict[str, Any] = field(default_factory=dict)
     run_url: str | None = None
+    source: str | None = None  # the source's name, in a code location of many
+
+    @property
+    def heading(self) -> str:
+        return f"[{self.source}] {self.title}" if self.source else self.title
 
     def text(self) -> str:
         icon = ICONS.get(self.kind, ":bell:")
-        lines = [f"{icon} {self.title}"]
+        lines = [f"{icon} {self.heading}"]
         lines += [f"• {name}: {value}" for name, value in self.details.items()]
         if self.run_url:
             lines.append(f"• run: {self.run_url}")
@@ -37,7 +42,7 @@ class Alert:
     def slack_payload(self) -> dict[str, Any]:
         fields = [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in self.details.items()]
         blocks: list[dict[str, Any]] = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"{ICONS.get(self.kind, '')} *{self.title}*"}}
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"{ICONS.get(self.kind, '')} *{self.heading}*"}}
         ]
         if fields:
             blocks.append({"type": "section", "fields": fields[:10]})
@@ -45,7 +50,13 @@ class Alert:
             blocks.append(
                 {"type": "section", "text": {"type": "mrkdwn", "text": f"<{self.run_url}|Open the run in Dagster>"}}
             )
-        return {"text": self.text(), "blocks": blocks, "kind": self.kind, "partition": self.partition}
+        return {
+            "text": self.text(),
+            "blocks": blocks,
+            "kind": self.kind,
+            "partition": self.partition,
+            "source": self.source,
+        }
 
 
 def completion_alert(

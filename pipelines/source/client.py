@@ -112,7 +112,11 @@ class SourceApiClient:
             transport=transport,
             proxy=settings.proxy_url if transport is None else None,
             timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
-            limits=httpx.Limits(max_connections=rate.max_concurrency, max_keepalive_connections=rate.max_concurrency),
+            limits=httpx.Limits(
+                max_connections=rate.max_concurrency,
+                max_keepalive_connections=rate.max_concurrency,
+                keepalive_expiry=timeouts.keepalive,
+            ),
         )
         self.gate = ConcurrencyGate(GradientLimit(rate.max_concurrency, rate.min_concurrency))
         self.rate = _rate(settings)

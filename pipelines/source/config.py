@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from pipelines.source.declaration import ApiKeyAuth, BasicAuth, BearerAuth, SourceDeclaration
 from pipelines.source.redact import header_problem
@@ -38,7 +39,17 @@ class ClientSettings:
     @property
     def budget(self) -> str:
         """The shared rate's name: sources calling one host share it unless they name their own."""
-        return self.source.rate.budget or strip_userinfo(self.base_url)
+        return self.source.rate.budget or host_of(self.base_url)
+
+
+def host_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, without credentials: the default budget's name."""
+    parsed = urlsplit(strip_userinfo(url))
+    port = parsed.port if parsed.port not in (None, DEFAULT_PORTS.get(parsed.scheme)) else None
+    return f"{parsed.scheme}://{parsed.hostname or ''}{f':{port}' if port else ''}"
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def resolve_credentials(source: SourceDeclaration, environ: Mapping[str, str] = os.environ) -> Credentials:

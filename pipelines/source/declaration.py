@@ -90,6 +90,13 @@ class Timeouts(Spec):
     connect: float = Field(5.0, gt=0, le=600)
     read: float = Field(30.0, gt=0, le=3600)
     deadline: float = Field(60.0, gt=0, le=3600, description="a whole attempt, body included")
+    keepalive: float = Field(
+        4.0,
+        ge=0,
+        le=3600,
+        description="seconds an idle connection is kept for reuse; keep it below the server's own idle "
+        "timeout (uvicorn's and Node's are 5 s) or a request can race the server's close of it",
+    )
 
 
 class Retries(Spec):

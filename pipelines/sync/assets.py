@@ -2,7 +2,7 @@
 
 import asyncio
 
-from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
 from pipelines.settings import load_settings
@@ -10,7 +10,8 @@ from pipelines.source.client import CallMeter
 from pipelines.source.errors import ApiFailure, SourceError
 from pipelines.sync.listing_probe import Listing
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import DeclaredSource
+from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.stops import stop_run
 from pipelines.sync.watchlist_source import WatchlistCsvError, csv_ids
 from pipelines.warehouse.store import SourceMismatchError, Warehouse, WatchlistUpdate
@@ -28,15 +29,81 @@ class JobSetConfig(Config):
     batch_size: int = Field(default=_settings.sync_batch_size, ge=1, description="sub-jobs per batch")
 
 
-@asset(partitions_def=daily_partitions, group_name="sync", kinds={"api", "sql"})
-def watchlist(
-    context: AssetExecutionContext, config: WatchlistConfig, source_api: SourceApiResource, warehouse: WarehouseResource
-) -> MaterializeResult:
-    """The tracked resources: every id of the API listing (or of a CSV), kept in ``watchlist``.
+def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinition, AssetsDefinition]:
+    """The watchlist, the retry queue and the job set of one source."""
 
-    Ids are added, never dropped here; a resource the sync finds gone is deactivated there.
-    """
-    store = warehouse.store()
+    @asset(
+        key=scope.key("watchlist"),
+        partitions_def=daily_partitions,
+        group_name=scope.group,
+        kinds={"api", "sql"},
+        required_resource_keys=scope.resource_keys,
+    )
+    def watchlist(context: AssetExecutionContext, config: WatchlistConfig) -> MaterializeResult:
+        """The tracked resources: every id of the API listing (or of a CSV), kept in ``watchlist``.
+
+        Ids are added, never dropped here; a resource the sync finds gone is deactivated there.
+        """
+        return refresh_watchlist(context, config, scope.api(context), scope.store(context), scope)
+
+    @asset(
+        key=scope.key("retry_queue"),
+        partitions_def=daily_partitions,
+        group_name=scope.group,
+        kinds={"sql"},
+        required_resource_keys={"warehouse"},
+    )
+    def retry_queue(context: AssetExecutionContext) -> MaterializeResult:
+        """Tier 2: the sub-jobs due on this day that earlier days could not finish, and dead-letter
+        replays. Its entries are written by ``synced_resources`` of the day before (sub-jobs whose
+        in-code retries ran out, or that the circuit breaker held) and by ``replay_dead_letters``;
+        the asset graph cannot draw that arrow, as it would close a cycle (see the README).
+        Materialising it hands every entry due by the day to the day's job set.
+        """
+        day = partition_day(context.partition_key)
+        counts = scope.store(context).schedule_retries(day)
+        context.log.info(f"retry queue {day}: {counts['retry']} retries and {counts['replay']} replays scheduled")
+        return MaterializeResult(metadata={**counts, "scheduled": counts["retry"] + counts["replay"]})
+
+    @asset(
+        key=scope.key("job_set"),
+        partitions_def=daily_partitions,
+        group_name=scope.group,
+        deps=[watchlist, retry_queue],
+        kinds={"sql"},
+        required_resource_keys={"warehouse"},
+    )
+    def job_set(context: AssetExecutionContext, config: JobSetConfig) -> MaterializeResult:
+        """The day's sub-jobs: the retry queue's entries for the day, then every active watchlist
+        resource, numbered into batches.
+
+        Re-running the day keeps every sub-job in its batch and appends new ones in new batches.
+        """
+        store = scope.store(context)
+        day = partition_day(context.partition_key)
+        added = store.build_job_set(day, config.batch_size)
+        counts = store.job_set_counts(day)
+        context.log.info(f"job set {day}: {counts['sub_jobs']} sub-jobs in {counts['batches']} batches (added {added})")
+        return MaterializeResult(
+            metadata={
+                "sub_jobs": counts["sub_jobs"],
+                "batches": counts["batches"],
+                "added": sum(added.values()),
+                **{f"added_from_{origin}": n for origin, n in added.items()},
+                "batch_size": config.batch_size,
+            }
+        )
+
+    return watchlist, retry_queue, job_set
+
+
+def refresh_watchlist(
+    context: AssetExecutionContext,
+    config: WatchlistConfig,
+    source_api: DeclaredSource,
+    store: Warehouse,
+    scope: SourceScope,
+) -> MaterializeResult:
     day = partition_day(context.partition_key)
     check_source(context.log, store, source_api)
     meter = CallMeter()
@@ -52,7 +119,7 @@ def watchlist(
         except WatchlistCsvError as exc:
             raise Failure(str(exc), allow_retries=False) from None
     if probing or not config.csv_path:
-        spend = warehouse.spend_log(day, "listing", context.run.run_id)  # the listing's calls are paid for too
+        spend = scope.spend_log(context, day, "listing")  # the listing's calls are paid for too
         day_index = (day - _settings.pipeline_start_date).days
         listed = Listing(store, declared, day, day_index) if probing else None
 
@@ -71,7 +138,7 @@ def watchlist(
         try:
             asyncio.run(from_listing())
         except ApiFailure as exc:  # a refused credential, a looping listing: the run stops here
-            raise stop_run(context.log, store, exc, context.run.run_id, day, "watchlist") from None
+            raise stop_run(context.log, store, exc, context.run.run_id, day, "watchlist", scope.name) from None
         except SourceError as exc:
             if not store.watchlist_counts()["active"]:
                 raise
@@ -104,7 +171,7 @@ def watchlist(
     )
 
 
-def check_source(log, store: Warehouse, source_api: SourceApiResource, loud: bool = True) -> None:
+def check_source(log, store: Warehouse, source_api: DeclaredSource, loud: bool = True) -> None:
     """Say (loudly: a warning, once a run, by the watchlist) when the embedded sample API is the
     source, and refuse to mix sources."""
     try:
@@ -123,38 +190,4 @@ def check_source(log, store: Warehouse, source_api: SourceApiResource, loud: boo
         )
 
 
-@asset(partitions_def=daily_partitions, group_name="sync", kinds={"sql"})
-def retry_queue(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    """Tier 2: the sub-jobs due on this day that earlier days could not finish, and dead-letter
-    replays. Its entries are written by ``synced_resources`` of the day before (sub-jobs whose
-    in-code retries ran out, or that the circuit breaker held) and by ``replay_dead_letters``;
-    the asset graph cannot draw that arrow, as it would close a cycle (see the README).
-    Materialising it hands every entry due by the day to the day's job set.
-    """
-    day = partition_day(context.partition_key)
-    counts = warehouse.store().schedule_retries(day)
-    context.log.info(f"retry queue {day}: {counts['retry']} retries and {counts['replay']} replays scheduled")
-    return MaterializeResult(metadata={**counts, "scheduled": counts["retry"] + counts["replay"]})
-
-
-@asset(partitions_def=daily_partitions, group_name="sync", deps=[watchlist, retry_queue], kinds={"sql"})
-def job_set(context: AssetExecutionContext, config: JobSetConfig, warehouse: WarehouseResource) -> MaterializeResult:
-    """The day's sub-jobs: the retry queue's entries for the day, then every active watchlist
-    resource, numbered into batches.
-
-    Re-running the day keeps every sub-job in its batch and appends new ones in new batches.
-    """
-    store = warehouse.store()
-    day = partition_day(context.partition_key)
-    added = store.build_job_set(day, config.batch_size)
-    counts = store.job_set_counts(day)
-    context.log.info(f"job set {day}: {counts['sub_jobs']} sub-jobs in {counts['batches']} batches (added {added})")
-    return MaterializeResult(
-        metadata={
-            "sub_jobs": counts["sub_jobs"],
-            "batches": counts["batches"],
-            "added": sum(added.values()),
-            **{f"added_from_{origin}": n for origin, n in added.items()},
-            "batch_size": config.batch_size,
-        }
-    )
+watchlist, retry_queue, job_set = upstream_assets(DEFAULT_SCOPE)

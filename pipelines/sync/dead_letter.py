@@ -1,22 +1,36 @@
 """``dead_letter``: tier 3, the day's sub-jobs that will not be retried on their own."""
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from pipelines.sync.partitions import daily_partitions, partition_day
-from pipelines.sync.resources import WarehouseResource
+from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.synced_resources import synced_resources
+from pipelines.warehouse.store import Warehouse
 
 PREVIEW_ROWS = 25
 
 
-@asset(partitions_def=daily_partitions, group_name="sync", deps=[synced_resources], kinds={"sql"})
-def dead_letter(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    """Poison records, permanent errors and tier 2 exhaustion of the day, each kept with the full
-    request (no secrets), the response status, headers and a body excerpt, the error class, every
-    attempt and its trace ids. The entries are written by the batches themselves, in the same
-    transaction as their outcomes; this asset reports them. Replay with ``replay_dead_letters``.
-    """
-    store = warehouse.store()
+def dead_letter_asset(scope: SourceScope, synced_resources: AssetsDefinition) -> AssetsDefinition:
+    @asset(
+        key=scope.key("dead_letter"),
+        partitions_def=daily_partitions,
+        group_name=scope.group,
+        deps=[synced_resources],
+        kinds={"sql"},
+        required_resource_keys={"warehouse"},
+    )
+    def dead_letter(context: AssetExecutionContext) -> MaterializeResult:
+        """Poison records, permanent errors and tier 2 exhaustion of the day, each kept with the full
+        request (no secrets), the response status, headers and a body excerpt, the error class, every
+        attempt and its trace ids. The entries are written by the batches themselves, in the same
+        transaction as their outcomes; this asset reports them. Replay with ``replay_dead_letters``.
+        """
+        return report_dead_letters(context, scope.store(context))
+
+    return dead_letter
+
+
+def report_dead_letters(context: AssetExecutionContext, store: Warehouse) -> MaterializeResult:
     day = partition_day(context.partition_key)
     by_class = store.dead_letter_counts(day)
     dead = sum(by_class.values())
@@ -31,6 +45,9 @@ def dead_letter(context: AssetExecutionContext, warehouse: WarehouseResource) ->
             "entries": MetadataValue.md(_table(preview)),
         }
     )
+
+
+dead_letter = dead_letter_asset(DEFAULT_SCOPE, synced_resources)
 
 
 def _table(entries: list[dict]) -> str:

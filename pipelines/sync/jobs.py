@@ -2,8 +2,17 @@
 
 from dagster import AssetSelection, define_asset_job
 
-daily_sync_job = define_asset_job(
-    "daily_sync_job",
-    selection=AssetSelection.groups("sync"),
-    description="One day: refresh the watchlist, build the job set, sync it in batches.",
-)
+from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
+
+
+def daily_job(scope: SourceScope):
+    return define_asset_job(
+        scope.label("daily_sync_job"),
+        selection=AssetSelection.groups(scope.group),
+        description=f"One day{' of ' + scope.name if scope.name else ''}: refresh the watchlist, build the job set, "
+        "sync it in batches.",
+        tags={"source": scope.name} if scope.name else None,
+    )
+
+
+daily_sync_job = daily_job(DEFAULT_SCOPE)

@@ -2,11 +2,12 @@
 
 from datetime import date
 
-from dagster import Config, Failure, MetadataValue, OpExecutionContext, Output, job, op
+from dagster import Config, Failure, JobDefinition, MetadataValue, OpExecutionContext, Output, job, op
 from pydantic import Field, field_validator, model_validator
 
 from pipelines.source.errors import ErrorClass
 from pipelines.sync.resources import WarehouseResource
+from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.warehouse.store import DeadLetterFilter, WarehouseNotFoundError, utcnow
 
 ERROR_CLASSES = sorted({*(c.value for c in ErrorClass), "unknown"})
@@ -62,8 +63,25 @@ class ReplayConfig(Config):
         return self
 
 
-@op
-def replay_dead_letters_op(context: OpExecutionContext, config: ReplayConfig, warehouse: WarehouseResource):
+def replay_job(scope: SourceScope) -> JobDefinition:
+    """One source's replay job: dead-letter entries of its namespace back into its job sets."""
+
+    @op(name=scope.node("replay_dead_letters_op"), required_resource_keys={"warehouse"})
+    def replay_dead_letters_op(context: OpExecutionContext, config: ReplayConfig):
+        yield from replay(context, config, context.resources.warehouse, scope.namespace)
+
+    @job(
+        name=scope.label("replay_dead_letters"),
+        tags={"source": scope.name} if scope.name else None,
+        description="Replay dead-letter entries (by id, resource, error class or date range; dry run first).",
+    )
+    def replay_dead_letters():
+        replay_dead_letters_op()
+
+    return replay_dead_letters
+
+
+def replay(context: OpExecutionContext, config: ReplayConfig, warehouse: WarehouseResource, namespace: str | None):
     flt = DeadLetterFilter(
         ids=config.ids,
         resource_ids=config.resource_ids,
@@ -77,7 +95,7 @@ def replay_dead_letters_op(context: OpExecutionContext, config: ReplayConfig, wa
             "replay_dead_letters: name ids, resource_ids, error_classes or a date range (or set replay_all)"
         )
     try:
-        store = warehouse.existing()
+        store = warehouse.existing(namespace)
     except WarehouseNotFoundError as exc:
         raise Failure(f"replay_dead_letters: warehouse: {exc}", allow_retries=False) from None
     entries = store.dead_letters(flt)
@@ -101,6 +119,4 @@ def replay_dead_letters_op(context: OpExecutionContext, config: ReplayConfig, wa
     )
 
 
-@job(description="Replay dead-letter entries (by id, resource, error class or date range; dry run first).")
-def replay_dead_letters():
-    replay_dead_letters_op()
+replay_dead_letters = replay_job(DEFAULT_SCOPE)

@@ -5,9 +5,11 @@ import uuid
 from contextlib import asynccontextmanager
 from datetime import date
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import httpx
-from dagster import ConfigurableResource, Failure
+from dagster import ConfigurableResource, EnvVar, Failure
 from pydantic import Field
 
 from pipelines.core.sync_batch import ProbeStrategy
@@ -20,15 +22,122 @@ from pipelines.source.urls import strip_userinfo
 from pipelines.warehouse.store import Warehouse, create_warehouse_engine, open_existing
 
 EMBEDDED_URL = "http://sample-api.embedded"
+
+
+def from_env(name: str, value: Any) -> Any:
+    """``EnvVar(name)`` when the variable is set: Dagster then keeps only its name in run
+    snapshots and shows only its name in the UI. Every setting that may carry a credential (a
+    token, a URL with a password) reaches Dagster this way; a default (no secret) as itself."""
+    if value is None:
+        return None
+    key = next((k for k in os.environ if k.upper() == name), None)
+    return EnvVar(key) if key is not None else value
+
+
 SAMPLE = "sample"
 
 
-class SourceApiResource(ConfigurableResource):
-    """The source API. ``declaration_file``: a YAML declaration of any API's shape (docs/sources.md);
-    without one, the API of docs/source-api.md at ``base_url``, or with no ``base_url`` at all
-    the bundled sample API, run in process."""
+class DeclaredSource(ConfigurableResource):
+    """An API as a YAML declaration says to speak it (docs/sources.md). Two kinds, chosen by what
+    the declaration says (``declared_source``): ``HttpSource`` (``client.base_url``) and
+    ``EmbeddedSample`` (``client.sample``, the demo's API run in process)."""
 
-    declaration_file: str | None = Field(default=None, description="YAML source declaration (docs/sources.md)")
+    declaration_file: str = Field(description="YAML source declaration (docs/sources.md)")
+    rate_limiter_url: str | None = Field(
+        default=None, description="redis:// URL: one rate shared by every step and run (EnvVar)"
+    )
+
+    @property
+    def embedded(self) -> bool:
+        return self.declaration().embedded
+
+    def declaration(self) -> SourceDeclaration:
+        return _declaration_from_file(self.declaration_file)
+
+    def identity(self) -> str:
+        """Which source this is, for the warehouse's record of what it holds."""
+        if self.embedded:
+            return SAMPLE
+        return strip_userinfo(self._base_url()).rstrip("/")
+
+    def _base_url(self) -> str:
+        return resolve_base_url(self.declaration()) or EMBEDDED_URL
+
+    def _credentials(self, source: SourceDeclaration) -> tuple[Credentials, str | None]:
+        proxy = os.environ.get(source.client.proxy_url_env) if source.client.proxy_url_env else None
+        return resolve_credentials(source), proxy
+
+    def client_settings(self) -> ClientSettings:
+        source = self.declaration()
+        credentials, proxy = self._credentials(source)
+        return ClientSettings(
+            base_url=self._base_url(),
+            source=source,
+            credentials=credentials,
+            proxy_url=proxy or None,
+            rate_limiter_url=self.rate_limiter_url,
+        )
+
+    def transport(self, simulated_day: int) -> httpx.AsyncBaseTransport | None:
+        """What the client sends through: None for HTTP (and the proxy, if declared)."""
+        return sample_transport(self.declaration(), simulated_day) if self.embedded else None
+
+    @asynccontextmanager
+    async def open(self, simulated_day: int, spend: SpendLog | None = None):
+        """A client (writing its calls down in ``spend`` before sending them); for the embedded
+        sample API, one serving ``simulated_day``."""
+        try:
+            settings = self.client_settings()
+        except MissingSecretError as exc:  # no retry can set a variable: the run stops here, once
+            raise Failure(str(exc), allow_retries=False) from None
+        async with SourceApiClient(settings, transport=self.transport(simulated_day), spend=spend) as client:
+            yield client
+
+
+class HttpSource(DeclaredSource):
+    """A declared API over HTTP: its URL, credentials and proxy read from the variables the
+    declaration names, when a run starts."""
+
+    def transport(self, simulated_day: int) -> httpx.AsyncBaseTransport | None:
+        if self.embedded:
+            raise ValueError(f"{self.declaration_file} declares client.sample: that is an EmbeddedSample, not HTTP")
+        return None
+
+
+class EmbeddedSample(DeclaredSource):
+    """The embedded sample API, in process, serving the partition's simulated day: no URL, no setup."""
+
+    def transport(self, simulated_day: int) -> httpx.AsyncBaseTransport | None:
+        return sample_transport(self.declaration(), simulated_day)
+
+
+def declared_source(declaration_file: str | Path, rate_limiter_url: Any = None) -> DeclaredSource:
+    """The resource a declaration calls for: the embedded sample, or the API over HTTP."""
+    kind = EmbeddedSample if load_declaration(declaration_file).embedded else HttpSource
+    return kind(declaration_file=str(declaration_file), rate_limiter_url=rate_limiter_url)
+
+
+def sample_transport(declared: SourceDeclaration, day: int) -> httpx.AsyncBaseTransport:
+    """The embedded sample API serving ``day``, in process. Imported here, only when a source
+    declares it: the demo's API is not on the production code's import path."""
+    from pipelines.sample_api import SampleApiConfig, create_app  # noqa: PLC0415
+
+    sample = declared.client.sample
+    if sample is None:
+        raise ValueError(f"source {declared.name!r} declares no client.sample: it is an API over HTTP")
+    config = SampleApiConfig(seed=sample.seed, resources=sample.resources, change_rate=sample.change_rate, day=day)
+    return httpx.ASGITransport(app=create_app(config))
+
+
+class SourceApiResource(DeclaredSource):
+    """The one source of a deployment configured by environment. ``declaration_file``: a YAML
+    declaration of any API's shape (docs/sources.md); without one, the older variables: the API
+    of docs/source-api.md at ``base_url``, or with no ``base_url`` at all the bundled sample API,
+    run in process."""
+
+    declaration_file: str | None = Field(  # type: ignore[assignment]
+        default=None, description="YAML source declaration (docs/sources.md)"
+    )
     base_url: str | None = Field(default=None, description="API root URL; unset: the embedded sample API")
     token: str | None = Field(default=None, description="Bearer token (set it with EnvVar, never inline)")
     proxy_url: str | None = Field(default=None, description="HTTP(S) proxy, e.g. a paid rotation proxy (EnvVar)")
@@ -45,9 +154,6 @@ class SourceApiResource(ConfigurableResource):
     max_concurrency: int = Field(default=16, description="most requests in flight per client; latency may lower it")
     min_concurrency: int = Field(default=2, description="least the latency-driven limit comes down to")
     rate_limit: float = Field(default=0.0, description="requests/s never exceeded; 0: none (429s find the API's rate)")
-    rate_limiter_url: str | None = Field(
-        default=None, description="redis:// URL: one rate shared by every step and run"
-    )
     rate_limiter_key: str | None = Field(
         default=None, description="name of the shared budget (default: from the API URL)"
     )
@@ -72,12 +178,6 @@ class SourceApiResource(ConfigurableResource):
             raise ValueError("SOURCE_API_URL is set but empty: unset it for the embedded sample API, or set the URL")
         return self.base_url is None
 
-    def identity(self) -> str:
-        """Which source this is, for the warehouse's record of what it holds."""
-        if self.embedded:
-            return SAMPLE
-        return strip_userinfo(self._base_url()).rstrip("/")
-
     def declaration(self) -> SourceDeclaration:
         if self.declaration_file:
             return _declaration_from_file(self.declaration_file)
@@ -85,45 +185,13 @@ class SourceApiResource(ConfigurableResource):
 
     def _base_url(self) -> str:
         if self.declaration_file:
-            return resolve_base_url(self.declaration()) or EMBEDDED_URL
+            return super()._base_url()
         return EMBEDDED_URL if self.base_url is None else str(self.base_url)
 
-    def client_settings(self) -> ClientSettings:
-        source = self.declaration()
+    def _credentials(self, source: SourceDeclaration) -> tuple[Credentials, str | None]:
         if self.declaration_file:
-            credentials = resolve_credentials(source)
-            proxy = os.environ.get(source.client.proxy_url_env) if source.client.proxy_url_env else None
-        else:
-            credentials, proxy = Credentials(token=self.token), self.proxy_url
-        return ClientSettings(
-            base_url=self._base_url(),
-            source=source,
-            credentials=credentials,
-            proxy_url=proxy or None,
-            rate_limiter_url=self.rate_limiter_url,
-        )
-
-    def sample_transport(self, day: int) -> httpx.AsyncBaseTransport:
-        """The embedded sample API serving ``day``, in process. Imported here, only when a source
-        declares it: the demo's API is not on the production code's import path."""
-        from pipelines.sample_api import SampleApiConfig, create_app  # noqa: PLC0415
-
-        sample = self.declaration().client.sample
-        assert sample is not None
-        config = SampleApiConfig(seed=sample.seed, resources=sample.resources, change_rate=sample.change_rate, day=day)
-        return httpx.ASGITransport(app=create_app(config))
-
-    @asynccontextmanager
-    async def open(self, simulated_day: int, spend: SpendLog | None = None):
-        """A client (writing its calls down in ``spend`` before sending them); for the embedded
-        sample API, one serving ``simulated_day``."""
-        try:
-            settings = self.client_settings()
-        except MissingSecretError as exc:  # no retry can set a variable: the run stops here, once
-            raise Failure(str(exc), allow_retries=False) from None
-        transport = self.sample_transport(simulated_day) if self.embedded else None
-        async with SourceApiClient(settings, transport=transport, spend=spend) as client:
-            yield client
+            return super()._credentials(source)
+        return Credentials(token=self.token), self.proxy_url
 
 
 @lru_cache(maxsize=16)
@@ -181,25 +249,26 @@ def _declaration_from_settings(api: SourceApiResource) -> SourceDeclaration:
 
 
 class WarehouseResource(ConfigurableResource):
-    """The warehouse database (SQLite file or PostgreSQL), tables created on first use."""
+    """The warehouse database (SQLite file or PostgreSQL), tables created on first use; each
+    source in its own namespace of it (a PostgreSQL schema, a SQLite file beside the URL's)."""
 
     url: str = Field(default="sqlite:///.data/warehouse.db", description="SQLAlchemy URL")
 
-    def store(self) -> Warehouse:
-        return _store(self.url)
+    def store(self, namespace: str | None = None) -> Warehouse:
+        return _store(self.url, namespace)
 
-    def spend_log(self, day: date, kind: str, run_id: str) -> SpendLog:
+    def spend_log(self, day: date, kind: str, run_id: str, namespace: str | None = None) -> SpendLog:
         """Where a client of ``run_id`` writes its calls down before sending them."""
-        store, token = self.store(), uuid.uuid4().hex
+        store, token = self.store(namespace), uuid.uuid4().hex
         return SpendLog(lambda calls, final: store.record_spent(day, kind, token, run_id, calls, final))
 
-    def existing(self) -> Warehouse:
+    def existing(self, namespace: str | None = None) -> Warehouse:
         """The warehouse for a tool that only acts on what is there (replay): never created, so
         a mistyped URL is an error (WarehouseNotFoundError), not a new empty warehouse."""
-        return open_existing(self.url)
+        return open_existing(self.url, namespace)
 
 
-@lru_cache(maxsize=8)
-def _store(url: str) -> Warehouse:
-    """One engine (and connection pool) per URL and process."""
-    return Warehouse(create_warehouse_engine(url))
+@lru_cache(maxsize=16)
+def _store(url: str, namespace: str | None = None) -> Warehouse:
+    """One engine (and connection pool) per URL, namespace and process."""
+    return Warehouse(create_warehouse_engine(url, namespace))

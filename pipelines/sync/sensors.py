@@ -1,13 +1,17 @@
 """Alerting sensors: a day's sync short of its batches (or behind pace), and failed runs."""
 
+import dataclasses
 import json
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dagster import (
     DefaultSensorStatus,
     RunFailureSensorContext,
     RunsFilter,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     run_failure_sensor,
@@ -19,6 +23,8 @@ from pipelines.alerting.messages import Alert, completion_alert
 from pipelines.core.completion import Progress, Situation, alert_kind, assess
 from pipelines.settings import load_settings
 from pipelines.sync.resources import WarehouseResource
+from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
+from pipelines.warehouse.store import Warehouse
 
 _settings = load_settings()
 
@@ -28,9 +34,9 @@ def _now() -> datetime:
     return datetime.now(ZoneInfo(_settings.pipeline_timezone))
 
 
-def run_url(instance, partition: str | None, run_id: str | None = None) -> str | None:
+def run_url(instance, partition: str | None, run_id: str | None = None, job_name: str | None = None) -> str | None:
     if run_id is None and partition is not None:
-        runs = instance.get_runs(filters=RunsFilter(tags={"dagster/partition": partition}), limit=1)
+        runs = instance.get_runs(filters=RunsFilter(job_name=job_name, tags={"dagster/partition": partition}), limit=1)
         run_id = runs[0].run_id if runs else None
     return f"{_settings.dagster_webserver_url.rstrip('/')}/runs/{run_id}" if run_id else None
 
@@ -53,16 +59,50 @@ def deadline_of(day: date, tz) -> datetime:
     return datetime.combine(day + timedelta(days=1), _settings.completion_deadline, tz)
 
 
-@sensor(
-    name="completion_sensor",
-    minimum_interval_seconds=60,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Alerts when fewer than COMPLETION_MIN_RATIO of a day's batches completed by "
-    "COMPLETION_DEADLINE (the next day), when the pace cannot get there in time, or when the batches "
-    "closed with fewer than that share of the sub-jobs synced (the rest deferred or dead).",
-)
-def completion_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult:
-    store = warehouse.store()
+def source_sensors(scope: SourceScope, jobs: Sequence[Any] | None = None) -> list[SensorDefinition]:
+    """One source's completion sensor, and its failed-run alert (for ``jobs``: the source's own;
+    None: every job of the code location, as a single-source deployment always had)."""
+
+    @sensor(
+        name=scope.label("completion_sensor"),
+        minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Alerts when fewer than COMPLETION_MIN_RATIO of a day's batches completed by "
+        "COMPLETION_DEADLINE (the next day), when the pace cannot get there in time, or when the batches "
+        "closed with fewer than that share of the sub-jobs synced (the rest deferred or dead).",
+    )
+    def completion_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult:
+        return watch_completion(
+            context, warehouse.store(scope.namespace), scope.name, scope.name and scope.label("daily_sync_job")
+        )
+
+    @run_failure_sensor(
+        name=scope.label("run_failure_alert_sensor"),
+        default_status=DefaultSensorStatus.RUNNING,
+        monitored_jobs=jobs,
+        description="Alerts through the same channel when a run "
+        f"{'of ' + scope.name + ' ' if scope.name else 'of this code location '}fails.",
+    )
+    def run_failure_alert_sensor(context: RunFailureSensorContext, warehouse: WarehouseResource) -> None:
+        run = context.dagster_run
+        partition = run.tags.get("dagster/partition")
+        message = context.failure_event.message or "run failed"
+        alert = Alert(
+            "run_failed",
+            partition,
+            f"Run of {run.job_name}{' for ' + partition if partition else ''} failed",
+            {"job": run.job_name, "partition": partition or "-", "run id": run.run_id, "error": message[:500]},
+            run_url(context.instance, partition, run.run_id),
+            source=scope.name,
+        )
+        _deliver(context.log, alert, warehouse.store(scope.namespace))
+
+    return [completion_sensor, run_failure_alert_sensor]
+
+
+def watch_completion(
+    context: SensorEvaluationContext, store: Warehouse, source: str | None, job_name: str | None = None
+) -> SensorResult:
     now = _now()
     state: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     notes = []
@@ -94,11 +134,11 @@ def completion_sensor(context: SensorEvaluationContext, warehouse: WarehouseReso
             p["expected"],
             progress.needed(_settings.completion_min_ratio),
             store.error_classes(day),
-            run_url(context.instance, key),
+            run_url(context.instance, key, job_name=job_name),
             projected=progress.projected() if kind == "behind_pace" else None,
             synced=(p["synced"], p["sub_jobs"]),
         )
-        _deliver(context.log, alert, store)
+        _deliver(context.log, dataclasses.replace(alert, source=source), store)
     keep = {d.isoformat() for d in days}
     return SensorResult(
         cursor=json.dumps({k: v for k, v in state.items() if k in keep}),
@@ -106,23 +146,7 @@ def completion_sensor(context: SensorEvaluationContext, warehouse: WarehouseReso
     )
 
 
-@run_failure_sensor(
-    name="run_failure_alert_sensor",
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Alerts through the same channel when any run of this code location fails.",
-)
-def run_failure_alert_sensor(context: RunFailureSensorContext, warehouse: WarehouseResource) -> None:
-    run = context.dagster_run
-    partition = run.tags.get("dagster/partition")
-    message = context.failure_event.message or "run failed"
-    alert = Alert(
-        "run_failed",
-        partition,
-        f"Run of {run.job_name}{' for ' + partition if partition else ''} failed",
-        {"job": run.job_name, "partition": partition or "-", "run id": run.run_id, "error": message[:500]},
-        run_url(context.instance, partition, run.run_id),
-    )
-    _deliver(context.log, alert, warehouse.store())
+completion_sensor, run_failure_alert_sensor = source_sensors(DEFAULT_SCOPE)
 
 
 def _deliver(log, alert: Alert, store) -> None:

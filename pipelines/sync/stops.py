@@ -21,7 +21,9 @@ TITLES = {
 }
 
 
-def stop_run(log, store: Warehouse, failure: ApiFailure, run_id: str, day: date | None, where: str) -> Failure:
+def stop_run(
+    log, store: Warehouse, failure: ApiFailure, run_id: str, day: date | None, where: str, source: str | None = None
+) -> Failure:
     """Record, alert and answer the Failure to raise; the alert goes out once per run and kind."""
     first = store.halt_of(run_id) is None
     store.halt_run(run_id, day, failure.kind, str(failure))
@@ -33,7 +35,7 @@ def stop_run(log, store: Warehouse, failure: ApiFailure, run_id: str, day: date 
         if failure.evidence is not None:
             details["example"] = f"{failure.evidence.method} {failure.evidence.url} -> {failure.evidence.status}"
         title = f"{TITLES.get(failure.kind, 'The API failed')}: the run of {day or 'this job'} stopped"
-        alert = Alert(failure.kind, day.isoformat() if day else None, title, details)
+        alert = Alert(failure.kind, day.isoformat() if day else None, title, details, source=source)
         log.warning(f"ALERT {alert.text()}")
         error = send(alert, store, load_settings().alert_webhook_url)
         if error:

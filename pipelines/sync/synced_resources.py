@@ -14,6 +14,7 @@ import asyncio
 
 from dagster import (
     AssetIn,
+    AssetsDefinition,
     Backoff,
     Config,
     DynamicOut,
@@ -34,9 +35,9 @@ from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.core.systemic import GuardPolicy
 from pipelines.settings import load_settings
 from pipelines.source.errors import ApiFailure
-from pipelines.sync.assets import check_source
+from pipelines.sync.assets import check_source, job_set
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.stops import halted, stop_run
 from pipelines.sync.summary import numbers, tables
 
@@ -63,38 +64,73 @@ class SyncStepConfig(Config):
     systemic_window: int = Field(default=_settings.sync_systemic_window, ge=1, description="calls judged together")
 
 
-@op(ins={"job_set": In(Nothing)}, out=DynamicOut(dict))
-def plan_sync_steps(context: OpExecutionContext, config: PlanConfig, warehouse: WarehouseResource):
-    day = partition_day(context.partition_key)
-    pending = warehouse.store().pending_batches(day, force=config.force)
-    context.log.info(f"{len(pending)} batches to sync for {day}")
-    groups = list(chunked(pending, config.batches_per_step)) or [[]]  # one empty step keeps the graph whole
-    for group in groups:
-        key = f"b{group[0]:05d}_{group[-1]:05d}" if group else "none"
-        yield DynamicOutput({"batches": group, "force": config.force}, mapping_key=key)
+def synced_resources_asset(scope: SourceScope, job_set: AssetsDefinition) -> AssetsDefinition:
+    """One source's ``synced_resources``, its ops named for the source."""
+
+    @op(
+        name=scope.node("plan_sync_steps"),
+        ins={"job_set": In(Nothing)},
+        out=DynamicOut(dict),
+        required_resource_keys={"warehouse"},
+    )
+    def plan_sync_steps(context: OpExecutionContext, config: PlanConfig):
+        day = partition_day(context.partition_key)
+        pending = scope.store(context).pending_batches(day, force=config.force)
+        context.log.info(f"{len(pending)} batches to sync for {day}")
+        groups = list(chunked(pending, config.batches_per_step)) or [[]]  # one empty step keeps the graph whole
+        for group in groups:
+            key = f"b{group[0]:05d}_{group[-1]:05d}" if group else "none"
+            yield DynamicOutput({"batches": group, "force": config.force}, mapping_key=key)
+
+    @op(
+        name=scope.node("sync_batches"),
+        retry_policy=RetryPolicy(max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
+        pool=scope.api_key,  # every step that calls this source's API, in every run, shares this pool's slots
+        required_resource_keys=scope.resource_keys,
+    )
+    def sync_batches(context: OpExecutionContext, config: SyncStepConfig, step: dict) -> dict:
+        """Sync this step's batches. Safe to retry: completed batches are skipped, the rest re-claimed.
+
+        When the API fails as a whole (a refused credential, every sub-job failing the same way),
+        the step stops the run: nothing of the batches in flight is written, no resource is
+        quarantined, an alert of the failure's kind goes out, and the run's other steps stop
+        before calling."""
+        return sync_step(context, config, step, scope)
+
+    @op(name=scope.node("summarize_sync"), required_resource_keys=scope.resource_keys)
+    def summarize_sync(context: OpExecutionContext, steps: list) -> dict:
+        day = partition_day(context.partition_key)
+        store = scope.store(context)
+        s = store.partition_summary(day)
+        figures = numbers(s, sum(step["calls"] for step in steps), scope.api(context).declaration().cost)
+        context.add_output_metadata({**figures, **tables(store, day)})
+        context.log.info(
+            f"{day}: {s['batches_completed']}/{s['batches_expected']} batches, {s['sub_jobs']} sub-jobs, "
+            f"{s['calls']} calls against {s['naive_calls']} naive (${figures['cost_usd']:.2f})"
+        )
+        return figures
+
+    @graph_asset(
+        key=scope.key("synced_resources"),
+        partitions_def=daily_partitions,
+        ins={"job_set": AssetIn(key=job_set.key, dagster_type=Nothing)},
+        group_name=scope.group,
+        kinds={"api", "sql"},
+    )
+    def synced_resources(job_set):
+        """The day's resources, synced: probed, compared by fingerprint, detail-fetched if changed,
+        upserted one batch at a time, with one outcome row per sub-job and one ledger row per batch."""
+        steps = plan_sync_steps(job_set)
+        return summarize_sync(steps.map(sync_batches).collect())
+
+    return synced_resources
 
 
-@op(
-    retry_policy=RetryPolicy(max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
-    pool="source_api",  # every step that calls the API, in every run, shares this pool's slots
-)
-def sync_batches(
-    context: OpExecutionContext,
-    config: SyncStepConfig,
-    step: dict,
-    source_api: SourceApiResource,
-    warehouse: WarehouseResource,
-) -> dict:
-    """Sync this step's batches. Safe to retry: completed batches are skipped, the rest re-claimed.
-
-    When the API fails as a whole (a refused credential, every sub-job failing the same way),
-    the step stops the run: nothing of the batches in flight is written, no resource is
-    quarantined, an alert of the failure's kind goes out, and the run's other steps stop
-    before calling."""
+def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, scope: SourceScope) -> dict:
     batch_nos = step["batches"]
     if not batch_nos:
         return {"batches": 0, "calls": 0}
-    store = warehouse.store()
+    source_api, store = scope.api(context), scope.store(context)
     if (stopped := halted(store, context.run.run_id)) is not None:
         raise stopped
     check_source(context.log, store, source_api, loud=False)
@@ -112,8 +148,7 @@ def sync_batches(
         force=step["force"],
         guard=GuardPolicy(ratio=config.systemic_failure_ratio, window=config.systemic_window),
     )
-
-    spend = warehouse.spend_log(day, "sync", context.run.run_id)
+    spend = scope.spend_log(context, day, "sync")
 
     async def go():
         async with source_api.open(simulated_day(context.partition_key), spend=spend) as client:
@@ -125,34 +160,8 @@ def sync_batches(
     try:
         meter, done = asyncio.run(go())
     except ApiFailure as exc:
-        raise stop_run(context.log, store, exc, context.run.run_id, day, "sync_batches") from None
+        raise stop_run(context.log, store, exc, context.run.run_id, day, "sync_batches", scope.name) from None
     return {"batches": len(done), "calls": meter.total, "throttled": meter.throttled, "retries": meter.retries}
 
 
-@op
-def summarize_sync(
-    context: OpExecutionContext, steps: list, source_api: SourceApiResource, warehouse: WarehouseResource
-) -> dict:
-    day = partition_day(context.partition_key)
-    store = warehouse.store()
-    s = store.partition_summary(day)
-    figures = numbers(s, sum(step["calls"] for step in steps), source_api.declaration().cost)
-    context.add_output_metadata({**figures, **tables(store, day)})
-    context.log.info(
-        f"{day}: {s['batches_completed']}/{s['batches_expected']} batches, {s['sub_jobs']} sub-jobs, "
-        f"{s['calls']} calls against {s['naive_calls']} naive (${figures['cost_usd']:.2f})"
-    )
-    return figures
-
-
-@graph_asset(
-    partitions_def=daily_partitions,
-    ins={"job_set": AssetIn(dagster_type=Nothing)},
-    group_name="sync",
-    kinds={"api", "sql"},
-)
-def synced_resources(job_set):
-    """The day's resources, synced: probed, compared by fingerprint, detail-fetched if changed,
-    upserted one batch at a time, with one outcome row per sub-job and one ledger row per batch."""
-    steps = plan_sync_steps(job_set)
-    return summarize_sync(steps.map(sync_batches).collect())
+synced_resources = synced_resources_asset(DEFAULT_SCOPE, job_set)

@@ -1,8 +1,16 @@
 """Connecting to the warehouse: its engine, its tables (created, and widened where an older
-version made them narrow), and opening one that must already exist (read-only tools)."""
+version made them narrow), and opening one that must already exist (read-only tools).
+
+A warehouse holds one namespace per source, so rows of two sources never meet: on PostgreSQL a
+schema named for the source (the connection's ``search_path``, so every statement, DDL and raw
+SQL alike, resolves there), on SQLite a file beside the URL's (``warehouse.db`` ->
+``warehouse.shop.db``). No namespace (``None``) is the URL's own schema or file: where a
+deployment configured by environment variables keeps its tables.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -14,7 +22,39 @@ class WarehouseNotFoundError(RuntimeError):
     """A read-only tool was pointed at a warehouse that does not exist (it never creates one)."""
 
 
-def create_warehouse_engine(url: str) -> sa.Engine:
+NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def namespaced_url(url: str, namespace: str | None) -> str:
+    """The URL of ``namespace``'s SQLite file (the same URL on PostgreSQL, or without one)."""
+    if namespace is None or not url.startswith("sqlite"):
+        return url
+    made = sa.engine.make_url(url)
+    if not made.database or made.database == ":memory:":
+        raise ValueError(f"an in-memory SQLite warehouse has no room for the namespace {namespace!r}")
+    path = Path(made.database)
+    return made.set(database=str(path.with_name(f"{path.stem}.{namespace}{path.suffix or '.db'}"))).render_as_string(
+        hide_password=False
+    )
+
+
+def check_namespace(namespace: str | None) -> None:
+    if namespace is not None and not NAMESPACE.match(namespace):
+        raise ValueError(f"warehouse namespace {namespace!r}: lower-case letters, digits and _, a letter first")
+
+
+def _pg_options(namespace: str | None) -> str:
+    # A session stuck inside a transaction (a writer cut off mid-batch) would hold its batch's
+    # ledger row lock; PostgreSQL ends such sessions after a minute, rolling the batch back.
+    # lz4 compresses the kilobytes of each resource's details several times faster than the
+    # default pglz (a fifth more upserted rows per second, measured).
+    options = "-c idle_in_transaction_session_timeout=60000 -c default_toast_compression=lz4"
+    return options + (f" -c search_path={namespace}" if namespace else "")
+
+
+def create_warehouse_engine(url: str, namespace: str | None = None) -> sa.Engine:
+    check_namespace(namespace)
+    url = namespaced_url(url, namespace)
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
@@ -29,12 +69,21 @@ def create_warehouse_engine(url: str) -> sa.Engine:
             cursor.close()
 
         return engine
-    # A session stuck inside a transaction (a writer cut off mid-batch) would hold its batch's
-    # ledger row lock; PostgreSQL ends such sessions after a minute, rolling the batch back.
-    # lz4 compresses the kilobytes of each resource's details several times faster than the
-    # default pglz (a fifth more upserted rows per second, measured).
-    options = "-c idle_in_transaction_session_timeout=60000 -c default_toast_compression=lz4"
-    return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": options})
+    if namespace:
+        _create_schema(url, namespace)
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": _pg_options(namespace)})
+
+
+def _create_schema(url: str, namespace: str) -> None:
+    """The source's schema, before any connection names it in its search_path (under the schema
+    lock: two runs starting at once would race in CREATE SCHEMA IF NOT EXISTS)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+            conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {conn.dialect.identifier_preparer.quote(namespace)}"))
+    finally:
+        engine.dispose()
 
 
 SCHEMA_LOCK = 0x70697065  # an advisory lock id of our own ("pipe")
@@ -77,20 +126,28 @@ def _widen_to_text(conn: sa.Connection) -> None:
             conn.execute(sa.text(f"ALTER TABLE {quote(table)} ALTER COLUMN {quote(column)} TYPE TEXT"))
 
 
-def existing_engine(url: str) -> sa.Engine:
-    """An engine on the warehouse at ``url``, which must exist and hold our tables: an error that
-    names the URL (password masked) otherwise. Never creates a database, a file or a table."""
-    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+def existing_engine(url: str, namespace: str | None = None) -> sa.Engine:
+    """An engine on the warehouse at ``url`` (``namespace``'s part of it), which must exist and
+    hold our tables: an error that names the URL (password masked) otherwise. Never creates a
+    database, a file, a schema or a table."""
+    check_namespace(namespace)
+    url = namespaced_url(url, namespace)
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True) + (
+        f" (namespace {namespace})" if namespace else ""
+    )
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if not path or path == ":memory:" or not Path(path).is_file():
             raise WarehouseNotFoundError(f"no warehouse at {shown}: the file does not exist")
         engine = sa.create_engine(url)
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"options": _pg_options(namespace)})
     try:
         with engine.connect() as conn:
-            tables = set(sa.inspect(conn).get_table_names())
+            inspector = sa.inspect(conn)
+            if namespace and engine.dialect.name == "postgresql" and namespace not in inspector.get_schema_names():
+                raise WarehouseNotFoundError(f"no warehouse at {shown}: the schema {namespace} does not exist")
+            tables = set(inspector.get_table_names())
     except sa.exc.OperationalError as exc:
         raise WarehouseNotFoundError(f"cannot open the warehouse at {shown}: {exc.orig}") from None
     missing = {"resources", "sub_job_outcomes", "dead_letter"} - tables

@@ -59,9 +59,10 @@ OUTCOMES = ("changed", "unchanged", "gone", "retry", "dead")
 JOB_SET_LOCK = 0x6A6F6273  # advisory lock class of job set builds ("jobs"); the day is the second key
 
 
-def open_existing(url: str) -> Warehouse:
-    """The warehouse at ``url`` for a read-only tool: never created, never altered."""
-    return Warehouse(existing_engine(url), create=False)
+def open_existing(url: str, namespace: str | None = None) -> Warehouse:
+    """The warehouse at ``url`` (a source's namespace of it) for a read-only tool: never
+    created, never altered."""
+    return Warehouse(existing_engine(url, namespace), create=False)
 
 
 class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltOps, ListingOps):
