@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -214,15 +215,18 @@ ASSET_NODES = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
 class DagsterDev:
     """``dagster dev`` (webserver and daemon) on a loopback port, in its own process group."""
 
-    def __init__(self, home: Path, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, home: Path, env: dict[str, str], log_path: Path, target: list[str] | None = None, cwd: Path = ROOT
+    ) -> None:
+        """``target``: what to serve (default: this repository's workspace.yaml)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.home = home
         self._log = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed in stop()
         dagster = str(Path(sys.executable).parent / "dagster")
         self.process = subprocess.Popen(
-            [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)],
-            cwd=ROOT,
+            [dagster, "dev", *(target or ["-w", "workspace.yaml"]), "-h", "127.0.0.1", "-p", str(self.port)],
+            cwd=cwd,
             env={**os.environ, **env, "DAGSTER_HOME": str(home)},
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -343,3 +347,35 @@ def truth(profile: str, world: World, day: int) -> dict[str, str]:
 def stored(store) -> dict[str, tuple[str, str]]:
     with store.engine.connect() as conn:
         return {r.resource_id: (r.status, r.fingerprint) for r in conn.execute(sa.select(resources))}
+
+
+def dg_project(root: Path, module: str, sources: dict[str, str]) -> Path:
+    """A team's dg project: ``[tool.dg]`` in pyproject.toml, one folder per source."""
+    (root / "pyproject.toml").write_text(
+        textwrap.dedent(f"""\
+            [project]
+            name = "{module.replace("_", "-")}"
+            version = "0.1.0"
+
+            [tool.dg]
+            directory_type = "project"
+
+            [tool.dg.project]
+            root_module = "{module}"
+            defs_module = "{module}.defs"
+            """)
+    )
+    defs = root / module / "defs"
+    defs.mkdir(parents=True)
+    (root / module / "__init__.py").write_text("")
+    (root / module / "definitions.py").write_text(  # the code location: these sources, our deployment
+        "from pathlib import Path\n\n"
+        "from pipelines.definitions import build_defs\n"
+        "from pipelines.settings import load_settings\n\n"
+        "defs = build_defs(load_settings(), project=Path(__file__).parent)\n"
+    )
+    (defs / "__init__.py").write_text("")
+    for name, text in sources.items():
+        (defs / name).mkdir()
+        (defs / name / "defs.yaml").write_text(text)
+    return root / module

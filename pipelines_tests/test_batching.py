@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.core.batching import assign_batches, batch_id, chunked
+from pipelines.core.batching import assign_batches, batch_id, batch_size_for, chunked
 
 ids = st.lists(st.text(alphabet="abcdef0123456789", min_size=1, max_size=8), unique=True, max_size=600)
 sizes = st.integers(min_value=1, max_value=150)
@@ -52,3 +52,12 @@ def test_bad_sizes_are_refused(bad):
 
 def test_batch_id_names_partition_and_number():
     assert batch_id("2026-11-21", 42) == "2026-11-21#00042"
+
+
+def test_batches_of_a_bulk_source_are_whole_bulk_probes():
+    assert batch_size_for(100, None) == 100  # no bulk probe: the setting
+    assert batch_size_for(100, 100) == 100
+    assert batch_size_for(100, 250) == 250  # one full probe per batch, not one per 100 ids
+    assert batch_size_for(300, 250) == 250  # not 250 + 50 in two calls
+    assert batch_size_for(600, 250) == 500
+    assert batch_size_for(100, 40) == 80

@@ -55,6 +55,30 @@ def test_a_small_benchmark_run_counts_calls_the_server_agrees_with(tmp_path):
     assert {t["target"][0] for t in results["targets"]} >= {"1", "2", "4", "5"}
 
 
+def test_the_benchmark_speaks_the_second_profile_and_counts_it_right(tmp_path):
+    """The standard day from examples/sample_shop.yaml (numeric ids, envelopes, Link pages, bulk
+    probes of 250): the same calls on both sides, and exactly the minimum its shape allows."""
+    out = tmp_path / "results"
+    args = ["--n", "600", "--rate", "400", "--latency-ms", "2", "--jitter-ms", "1", "--sections", "days"]
+    args += ["--profile", "shop", "--strategies", "bulk,changed_since", "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (path,) = out.glob("bench-*.json")
+    days = json.loads(path.read_text())["days"]
+    assert [(r["pipeline"], r["day"], r["profile"]) for r in days] == [
+        (p, d, "shop") for p in ("bulk", "changed_since") for d in (1, 2)
+    ]
+    for r in days:
+        where = f"{r['pipeline']} day {r['day']}"
+        assert r["server_sync_calls"] == r["client_sync_calls"], where
+        assert r["server_listing_calls"] == r["client_listing_calls"], where
+        assert r["calls_vs_minimum"] == 1.0, where
+    bulk_day2 = next(r for r in days if r["pipeline"] == "bulk" and r["day"] == 2)
+    assert bulk_day2["server_sync_calls"] == 3 + bulk_day2["changed"]  # 600 ids in bulk probes of 250
+
+
 def test_minimum_calls_follow_the_apis_shape():
     assert minimum_calls("naive", 30_000, 6_000) == 60_000
     assert minimum_calls("projected", 30_000, 6_000) == 36_000

@@ -8,19 +8,21 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterEventType, EnvVar, instance_for_test, materialize
 
-from pipelines.core.fingerprint import fingerprint
 from pipelines.sample_api import SampleApiConfig, World
+from pipelines.sample_api.shop import shop_id
+from pipelines.source.declaration_file import load_declaration
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter
 from pipelines.sync.replay import replay_dead_letters
-from pipelines.sync.resources import SourceApiResource, WarehouseResource, _store
+from pipelines.sync.resources import DeclaredSource, SourceApiResource, WarehouseResource, _store
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import resources as resources_table
-from pipelines_tests.helpers import FlakyTcpProxy, sync_resources
+from pipelines_tests.helpers import PROFILES, FlakyTcpProxy, declaration_at, sync_resources, truth
 
 ASSETS = [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks]
 DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
+TOKEN = "tok-faults"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -37,13 +39,27 @@ def run_day(res, partition, instance, raise_on_error=True):
     return result, checks
 
 
-def test_three_days_of_faults_lose_nothing(sample_server, pg_warehouse_url):
+def profile_source(profile, server_url, tmp_path, monkeypatch, **changes) -> DeclaredSource:
+    """The profile's YAML pointed at the loopback server, with its token set."""
+    declared = load_declaration(PROFILES[profile])
+    monkeypatch.setenv(declared.client.auth.token_env, TOKEN)
+    return SourceApiResource(declaration_file=str(declaration_at(PROFILES[profile], server_url, tmp_path, changes)))
+
+
+def source_id(profile: str):
+    """How the profile spells a world id (the shop's are numeric)."""
+    return (lambda rid: rid) if profile == "items" else (lambda rid: str(shop_id(rid)))
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_three_days_of_faults_lose_nothing(profile, sample_server, pg_warehouse_url, tmp_path, monkeypatch):
     knobs = dict(resources=600, change_rate=0.2, transient_rate=0.1, poison_rate=0.01, rate_limit=200, seed=21)
     world = World(SampleApiConfig(**knobs))
-    server = sample_server(**knobs, day=1)
-    api = SourceApiResource(base_url=server.url, max_attempts=2, max_concurrency=16)
+    server = sample_server(**knobs, day=1, token=TOKEN)
+    api = profile_source(profile, server.url, tmp_path, monkeypatch, **{"client.retries.max_attempts": 2})
     res = {"source_api": api, "warehouse": WarehouseResource(url=pg_warehouse_url)}
     store = res["warehouse"].store()
+    sid = source_id(profile)
     outcomes: dict[str, dict[str, str]] = {}
     with instance_for_test() as instance:
         for n, day in enumerate(DAYS, start=1):
@@ -56,7 +72,7 @@ def test_three_days_of_faults_lose_nothing(sample_server, pg_warehouse_url):
     stats = server.stats()
     assert stats["throttled"] > 0 and stats["transient"] > 0  # the faults really happened
 
-    poison = {rid for rid in world.ids(1) if world.is_poison(rid)}
+    poison = {sid(rid) for rid in world.ids(1) if world.is_poison(rid)}
     assert poison
     dead = {e["resource_id"]: e for e in store.dead_letters()}
     for rid in poison:  # dead-lettered on the first poison answer: never retried, never synced again
@@ -77,9 +93,11 @@ def test_three_days_of_faults_lose_nothing(sample_server, pg_warehouse_url):
         stored = {r.resource_id: r for r in conn.execute(sa.select(resources_table))}
     synced_on_3 = [rid for rid, o in outcomes[DAYS[2]].items() if o in ("changed", "unchanged")]
     assert len(synced_on_3) > 500
+    live = truth(profile, world, 3)
     for rid in synced_on_3:  # the warehouse holds the API's truth for every synced id
-        assert stored[rid].fingerprint == fingerprint({"version": world.version(rid, 3)}, ["version"])
-        assert stored[rid].details == world.record(rid, 3)
+        assert stored[rid].fingerprint == live[rid]
+    if profile == "items":
+        assert all(stored[rid].details == world.record(rid, 3) for rid in synced_on_3)
 
 
 def test_the_circuit_breaker_stops_calls_and_queues_the_sub_jobs(sample_server, sqlite_warehouse_url):
@@ -134,9 +152,13 @@ def test_a_warehouse_outage_mid_upsert_is_recovered_by_the_retry_policy(sample_s
     _store.cache_clear()  # its engine points at the closed proxy
 
 
-def test_replay_job_dry_run_then_replay(sample_server, sqlite_warehouse_url):
-    server = sample_server(resources=400, poison_rate=0.02, seed=8, day=1)
-    res = sync_resources(sqlite_warehouse_url, base_url=server.url)
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_replay_job_dry_run_then_replay(profile, sample_server, sqlite_warehouse_url, tmp_path, monkeypatch):
+    server = sample_server(resources=400, poison_rate=0.02, seed=8, day=1, token=TOKEN)
+    res = {
+        "source_api": profile_source(profile, server.url, tmp_path, monkeypatch),
+        "warehouse": WarehouseResource(url=sqlite_warehouse_url),
+    }
     store = res["warehouse"].store()
     with instance_for_test() as instance:
         run_day(res, DAYS[0], instance, raise_on_error=False)

@@ -27,7 +27,7 @@ from pipelines.source.declaration_file import load_declaration
 from pipelines.sync import resources as resources_module
 from pipelines.sync.budgets import BudgetConflictError, check_budgets
 from pipelines.sync.resources import EmbeddedSample, HttpSource, SourceApiResource, WarehouseResource
-from pipelines_tests.helpers import SAMPLE_DECLARATION, stored, truth
+from pipelines_tests.helpers import SAMPLE_DECLARATION, dg_project, stored, truth
 
 DG = str(Path(sys.executable).parent / "dg")
 N = 300
@@ -41,38 +41,6 @@ def sample_source(name: str, seed: int) -> str:
     return text.replace(
         "resources: 30000, change_rate: 0.2, seed: 7", f"resources: {N}, change_rate: 0.2, seed: {seed}"
     )
-
-
-def dg_project(root: Path, module: str, sources: dict[str, str]) -> Path:
-    """A team's dg project: ``[tool.dg]`` in pyproject.toml, one folder per source."""
-    (root / "pyproject.toml").write_text(
-        textwrap.dedent(f"""\
-            [project]
-            name = "{module.replace("_", "-")}"
-            version = "0.1.0"
-
-            [tool.dg]
-            directory_type = "project"
-
-            [tool.dg.project]
-            root_module = "{module}"
-            defs_module = "{module}.defs"
-            """)
-    )
-    defs = root / module / "defs"
-    defs.mkdir(parents=True)
-    (root / module / "__init__.py").write_text("")
-    (root / module / "definitions.py").write_text(  # the code location: these sources, our deployment
-        "from pathlib import Path\n\n"
-        "from pipelines.definitions import build_defs\n"
-        "from pipelines.settings import load_settings\n\n"
-        "defs = build_defs(load_settings(), project=Path(__file__).parent)\n"
-    )
-    (defs / "__init__.py").write_text("")
-    for name, text in sources.items():
-        (defs / name).mkdir()
-        (defs / name / "defs.yaml").write_text(text)
-    return root / module
 
 
 @pytest.fixture

@@ -1,10 +1,15 @@
 """The deployed product: ``dagster dev`` (webserver and daemon) on a Dagster instance stored in
 PostgreSQL, driven through the daemon's run queue, GraphQL and the UI in headless Chromium.
 
+What it serves is a team's code location: one source, an API shaped unlike the sample (the
+second profile: numeric ids, envelopes, a custom auth header, ``Link`` pages), declared in one
+``defs.yaml`` as a ``RestSource`` component, its URL and token from the environment.
+
 Screenshots go to test-artifacts/ui/.
 """
 
 import shutil
+import textwrap
 import time
 from pathlib import Path
 
@@ -14,7 +19,9 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatu
 from dagster._core.instance.ref import InstanceRef
 from dagster_graphql import DagsterGraphQLClient
 
-from pipelines_tests.helpers import ROOT, DagsterDev, SampleServer, postgres_database
+from pipelines.sample_api import SampleApiConfig, World
+from pipelines.sync.resources import WarehouseResource
+from pipelines_tests.helpers import ROOT, DagsterDev, SampleServer, dg_project, postgres_database, stored, truth
 
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
 CHROMIUM = "/usr/bin/chromium"
@@ -29,6 +36,25 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ASSETS = ["watchlist", "retry_queue", "job_set", "synced_resources", "dead_letter"]
+SOURCE = "shop"
+TOKEN = "tok-ui"
+
+
+def key(asset: str) -> AssetKey:
+    return AssetKey([SOURCE, asset])
+
+
+def team_project(root: Path) -> Path:
+    """The team's dg project: examples/sample_shop.yaml as a component, pointed at SHOP_URL."""
+    declaration = (ROOT / "examples" / "sample_shop.yaml").read_text()
+    declaration = declaration.replace(
+        "sample: {profile: shop, resources: 30000, change_rate: 0.2, seed: 7}", "base_url_env: SHOP_URL"
+    )
+    assert "base_url_env: SHOP_URL" in declaration
+    defs_yaml = "type: pipelines.components.RestSource\nattributes:\n" + textwrap.indent(declaration, "  ")
+    return dg_project(root, "ui_team_sources", {SOURCE: defs_yaml})
+
+
 BACKFILL = """
 mutation Backfill($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -47,19 +73,27 @@ query Status($id: String!) {
 def deployed(tmp_path_factory):
     """dagster dev on a PostgreSQL instance, a PostgreSQL warehouse and the sample API on loopback."""
     tmp = tmp_path_factory.mktemp("deployed")
-    server = SampleServer(resources=400, day=1)
+    server = SampleServer(resources=400, day=1, token=TOKEN)
+    project = team_project(tmp)
     with postgres_database("pipelines_dagster") as instance_url, postgres_database() as warehouse_url:
         home = tmp / "home"
         home.mkdir()
         config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
         config["storage"] = {"postgres": {"postgres_url": instance_url.replace("postgresql+psycopg2", "postgresql")}}
         (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-        env = {"SOURCE_API_URL": server.url, "WAREHOUSE_URL": warehouse_url, "SYNC_BATCHES_PER_STEP": "2"}
-        dev = DagsterDev(home, env, tmp / "dagster-dev.log")
+        env = {
+            "SHOP_URL": server.url,
+            "SHOP_ACCESS_TOKEN": TOKEN,
+            "WAREHOUSE_URL": warehouse_url,
+            "SYNC_BATCHES_PER_STEP": "2",
+            "PYTHONPATH": str(tmp),
+        }
+        target = ["-m", f"{project.name}.definitions", "-d", str(tmp)]
+        dev = DagsterDev(home, env, tmp / "dagster-dev.log", target=target, cwd=tmp)
         try:
             dev.wait_for_assets()
             instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
-            yield dev, instance
+            yield dev, instance, warehouse_url
             instance.dispose()
         finally:
             dev.stop()
@@ -83,24 +117,28 @@ def wait_for_run(instance, run_id: str, timeout: float = 300) -> DagsterRunStatu
 
 
 def test_a_partition_runs_through_the_daemons_queue_on_a_postgres_instance(deployed):
-    dev, instance = deployed
+    dev, instance, warehouse_url = deployed
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     client = DagsterGraphQLClient("127.0.0.1", port_number=dev.port)
-    run_id = client.submit_job_execution("daily_sync_job", tags={"dagster/partition": "2026-01-01"})
+    run_id = client.submit_job_execution(f"{SOURCE}_daily_sync_job", tags={"dagster/partition": "2026-01-01"})
     assert wait_for_run(instance, run_id) is DagsterRunStatus.SUCCESS
     run = instance.get_run_by_id(run_id)  # read back from PostgreSQL
-    assert run.tags["dagster/partition"] == "2026-01-01" and run.job_name == "daily_sync_job"
+    assert run.tags["dagster/partition"] == "2026-01-01" and run.job_name == f"{SOURCE}_daily_sync_job"
     # queued by the QueuedRunCoordinator, then launched by the daemon
     for event in (DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING, DagsterEventType.RUN_SUCCESS):
         assert instance.all_logs(run_id, of_type=event), f"no {event} in the run's log"
-    event = instance.get_latest_materialization_event(AssetKey("synced_resources"))
+    event = instance.get_latest_materialization_event(key("synced_resources"))
     assert event.asset_materialization.metadata["sub_jobs"].value == 400
+    # in the source's own namespace, the API's truth: numeric ids, fingerprints of updated_at
+    world = World(SampleApiConfig(resources=400))
+    rows = stored(WarehouseResource(url=warehouse_url).store(SOURCE))
+    assert {rid: fp for rid, (status, fp) in rows.items() if status == "live"} == truth(SOURCE, world, 1)
 
 
 def test_the_ui_shows_the_lineage_and_launches_a_partition(deployed):
     from playwright.sync_api import sync_playwright
 
-    dev, instance = deployed
+    dev, instance, warehouse_url = deployed
     assert Path(CHROMIUM).exists(), "the UI test needs Debian's chromium (apt-get install chromium)"
     out = _artifacts()
     with sync_playwright() as p:
@@ -137,13 +175,13 @@ def test_the_ui_shows_the_lineage_and_launches_a_partition(deployed):
         page.screenshot(path=str(out / "3-run-succeeded.png"))
         browser.close()
     assert run.tags.get("dagster/partition")  # a partition was launched, from the UI
-    assert set(run.asset_selection or ()) >= {AssetKey(a) for a in ASSETS}
+    assert set(run.asset_selection or ()) >= {key(a) for a in ASSETS}
 
 
 def test_a_two_day_backfill_through_graphql(deployed):
-    dev, instance = deployed
+    dev, instance, warehouse_url = deployed
     days = ["2026-01-02", "2026-01-03"]
-    params = {"partitionNames": days, "assetSelection": [{"path": [a]} for a in ASSETS], "fromFailure": False}
+    params = {"partitionNames": days, "assetSelection": [{"path": key(a).path} for a in ASSETS], "fromFailure": False}
     reply = dev.graphql(BACKFILL, {"params": params})["data"]["launchPartitionBackfill"]
     assert reply["__typename"] == "LaunchBackfillSuccess", reply
     deadline = time.monotonic() + 420
@@ -154,5 +192,5 @@ def test_a_two_day_backfill_through_graphql(deployed):
         assert time.monotonic() < deadline, f"backfill still {status}"
         time.sleep(2)
     assert status in ("COMPLETED", "COMPLETED_SUCCESS"), status
-    materialized = instance.get_materialized_partitions(AssetKey("synced_resources"))
+    materialized = instance.get_materialized_partitions(key("synced_resources"))
     assert set(days) <= materialized

@@ -13,8 +13,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dagster import DagsterInstance
-
 from pipelines.bench import adaptive, days, scale, scaleout, shared, warehouse
 from pipelines.bench.postgres import dagster_home_on_postgres, postgres_database
 from pipelines.bench.report import render, targets
@@ -36,6 +34,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--shared-n", type=int, default=2_000, help="sub-jobs of each of the three partitions")
     p.add_argument("--scale-n", type=int, default=None, help="sub-jobs of the big day (default 10 x --n)")
     p.add_argument("--strategies", default=",".join(days.STRATEGIES))
+    p.add_argument(
+        "--profile",
+        choices=["items", "shop"],
+        default="items",
+        help="the standard day's API shape: the sample contract, or the second profile (examples/sample_shop.yaml)",
+    )
     p.add_argument("--sections", default=",".join(SECTIONS))
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="the shared rate limiter")
     p.add_argument("--broker-url", default="redis://127.0.0.1:6379/14", help="Celery's broker (emptied first)")
@@ -65,11 +69,12 @@ def run(args: argparse.Namespace) -> dict:
     try:
         with postgres_database("bench_instance") as instance_url:
             home = dagster_home_on_postgres(Path(tempfile.mkdtemp(prefix="bench-home-")), instance_url)
-            DagsterInstance.from_config(str(home)).dispose()  # its schema, before runs start at once
             stage = Stage(server, home, rate=args.rate, concurrency=args.concurrency)
             if "days" in sections:
                 log(f"the standard day: {args.n:,} sub-jobs, R = {args.rate:g}/s")
-                results["days"] = days.standard_days(stage, args.strategies.split(","), log=log)
+                results["days"] = days.standard_days(
+                    stage, args.strategies.split(","), log=log, profile_name=args.profile
+                )
             if "adaptive" in sections:
                 log("adaptive concurrency")
                 server.configure(resources=args.adaptive_n)

@@ -424,11 +424,23 @@ def _check_path(where: str, template: str, wanted: list[str]) -> None:
 
 
 def declare(
-    base_url: str | None = None, changes: dict[str, Any] | None = None, name: str = "source"
+    base_url: str | None = None,
+    changes: dict[str, Any] | None = None,
+    name: str = "source",
+    base: SourceDeclaration | None = None,
 ) -> SourceDeclaration:
-    """The API of docs/source-api.md at ``base_url`` (None: the embedded sample), with
-    ``changes`` by dotted key (``{"rate.max_concurrency": 4}``): for tools and tests."""
-    data: dict[str, Any] = {"name": name, "client": {"base_url": base_url} if base_url else {"sample": {}}}
+    """The API of docs/source-api.md (or ``base``, another declaration) at ``base_url`` (None: the
+    embedded sample), with ``changes`` by dotted key (``{"rate.max_concurrency": 4}``): for tools
+    and tests."""
+    data: dict[str, Any] = base.model_dump(mode="json", exclude_unset=True) if base is not None else {}
+    client = data.setdefault("client", {})
+    client.pop("sample", None)
+    client.pop("base_url_env", None)
+    if base_url:
+        client["base_url"] = base_url
+    else:
+        client["sample"] = {}
+    data["name"] = name
     for key, value in (changes or {}).items():
         *parents, last = key.split(".")
         node = data

@@ -5,6 +5,7 @@ import asyncio
 from dagster import AssetExecutionContext, AssetsDefinition, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from pipelines.core.batching import batch_size_for
 from pipelines.settings import load_settings
 from pipelines.source.client import CallMeter
 from pipelines.source.errors import ApiFailure, SourceError
@@ -26,7 +27,11 @@ class WatchlistConfig(Config):
 
 
 class JobSetConfig(Config):
-    batch_size: int = Field(default=_settings.sync_batch_size, ge=1, description="sub-jobs per batch")
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="sub-jobs per batch; unset: SYNC_BATCH_SIZE, made whole bulk probes when the source probes in bulk",
+    )
 
 
 def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinition, AssetsDefinition]:
@@ -71,7 +76,7 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
         group_name=scope.group,
         deps=[watchlist, retry_queue],
         kinds={"sql"},
-        required_resource_keys={"warehouse"},
+        required_resource_keys=scope.resource_keys,
     )
     def job_set(context: AssetExecutionContext, config: JobSetConfig) -> MaterializeResult:
         """The day's sub-jobs: the retry queue's entries for the day, then every active watchlist
@@ -81,7 +86,10 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
         """
         store = scope.store(context)
         day = partition_day(context.partition_key)
-        added = store.build_job_set(day, config.batch_size)
+        declared = scope.api(context).declaration()
+        bulk = declared.bulk_probe.max_ids if declared.probe.strategy == "bulk" and declared.bulk_probe else None
+        batch_size = config.batch_size or batch_size_for(_settings.sync_batch_size, bulk)
+        added = store.build_job_set(day, batch_size)
         counts = store.job_set_counts(day)
         context.log.info(f"job set {day}: {counts['sub_jobs']} sub-jobs in {counts['batches']} batches (added {added})")
         return MaterializeResult(
@@ -90,7 +98,7 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
                 "batches": counts["batches"],
                 "added": sum(added.values()),
                 **{f"added_from_{origin}": n for origin, n in added.items()},
-                "batch_size": config.batch_size,
+                "batch_size": batch_size,
             }
         )
 
