@@ -12,7 +12,6 @@ from pathlib import Path
 
 from dagster import ComponentTree, Definitions, load_from_defs_folder
 
-from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.settings import Settings, load_settings
 from pipelines.sync.budgets import check_budgets
 from pipelines.sync.executors import executor_for
@@ -23,36 +22,16 @@ from pipelines.sync.source_defs import source_definitions
 
 
 def build_source_api(settings: Settings) -> SourceApiResource:
-    """The one source of a deployment configured by environment (secrets stay EnvVar)."""
+    """The one source of a deployment configured by environment: its declaration file, or the
+    older flat variables it sets (only those: the declaration's defaults for the rest). Secrets
+    stay EnvVar, never displayed."""
     return SourceApiResource(
         declaration_file=settings.declaration_file(),
         base_url=from_env("SOURCE_API_URL", settings.source_api_url),
         token=from_env("SOURCE_API_TOKEN", settings.source_api_token),
         proxy_url=from_env("SOURCE_API_PROXY_URL", settings.source_api_proxy_url),
-        probe_strategy=ProbeStrategy(settings.source_probe_strategy),
-        probe_fields=settings.source_probe_fields,
-        fingerprint_fields=settings.source_fingerprint_fields,
-        item_path=settings.source_item_path,
-        detail_path=settings.source_detail_path,
-        items_path=settings.source_items_path,
-        connect_timeout=settings.source_connect_timeout,
-        read_timeout=settings.source_read_timeout,
-        request_deadline=settings.source_request_deadline,
-        max_response_bytes=settings.source_max_response_bytes,
-        max_concurrency=settings.source_max_concurrency,
-        min_concurrency=settings.source_min_concurrency,
-        rate_limit=settings.source_rate_limit,
         rate_limiter_url=from_env("SOURCE_RATE_LIMITER_URL", settings.source_rate_limiter_url),
-        rate_limiter_key=settings.source_rate_limiter_key,
-        max_attempts=settings.source_max_attempts,
-        breaker_failure_ratio=settings.source_breaker_failure_ratio,
-        breaker_min_calls=settings.source_breaker_min_calls,
-        breaker_cooldown=settings.source_breaker_cooldown,
-        breaker_hold=settings.source_breaker_hold,
-        sample_resources=settings.sample_api_resources,
-        sample_change_rate=settings.sample_api_change_rate,
-        sample_seed=settings.sample_api_seed,
-        cost_per_1000_requests=settings.cost_per_1000_requests,
+        **settings.flat_source_settings(),
     )
 
 

@@ -18,12 +18,13 @@ import warnings
 from datetime import date, time
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from pipelines.source.flat import FLAT_KEYS
 from pipelines.source.redact import header_problem, scrub_logs, url_secrets
 from pipelines.source.urls import PLACEHOLDER, mask_url, placeholders
 
@@ -48,23 +49,9 @@ PREFIXES = (
 FOREIGN = frozenset({"SOURCE_DATE_EPOCH", "WAREHOUSE_DB"})
 
 
-# What a source declaration says instead, when SOURCE_DECLARATION is set.
-DECLARED_SETTINGS = (
-    "source_api_url",
-    "source_api_token",
-    "source_probe_strategy",
-    "source_probe_fields",
-    "source_fingerprint_fields",
-    "source_item_path",
-    "source_detail_path",
-    "source_items_path",
-    "source_rate_limit",
-    "source_max_concurrency",
-    "source_min_concurrency",
-    "source_max_attempts",
-    "sample_api_resources",
-    "sample_api_change_rate",
-)
+def flat_name(field: str) -> str:
+    """A Settings field's flat source setting name (pipelines/source/flat.py), if it is one."""
+    return field.removeprefix("source_").replace("sample_api_", "sample_")
 
 
 SAMPLE_DECLARATION = Path(__file__).parent / "defs" / "sample" / "defs.yaml"
@@ -293,6 +280,12 @@ class Settings(BaseSettings):
             )
         return self
 
+    def flat_source_settings(self) -> dict[str, Any]:
+        """The older flat variables this environment sets, by the flat names of
+        pipelines/source/flat.py (SOURCE_MAX_CONCURRENCY: max_concurrency): the ones it leaves
+        unset take the declaration's defaults, not these fields'."""
+        return {flat_name(field): getattr(self, field) for field in self.model_fields_set if field in FLAT_SETTINGS}
+
     def configured_by_environment(self) -> bool:
         """The source is the environment's (SOURCE_DECLARATION, or the older SOURCE_ variables),
         not the code location's components."""
@@ -359,3 +352,10 @@ def warn_unknown_variables(environ: dict[str, str] | os._Environ) -> None:
     for name, close in sorted(unknown_variables(environ).items()):
         hint = f"; did you mean {close}?" if close else ""
         warnings.warn(f"{name} is set but no setting reads it{hint}", SettingsWarning, stacklevel=3)
+
+
+# The older variables that describe the API (the flat settings, its URL and token): what a source
+# declaration says instead, refused beside SOURCE_DECLARATION; any of them set makes the
+# environment's source the code location's one.
+FLAT_SETTINGS = frozenset(field for field in Settings.model_fields if flat_name(field) in FLAT_KEYS)
+DECLARED_SETTINGS = ("source_api_url", "source_api_token", *sorted(FLAT_SETTINGS))

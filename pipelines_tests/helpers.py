@@ -267,42 +267,14 @@ def sync_resources(warehouse_url: str, **source_api: object) -> dict[str, object
     return {"source_api": SourceApiResource(**source_api), "warehouse": WarehouseResource(url=warehouse_url)}
 
 
-# The flat names tests use for a client's settings, and where each lives in a source declaration.
-_DECLARED = {
-    "max_concurrency": "rate.max_concurrency",
-    "min_concurrency": "rate.min_concurrency",
-    "rate_limit": "rate.requests_per_second",
-    "rate_limiter_key": "rate.budget",
-    "max_attempts": "client.retries.max_attempts",
-    "backoff_initial": "client.retries.backoff_initial",
-    "backoff_max": "client.retries.backoff_max",
-    "connect_timeout": "client.timeouts.connect",
-    "read_timeout": "client.timeouts.read",
-    "request_deadline": "client.timeouts.deadline",
-    "max_response_bytes": "client.max_response_bytes",
-    "max_throttle_wait": "errors.max_throttle_wait",
-    "max_throttle_attempts": "errors.max_throttle_attempts",
-    "min_throttle_wait": "errors.min_throttle_wait",
-    "breaker_failure_ratio": "client.breaker.failure_ratio",
-    "breaker_min_calls": "client.breaker.min_calls",
-    "breaker_cooldown": "client.breaker.cooldown",
-    "breaker_hold": "client.breaker.hold",
-    "listing_page_size": "listing.page_size",
-}
-
-
 def client_settings(base_url: str, token: str | None = None, rate_limiter_url: str | None = None, **flat: object):
     """A client of the docs/source-api.md API at ``base_url``, bearer ``token``, and ``flat``
-    settings by their old flat names (a test's shorthand for the declaration's keys)."""
+    settings by their flat names (pipelines/source/flat.py)."""
     from pipelines.source.config import ClientSettings, Credentials
-    from pipelines.source.declaration import declare
+    from pipelines.source.flat import declaration_from_flat
     from pipelines.source.urls import strip_userinfo
 
-    changes = {_DECLARED[name]: value for name, value in flat.items()}
-    if "rate.max_concurrency" in changes and "rate.min_concurrency" not in changes:
-        changes["rate.min_concurrency"] = min(2, int(changes["rate.max_concurrency"]))
-    changes["client.auth"] = {"type": "bearer", "token_env": "SOURCE_API_TOKEN"}
-    source = declare(strip_userinfo(base_url), changes)
+    source = declaration_from_flat(strip_userinfo(base_url), flat)
     return ClientSettings(base_url, source, Credentials(token=token), rate_limiter_url=rate_limiter_url)
 
 

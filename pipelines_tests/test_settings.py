@@ -155,3 +155,28 @@ def test_a_declaration_is_the_one_place_for_what_it_says(monkeypatch):
     monkeypatch.delenv("SOURCE_API_URL")
     monkeypatch.delenv("SOURCE_PROBE_STRATEGY")
     assert load_settings().source_declaration.endswith("sample_shop.yaml")
+
+
+def test_an_unset_older_variable_takes_the_declarations_default_which_the_settings_show():
+    """One place for each default: the declaration schema's. A variable left unset never reaches
+    the source (only the ones set do), and the default Settings shows for it (docs/settings.md)
+    is the declaration's, so the two cannot drift apart."""
+    from pipelines.source.flat import FLAT_KEYS, declaration_from_flat
+
+    assert Settings(source_api_url="http://api.example").flat_source_settings() == {}
+    dumped = {
+        "http": declaration_from_flat("http://api.example", {}).model_dump(mode="json"),
+        "sample": declaration_from_flat(None, {}).model_dump(mode="json"),
+    }
+    checked = 0
+    for field, info in Settings.model_fields.items():
+        name = field.removeprefix("source_").replace("sample_api_", "sample_")
+        if name not in FLAT_KEYS:
+            continue
+        for key in FLAT_KEYS[name]:
+            node = dumped["sample" if name.startswith("sample_") else "http"]
+            for part in key.split("."):
+                node = node[part]
+            assert node == info.default, f"{field.upper()}: Settings says {info.default!r}, the declaration {node!r}"
+            checked += 1
+    assert checked >= 25

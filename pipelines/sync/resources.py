@@ -17,6 +17,7 @@ from pipelines.source.client import ClientSettings, SourceApiClient
 from pipelines.source.config import Credentials, MissingSecretError, resolve_base_url, resolve_credentials
 from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.declaration_file import load_declaration
+from pipelines.source.flat import FLAT_KEYS, declaration_from_flat
 from pipelines.source.spend import SpendLog
 from pipelines.source.urls import strip_userinfo
 from pipelines.warehouse.store import Warehouse, create_warehouse_engine, open_existing
@@ -141,32 +142,42 @@ class SourceApiResource(DeclaredSource):
     base_url: str | None = Field(default=None, description="API root URL; unset: the embedded sample API")
     token: str | None = Field(default=None, description="Bearer token (set it with EnvVar, never inline)")
     proxy_url: str | None = Field(default=None, description="HTTP(S) proxy, e.g. a paid rotation proxy (EnvVar)")
-    probe_strategy: ProbeStrategy = ProbeStrategy.PROJECTED
-    probe_fields: list[str] = ["id", "version", "updated_at"]
-    fingerprint_fields: list[str] = ["version"]
-    item_path: str = "/items/{id}"
-    detail_path: str = "/items/{id}/details"
-    items_path: str = "/items"
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    request_deadline: float = Field(default=60.0, description="seconds for a whole attempt")
-    max_response_bytes: int = Field(default=8 * 1024 * 1024, description="largest body, decompressed")
-    max_concurrency: int = Field(default=16, description="most requests in flight per client; latency may lower it")
-    min_concurrency: int = Field(default=2, description="least the latency-driven limit comes down to")
-    rate_limit: float = Field(default=0.0, description="requests/s never exceeded; 0: none (429s find the API's rate)")
-    rate_limiter_key: str | None = Field(
-        default=None, description="name of the shared budget (default: from the API URL)"
+    # The older flat settings (SOURCE_MAX_CONCURRENCY ...): unset, the declaration schema's default
+    # (pipelines/source/flat.py says where each lives in a declaration).
+    probe_strategy: ProbeStrategy | None = None
+    probe_fields: list[str] | None = None
+    fingerprint_fields: list[str] | None = None
+    item_path: str | None = None
+    detail_path: str | None = None
+    items_path: str | None = None
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
+    request_deadline: float | None = Field(default=None, description="seconds for a whole attempt")
+    max_response_bytes: int | None = Field(default=None, description="largest body, decompressed")
+    max_concurrency: int | None = Field(
+        default=None, description="most requests in flight per client; latency may lower it"
     )
-    max_attempts: int = 4
-    breaker_failure_ratio: float = 0.5
-    breaker_min_calls: int = 20
-    breaker_cooldown: float = Field(default=30.0, description="seconds the breaker stays open before a trial call")
-    breaker_hold: float = Field(default=60.0, description="seconds calls wait out an outage before going to tier 2")
-    listing_page_size: int = 500
-    sample_resources: int = 30_000
-    sample_change_rate: float = 0.2
-    sample_seed: int = 7
-    cost_per_1000_requests: float = Field(default=1.0, description="price of 1,000 calls of any kind")
+    min_concurrency: int | None = Field(default=None, description="least the latency-driven limit comes down to")
+    rate_limit: float | None = Field(
+        default=None, description="requests/s never exceeded; 0: none (429s find the API's rate)"
+    )
+    rate_limiter_key: str | None = Field(
+        default=None, description="name of the shared budget (default: the API's host)"
+    )
+    max_attempts: int | None = None
+    breaker_failure_ratio: float | None = None
+    breaker_min_calls: int | None = None
+    breaker_cooldown: float | None = Field(
+        default=None, description="seconds the breaker stays open before a trial call"
+    )
+    breaker_hold: float | None = Field(
+        default=None, description="seconds calls wait out an outage before going to tier 2"
+    )
+    listing_page_size: int | None = None
+    sample_resources: int | None = None
+    sample_change_rate: float | None = None
+    sample_seed: int | None = None
+    cost_per_1000_requests: float | None = Field(default=None, description="price of 1,000 calls of any kind")
 
     @property
     def embedded(self) -> bool:
@@ -181,7 +192,8 @@ class SourceApiResource(DeclaredSource):
     def declaration(self) -> SourceDeclaration:
         if self.declaration_file:
             return _declaration_from_file(self.declaration_file)
-        return _declaration_from_settings(self)
+        base = None if self.base_url is None else strip_userinfo(str(self.base_url))
+        return declaration_from_flat(base, {name: getattr(self, name) for name in FLAT_KEYS if hasattr(self, name)})
 
     def _base_url(self) -> str:
         if self.declaration_file:
@@ -197,55 +209,6 @@ class SourceApiResource(DeclaredSource):
 @lru_cache(maxsize=16)
 def _declaration_from_file(path: str) -> SourceDeclaration:
     return load_declaration(path)
-
-
-def _declaration_from_settings(api: SourceApiResource) -> SourceDeclaration:
-    """The API of docs/source-api.md, with the paths and fields the settings name."""
-    fields = list(api.probe_fields)
-    return SourceDeclaration.model_validate(
-        {
-            "name": "source",
-            "client": {
-                **(
-                    {
-                        "sample": {
-                            "resources": api.sample_resources,
-                            "change_rate": api.sample_change_rate,
-                            "seed": api.sample_seed,
-                        }
-                    }
-                    if api.base_url is None
-                    else {"base_url": strip_userinfo(str(api.base_url))}
-                ),
-                "auth": {"type": "bearer", "token_env": "SOURCE_API_TOKEN"},
-                "timeouts": {
-                    "connect": api.connect_timeout,
-                    "read": api.read_timeout,
-                    "deadline": api.request_deadline,
-                },
-                "max_response_bytes": api.max_response_bytes,
-                "retries": {"max_attempts": api.max_attempts},
-                "breaker": {
-                    "failure_ratio": api.breaker_failure_ratio,
-                    "min_calls": api.breaker_min_calls,
-                    "cooldown": api.breaker_cooldown,
-                    "hold": api.breaker_hold,
-                },
-            },
-            "rate": {
-                "requests_per_second": api.rate_limit,
-                "max_concurrency": api.max_concurrency,
-                "min_concurrency": min(api.min_concurrency, api.max_concurrency),
-                "budget": api.rate_limiter_key,
-            },
-            "fingerprint": list(api.fingerprint_fields),
-            "probe": {"strategy": api.probe_strategy.value, "path": api.item_path, "fields": fields},
-            "bulk_probe": {"path": api.items_path},
-            "detail": {"path": api.detail_path, "required": ["id", *api.fingerprint_fields]},
-            "listing": {"path": api.items_path, "page_size": api.listing_page_size},
-            "cost": dict.fromkeys(("probe", "bulk_probe", "detail", "listing"), api.cost_per_1000_requests),
-        }
-    )
 
 
 class WarehouseResource(ConfigurableResource):
