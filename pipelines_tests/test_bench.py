@@ -23,9 +23,9 @@ def test_a_small_benchmark_run_counts_calls_the_server_agrees_with(tmp_path):
         "--jitter-ms",
         "1",
         "--sections",
-        "days,shared",  # the scale-out row's Celery day is test_celery's (the same counting, on two nodes)
+        "days,shared,ceiling",  # the scale-out row's Celery day is test_celery's (the same counting, on two nodes)
     ]
-    args += ["--strategies", "bulk,changed_since", "--shared-n", "200", "--out", str(out)]
+    args += ["--strategies", "bulk,changed_since", "--shared-n", "200", "--ceiling-n", "500", "--out", str(out)]
     done = subprocess.run(
         [sys.executable, "-m", "pipelines.bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
@@ -50,9 +50,15 @@ def test_a_small_benchmark_run_counts_calls_the_server_agrees_with(tmp_path):
     assert listing_day2["server_sync_calls"] == listing_day2["changed"]  # the listing of changes was the probe
     assert listing_day2["calls_vs_minimum"] == 1.0
     for row in results["shared"]:
-        assert row["runs_succeeded"] == 3
+        assert row["runs_succeeded"] == 3, row
         assert row["calls"] == row["client_calls"]
-    assert {t["target"][0] for t in results["targets"]} >= {"1", "2", "4", "5"}
+    # the client's ceiling: every loop's calls, as many as the server answered
+    loops = results["ceiling"]
+    assert [r["loop"] for r in loops] == ["bare aiohttp", "bare httpx", "client", "bare aiohttp"]
+    assert all(r["server_requests"] == r["client_requests"] == 500 for r in loops)
+    assert all(r["cpu_us_per_request"] > 0 and r["vs_aiohttp"] > 0 for r in loops)
+    assert "The client's ceiling" in done.stdout
+    assert {t["target"][:2] for t in results["targets"]} >= {"1 ", "2 ", "4 ", "5 ", "14"}
 
 
 def test_the_benchmark_speaks_the_second_profile_and_counts_it_right(tmp_path):

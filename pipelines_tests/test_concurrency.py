@@ -71,3 +71,28 @@ def test_a_cancelled_waiter_gives_its_place_back():
     entered, in_flight = asyncio.run(go())
     assert entered == [0, 2]
     assert in_flight == 0
+
+
+def test_a_waiter_cancelled_while_a_release_drops_it_leaves_quietly():
+    """The waiter's future is cancelled, and before its task resumes a release pops it (done:
+    skipped): it must leave without an error, and the gate stay whole."""
+
+    async def go():
+        gate = ConcurrencyGate(GradientLimit(maximum=1, minimum=1))
+        release, entered = asyncio.Event(), []
+        holder = asyncio.create_task(_hold(gate, release, entered, 0))
+        await asyncio.sleep(0.01)
+        doomed = asyncio.create_task(_hold(gate, release, entered, 1))
+        after = asyncio.create_task(_hold(gate, release, entered, 2))
+        await asyncio.sleep(0.01)
+        doomed.cancel()  # its future is cancelled now; its task resumes on the next turn
+        release.set()
+        gate._release()  # as the holder leaving would, in the same turn  # noqa: SLF001
+        gate.in_flight += 1  # (the holder's own release, still to come, gives it back)
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        await asyncio.gather(holder, after)
+        return entered, gate.in_flight
+
+    entered, in_flight = asyncio.run(go())
+    assert entered == [0, 2] and in_flight == 0

@@ -1,6 +1,8 @@
 """The client against an API that misbehaves, over real loopback HTTP (``hostile_api.py``)."""
 
 import asyncio
+import socket
+import threading
 import time
 import tracemalloc
 from urllib.parse import quote
@@ -169,6 +171,33 @@ def test_calls_never_sent_are_not_billable():
     error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
     assert error.error_class is ErrorClass.TRANSIENT and error.attempts == 3
     assert meter.total == 0 and meter.unsent == 3
+
+
+def test_a_server_that_hangs_up_after_reading_the_request_is_billed_and_transient():
+    """The other side of the line: a request the API read and dropped without an answer may be
+    billed, so it is counted (never as unsent), and it is transient (tier 1 tries again)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    received: list[bytes] = []
+
+    def serve() -> None:
+        listener.settimeout(10)
+        for _ in range(2):
+            conn, _ = listener.accept()
+            received.append(conn.recv(65536))  # the whole request line and headers
+            conn.close()  # and no answer
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        settings = client_settings(f"http://127.0.0.1:{port}", max_attempts=2, backoff_initial=0.01)
+        error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
+    finally:
+        thread.join(timeout=10)
+        listener.close()
+    assert len(received) == 2 and all(r.startswith(b"GET /items/r1?fields=") for r in received)
+    assert isinstance(error, SourceError) and error.error_class is ErrorClass.TRANSIENT and error.attempts == 2
+    assert meter.total == 2 and meter.unsent == 0
 
 
 @pytest.mark.parametrize("credential", ["bearer", "basic"])

@@ -13,13 +13,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.bench import adaptive, days, scale, scaleout, shared, warehouse
+from pipelines.bench import adaptive, ceiling, days, scale, scaleout, shared, warehouse
 from pipelines.bench.postgres import dagster_home_on_postgres, postgres_database
 from pipelines.bench.report import render, targets
 from pipelines.bench.runs import Stage
 from pipelines.sample_api.process import SampleServer
 
-SECTIONS = ("days", "adaptive", "shared", "warehouse", "scale", "scaleout")
+SECTIONS = ("days", "adaptive", "shared", "warehouse", "ceiling", "scale", "scaleout")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -33,6 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--adaptive-n", type=int, default=4_000, help="sub-jobs of the adaptive runs")
     p.add_argument("--shared-n", type=int, default=2_000, help="sub-jobs of each of the three partitions")
     p.add_argument("--scale-n", type=int, default=None, help="sub-jobs of the big day (default 10 x --n)")
+    p.add_argument("--ceiling-n", type=int, default=4_000, help="detail calls of each loop of the client's ceiling")
     p.add_argument("--strategies", default=",".join(days.STRATEGIES))
     p.add_argument(
         "--profile",
@@ -88,6 +89,10 @@ def run(args: argparse.Namespace) -> dict:
             if "warehouse" in sections:
                 log("warehouse upserts")
                 results["warehouse"] = warehouse.upsert_rates(log=log)
+            if "ceiling" in sections:
+                log("the client's ceiling against bare loops (no latency, no rate limit)")
+                unlimited = Stage(server, home, rate=0, concurrency=args.concurrency)
+                results["ceiling"] = ceiling.client_ceiling(unlimited, args.ceiling_n, args.n, log=log)
             if "scale" in sections:
                 log("scale and the client's ceiling (no latency, no rate limit)")
                 unlimited = Stage(server, home, rate=0, concurrency=args.concurrency)

@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from pipelines.definitions import defs
 from pipelines.settings import load_settings
@@ -65,6 +65,7 @@ def run_day(partition: str) -> dict:
         "partition": partition,
         "executor": load_settings().sync_executor,
         "success": success,
+        "failures": [] if success else _failures(instance, run_id),
         "run_id": run_id,
         "run_wall_s": run_wall,
         "process_wall_s": process_wall,
@@ -107,6 +108,12 @@ def _execute(instance: DagsterInstance, partition: str) -> tuple[str, bool, int]
     metadata = materialization.metadata if materialization is not None else {}
     listing = int(metadata["calls"].value) if "calls" in metadata else 0  # type: ignore[arg-type]
     return runs[0].run_id, runs[0].status == DagsterRunStatus.SUCCESS, listing
+
+
+def _failures(instance: DagsterInstance, run_id: str) -> list[str]:
+    """What failed in a run, as its event log says (a benchmark row must say why it failed)."""
+    failed = instance.all_logs(run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE})
+    return [f"{e.step_key or 'run'}: {(e.message or '')[:500]}" for e in failed]
 
 
 def _metadata(result, asset: str) -> dict:

@@ -91,6 +91,21 @@ def render(results: dict) -> str:
                 ],
             )
         )
+    if "ceiling" in results:
+        parts.append(
+            table(
+                "The client's ceiling: detail calls at the same concurrency, no latency, no rate limit",
+                results["ceiling"],
+                [
+                    ("loop", lambda r: r["loop"]),
+                    ("requests", lambda r: f"{r['requests']:,}"),
+                    ("server saw", lambda r: f"{r['server_requests']:,}"),
+                    ("req/s", lambda r: f"{r['requests_per_s']:,.0f}"),
+                    ("CPU us/req", lambda r: f"{r['cpu_us_per_request']:,.0f}"),
+                    ("vs aiohttp", lambda r: f"{r['vs_aiohttp']:.2f}x"),
+                ],
+            )
+        )
     if "scale" in results:
         parts.append(
             table(
@@ -209,6 +224,13 @@ def targets(results: dict, rate: float) -> list[dict]:
             "6 upsert >= 30,000 rows/s, >= 20x row by row",
             f"{w['bulk_rows_per_s']:,.0f} rows/s, {w['bulk_vs_row_by_row']:.1f}x ({w['rows']})",
             ok,
+        )
+    client = next((r for r in results.get("ceiling", []) if r["loop"] == "client"), None)
+    if client:
+        add(
+            "14.1 client req/s >= 0.8 x bare aiohttp",
+            f"{client['vs_aiohttp']:.2f}x ({client['requests_per_s']:,.0f} req/s, {client['cpu_us_per_request']:,.0f} us CPU/req)",
+            client["vs_aiohttp"] >= 0.8,
         )
     big = results.get("scale", [])
     if len(big) == 2:

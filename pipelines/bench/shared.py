@@ -24,6 +24,7 @@ def three_at_once(stage: Stage, redis_url: str, log=print) -> list[dict]:
                 {
                     "budget": label,
                     "runs_succeeded": sum(f["success"] for f in figures),
+                    "failures": [failure for f in figures for failure in f["failures"]],
                     "calls": server["server_calls"],
                     "throttled": server["server_throttled"],
                     "throttled_share": server["server_throttled"] / max(1, server["server_calls"]),

@@ -8,6 +8,7 @@ megabytes before anyone can count them. Here the raw bytes are decompressed by z
 from __future__ import annotations
 
 import zlib
+from collections.abc import AsyncIterator, Mapping
 
 import httpx
 
@@ -70,13 +71,18 @@ def _decoder(content_encoding: str | None) -> _Identity | _Zlib:
 
 async def read_body(response: httpx.Response, limit: int) -> bytes:
     """The decoded body of a streamed response; BodyTooLarge past ``limit`` bytes."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit and "content-encoding" not in response.headers:
+    return await read_chunks(response.headers, response.aiter_raw(), limit)
+
+
+async def read_chunks(headers: Mapping[str, str], chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """The decoded body from its raw (still encoded) chunks, as ``headers`` describe them."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit and "content-encoding" not in headers:
         raise BodyTooLarge(int(declared), limit)
-    decoder = _decoder(response.headers.get("content-encoding"))
+    decoder = _decoder(headers.get("content-encoding"))
     parts: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_raw():
+    async for chunk in chunks:
         out = decoder.feed(chunk, limit - size)
         size += len(out)
         if size > limit:

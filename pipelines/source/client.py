@@ -26,7 +26,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from pipelines.source.answers import UNSENT, judge, retry_after_seconds, throttle_wait
-from pipelines.source.body import ENCODINGS, BodyTooLarge, UnsupportedEncoding, read_body
+from pipelines.source.body import ENCODINGS, BodyTooLarge, UnsupportedEncoding
 from pipelines.source.breaker import CircuitBreaker, Go, Reject
 from pipelines.source.concurrency import ConcurrencyGate
 from pipelines.source.config import ClientSettings
@@ -38,6 +38,7 @@ from pipelines.source.ratecontrol import INF, GradientLimit, RatePolicy
 from pipelines.source.records import parse_json, validate_record
 from pipelines.source.redact import Redactor, url_secrets
 from pipelines.source.selectors import id_text, select
+from pipelines.source.senders import AiohttpSender, HttpxSender, Sender
 from pipelines.source.shared_rate import LocalRate, RedisRate
 from pipelines.source.spend import SpendLog
 from pipelines.source.urls import item_path, list_query, strip_userinfo
@@ -88,7 +89,7 @@ class SourceApiClient:
         headers = {"Accept": "application/json", "Accept-Encoding": ENCODINGS, **declared.headers}
         self._params = dict(declared.params)
         base = httpx.URL(settings.base_url)
-        auth: httpx.Auth | None = None
+        auth: httpx.BasicAuth | None = None
         if isinstance(declared.auth, BearerAuth) and credentials.token:
             headers["Authorization"] = f"Bearer {credentials.token}"
         elif isinstance(declared.auth, ApiKeyAuth) and credentials.token:
@@ -105,18 +106,26 @@ class SourceApiClient:
             [*credentials.values(), *url_secrets(settings.base_url), *url_secrets(settings.proxy_url)]
         )
         timeouts, rate = declared.timeouts, source.rate
+        # builds every request (base URL, default headers and params); sends them only through a
+        # given transport (the embedded sample API in process, a test's), else aiohttp does
         self._http = httpx.AsyncClient(
             base_url=strip_userinfo(settings.base_url),
             headers=headers,
             auth=auth,
             transport=transport,
-            proxy=settings.proxy_url if transport is None else None,
             timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
-            limits=httpx.Limits(
+        )
+        self._sender: Sender = (
+            HttpxSender(self._http)
+            if transport is not None
+            else AiohttpSender(
                 max_connections=rate.max_concurrency,
-                max_keepalive_connections=rate.max_concurrency,
-                keepalive_expiry=timeouts.keepalive,
-            ),
+                keepalive=timeouts.keepalive,
+                connect_timeout=timeouts.connect,
+                read_timeout=timeouts.read,
+                authorization=_basic_header(auth) if auth is not None else None,
+                proxy_url=settings.proxy_url,
+            )
         )
         self.gate = ConcurrencyGate(GradientLimit(rate.max_concurrency, rate.min_concurrency))
         self.rate = _rate(settings)
@@ -146,6 +155,7 @@ class SourceApiClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._sender.aclose()
         await self._http.aclose()
         await self.rate.aclose()
         if self.spend is not None:
@@ -489,11 +499,7 @@ class SourceApiClient:
     async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
         """Send and read the whole body, within the deadline and the size cap."""
         async with asyncio.timeout(self.source.client.timeouts.deadline):
-            response = await self._http.send(request, stream=True)
-            try:
-                body = await read_body(response, self.source.client.max_response_bytes)
-            finally:
-                await response.aclose()
+            response, body = await self._sender.exchange(request, self.source.client.max_response_bytes)
         return response, self.redactor.bytes(body)  # a reflected credential is never stored
 
     def _raise_failure(self) -> None:
@@ -595,3 +601,9 @@ class SourceApiClient:
             attempts=attempts,
             kind=kind,
         )
+
+
+def _basic_header(auth: httpx.BasicAuth) -> str:
+    """The Authorization header httpx's BasicAuth would add (aiohttp is handed it as a header)."""
+    request = httpx.Request("GET", "http://localhost/")
+    return next(auth.auth_flow(request)).headers["Authorization"]

@@ -32,7 +32,7 @@ class ConcurrencyGate:
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():
                     self._release()  # let in, then cancelled: hand the place on
-                else:
+                elif waiter in self._waiters:  # a release may have dropped it already, cancelled
                     self._waiters.remove(waiter)
                 raise
         else:

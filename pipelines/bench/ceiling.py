@@ -1,0 +1,110 @@
+"""The client's ceiling (issue 14, target 1): requests per second and CPU per request of the
+project's client against bare loops, at the same concurrency, against the sample API with no
+latency and no rate limit.
+
+* **bare aiohttp**: an ``aiohttp.ClientSession`` making the detail calls and reading each body,
+  nothing else: what this machine's one process can send. It runs first and last (the machine
+  is shared), and the baseline is their mean.
+* **bare httpx**: the same loop through ``httpx.AsyncClient`` (the project's HTTP interface).
+* **client**: ``SourceApiClient.detail`` as the sync calls it (the gate, the rate, the breaker,
+  the size cap and decompression, the answer judged and parsed, the call counted).
+
+CPU is the measuring process's own (``getrusage``): the server runs in a process of its own.
+Every loop's calls are also counted by the server, and must equal what the loop sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import aiohttp
+import httpx
+
+from pipelines.bench.runs import Stage
+from pipelines.sample_api.world import resource_id
+from pipelines.source.client import SourceApiClient
+from pipelines.source.config import ClientSettings, Credentials
+from pipelines.source.flat import declaration_from_flat
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _bare_aiohttp(url: str, paths: list[str], concurrency: int) -> None:
+    gate = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def one(path: str) -> None:
+            async with gate, session.get(url + path) as response:
+                await response.read()
+                response.raise_for_status()
+
+        await asyncio.gather(*(one(p) for p in paths))
+
+
+async def _bare_httpx(url: str, paths: list[str], concurrency: int) -> None:
+    gate = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits) as http:
+
+        async def one(path: str) -> None:
+            async with gate:
+                (await http.get(path)).raise_for_status()
+
+        await asyncio.gather(*(one(p) for p in paths))
+
+
+async def _client(url: str, ids: list[str], concurrency: int) -> int:
+    source = declaration_from_flat(url, {"max_concurrency": concurrency, "min_concurrency": concurrency})
+    async with SourceApiClient(ClientSettings(url, source, Credentials())) as client:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(rid: str) -> None:
+            async with gate:
+                await client.detail(rid)
+
+        await asyncio.gather(*(one(rid) for rid in ids))
+        return client.meter.total
+
+
+def _measure(stage: Stage, name: str, run: Callable[[], Coroutine[Any, Any, object]], requests: int, log) -> dict:
+    stage.server.reset()
+    cpu, started = _cpu(), time.perf_counter()
+    counted = asyncio.run(run())
+    wall, used = time.perf_counter() - started, _cpu() - cpu
+    served = stage.server.stats().get("detail", 0)
+    row = {
+        "loop": name,
+        "requests": requests,
+        "server_requests": served,
+        "client_requests": counted if isinstance(counted, int) else requests,
+        "wall_s": wall,
+        "requests_per_s": requests / wall,
+        "cpu_us_per_request": used / requests * 1e6,
+    }
+    log(f"  {name}: {row['requests_per_s']:,.0f} req/s, {row['cpu_us_per_request']:,.0f} us CPU per request")
+    return row
+
+
+def client_ceiling(stage: Stage, requests: int, resources: int, log=print) -> list[dict]:
+    """The loops side by side; each row's ``vs_aiohttp`` against the mean of the two aiohttp runs."""
+    stage.server.configure(resources=resources, latency_ms=0, latency_jitter_ms=0, rate_limit=0, day=1)
+    ids = [resource_id(n % resources) for n in range(requests)]
+    paths = [f"/items/{rid}/details" for rid in ids]
+    url, c = stage.server.url, stage.concurrency
+    rows = [
+        _measure(stage, "bare aiohttp", lambda: _bare_aiohttp(url, paths, c), requests, log),
+        _measure(stage, "bare httpx", lambda: _bare_httpx(url, paths, c), requests, log),
+        _measure(stage, "client", lambda: _client(url, ids, c), requests, log),
+        _measure(stage, "bare aiohttp", lambda: _bare_aiohttp(url, paths, c), requests, log),
+    ]
+    baseline = (rows[0]["requests_per_s"] + rows[-1]["requests_per_s"]) / 2
+    for row in rows:
+        row["vs_aiohttp"] = row["requests_per_s"] / baseline
+    return rows
