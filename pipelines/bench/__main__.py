@@ -98,11 +98,11 @@ def run(args: argparse.Namespace) -> dict:
                 unlimited = Stage(server, home, rate=0, concurrency=args.concurrency)
                 big = args.scale_n or 10 * args.n
                 # the bare loop before and after the day it is compared with: the machine is shared
-                bare = [scale.bare_httpx(unlimited, 2 * args.n, args.n, log=log)]
+                bare = [scale.bare_aiohttp(unlimited, 2 * args.n, args.n, log=log)]
                 results["scale"] = [scale.one_day(unlimited, args.n, log=log)]
-                bare.append(scale.bare_httpx(unlimited, 2 * args.n, args.n, log=log))
-                results["bare_httpx_runs_per_s"] = bare
-                results["bare_httpx_per_s"] = sum(bare) / len(bare)
+                bare.append(scale.bare_aiohttp(unlimited, 2 * args.n, args.n, log=log))
+                results["bare_aiohttp_runs_per_s"] = bare
+                results["bare_aiohttp_per_s"] = sum(bare) / len(bare)
                 results["scale"].append(scale.one_day(unlimited, big, log=log))
             if "scaleout" in sections:
                 log("scale-out: two Celery worker nodes")

@@ -36,7 +36,7 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _bare_aiohttp(url: str, paths: list[str], concurrency: int) -> None:
+async def bare_aiohttp_loop(url: str, paths: list[str], concurrency: int) -> None:
     gate = asyncio.Semaphore(concurrency)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
 
@@ -99,10 +99,10 @@ def client_ceiling(stage: Stage, requests: int, resources: int, log=print) -> li
     paths = [f"/items/{rid}/details" for rid in ids]
     url, c = stage.server.url, stage.concurrency
     rows = [
-        _measure(stage, "bare aiohttp", lambda: _bare_aiohttp(url, paths, c), requests, log),
+        _measure(stage, "bare aiohttp", lambda: bare_aiohttp_loop(url, paths, c), requests, log),
         _measure(stage, "bare httpx", lambda: _bare_httpx(url, paths, c), requests, log),
         _measure(stage, "client", lambda: _client(url, ids, c), requests, log),
-        _measure(stage, "bare aiohttp", lambda: _bare_aiohttp(url, paths, c), requests, log),
+        _measure(stage, "bare aiohttp", lambda: bare_aiohttp_loop(url, paths, c), requests, log),
     ]
     baseline = (rows[0]["requests_per_s"] + rows[-1]["requests_per_s"]) / 2
     for row in rows:

@@ -109,7 +109,7 @@ def render(results: dict) -> str:
     if "scale" in results:
         parts.append(
             table(
-                f"Scale, no latency and no rate limit (bare httpx loop: {results['bare_httpx_per_s']:,.0f} req/s)",
+                f"Scale, no latency and no rate limit (bare aiohttp loop: {results['bare_aiohttp_per_s']:,.0f} req/s)",
                 results["scale"],
                 [
                     ("sub-jobs", lambda r: f"{r['sub_jobs']:,}"),
@@ -238,6 +238,7 @@ def targets(results: dict, rate: float) -> list[dict]:
         ratio = large["run_wall_s"] / small["run_wall_s"]
         add("7 10x day: peak RSS <= 500 MB", f"{large['peak_rss_mb']:.0f} MB", large["peak_rss_mb"] <= 500)
         add("7 10x day: time <= 11x", f"{ratio:.2f}x", ratio <= 11)
-        ceiling = small["requests_per_s"] / results["bare_httpx_per_s"]
-        add("8 sync req/s >= 0.8 x bare httpx", f"{ceiling:.2f}", ceiling >= 0.8)
+        ceiling = small["requests_per_busy_s"] / results["bare_aiohttp_per_s"]
+        add("14.1 sync req/s (in batches) >= 0.8 x bare aiohttp", f"{ceiling:.2f}x", ceiling >= 0.8)
+        add("14.2 10x day <= 163 s (3x faster than 490 s)", f"{large['run_wall_s']:.0f} s", large["run_wall_s"] <= 163)
     return out
