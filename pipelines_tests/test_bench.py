@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from pipelines.bench.days import minimum_calls
-from pipelines.bench.report import targets
+from pipelines.bench.report import STEPS, targets
 from pipelines.bench.runs import server_rate
 from pipelines_tests.helpers import ROOT
 
@@ -42,6 +42,10 @@ def test_a_small_benchmark_run_counts_calls_the_server_agrees_with(tmp_path):
         assert r["server_listing_calls"] == r["client_listing_calls"] == 1, where
         assert r["server_throttled"] == r["client_throttled"], where
         assert r["sub_jobs"] == 300, where
+    for r in days:  # where each run's time went, step by step (the overhead's breakdown)
+        if r["pipeline"] != "naive":
+            assert set(STEPS) <= set(r["step_seconds"]) and r["outside_steps_s"] >= 0, r["step_seconds"]
+    assert "Per-run overhead by step" in done.stdout
     naive = [r for r in days if r["pipeline"] == "naive"]
     assert all(r["server_sync_calls"] == 600 and r["statements"] == 300 for r in naive)
     bulk_day2 = next(r for r in days if r["pipeline"] == "bulk" and r["day"] == 2)

@@ -66,6 +66,7 @@ def run_day(partition: str) -> dict:
         "executor": load_settings().sync_executor,
         "success": success,
         "failures": [] if success else _failures(instance, run_id),
+        **step_times(instance, run_id),
         "run_id": run_id,
         "run_wall_s": run_wall,
         "process_wall_s": process_wall,
@@ -108,6 +109,33 @@ def _execute(instance: DagsterInstance, partition: str) -> tuple[str, bool, int]
     metadata = materialization.metadata if materialization is not None else {}
     listing = int(metadata["calls"].value) if "calls" in metadata else 0  # type: ignore[arg-type]
     return runs[0].run_id, runs[0].status == DagsterRunStatus.SUCCESS, listing
+
+
+STEP_EVENTS = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+
+
+def step_label(step_key: str) -> str:
+    """``synced_resources.sync_batches[b00000_00029]`` -> ``sync_batches``; a check's step keeps its name."""
+    return step_key.rsplit(".", 1)[-1].split("[", 1)[0]
+
+
+def step_times(instance: DagsterInstance, run_id: str) -> dict:
+    """Seconds in each step of the run (steps of one op summed) and the run's seconds in no step
+    at all (Dagster's own work between them), from the run's event log."""
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    spans = []
+    for event in instance.all_logs(run_id, of_type=STEP_EVENTS):
+        key = event.step_key or ""
+        if event.dagster_event_type is DagsterEventType.STEP_START:
+            started[key] = event.timestamp
+        elif key in started:
+            begin = started.pop(key)
+            spans.append((begin, event.timestamp))
+            seconds[step_label(key)] = seconds.get(step_label(key), 0.0) + event.timestamp - begin
+    record = instance.get_run_record_by_id(run_id)
+    wall = (record.end_time or 0.0) - (record.start_time or 0.0) if record is not None else 0.0
+    return {"step_seconds": seconds, "outside_steps_s": max(0.0, wall - busy_seconds(spans))}
 
 
 def _failures(instance: DagsterInstance, run_id: str) -> list[str]:

@@ -35,12 +35,36 @@ DAY_COLUMNS: list[Column] = [
 ]
 
 
+STEPS = ("watchlist", "retry_queue", "job_set", "plan_sync_steps", "sync_batches", "summarize_sync", "dead_letter")
+
+
+def _step_cell(step: str) -> Callable[[dict], str]:
+    return lambda r: f"{r['step_seconds'].get(step, 0.0):.2f}"
+
+
+def overhead_table(rows: Sequence[dict]) -> str:
+    """Where each run's time went: every step, the checks, the batches' own busy time inside
+    ``sync_batches``, and Dagster's time between steps."""
+    columns: list[Column] = [("pipeline", lambda r: r["pipeline"]), ("day", lambda r: str(r["day"]))]
+    columns += [(step, _step_cell(step)) for step in STEPS]
+    columns += [
+        ("checks", lambda r: f"{sum(v for k, v in r['step_seconds'].items() if k not in STEPS):.2f}"),
+        ("batches busy", lambda r: f"{r.get('batch_busy_s', 0.0):.2f}"),
+        ("between steps", lambda r: f"{r['outside_steps_s']:.2f}"),
+        ("overhead", lambda r: f"{r['overhead_s']:.2f}"),
+    ]
+    return table("Per-run overhead by step (seconds; overhead = wall - batches busy)", rows, columns)
+
+
 def render(results: dict) -> str:
     parts = []
     if "days" in results:
         parts.append(
             table("The standard day (server-counted calls; wall = the Dagster run's)", results["days"], DAY_COLUMNS)
         )
+        ours = [r for r in results["days"] if "step_seconds" in r and r["pipeline"] != "naive"]
+        if ours:
+            parts.append(overhead_table(ours))
     if "adaptive" in results:
         parts.append(
             table(
