@@ -215,3 +215,15 @@ def test_the_token_is_nowhere(sample_server, sqlite_warehouse_url, monkeypatch, 
     }
     for where, text in haystacks.items():
         assert token not in text, f"the token leaked into the {where}"
+
+
+def test_too_much_dead_lettered_fails_the_run_through_its_blocking_check(sample_server, sqlite_warehouse_url):
+    """dead_letter_rate is blocking: a day above DEAD_LETTER_MAX_RATE (2%) fails its run, and the
+    other checks of the same step still report."""
+    server = sample_server(resources=300, poison_rate=0.1, seed=8, day=1)
+    res = sync_resources(sqlite_warehouse_url, base_url=server.url)
+    with instance_for_test() as instance:
+        result, checks = run_day(res, DAYS[0], instance, raise_on_error=False)
+    assert not result.success
+    assert not checks["dead_letter_rate"].passed and checks["dead_letter_rate"].metadata["rate"].value > 0.02
+    assert checks["conservation"].passed  # nothing lost: the poison is in the dead letter
