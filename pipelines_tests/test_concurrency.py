@@ -52,15 +52,21 @@ def test_a_lowered_limit_holds_new_requests_until_enough_have_left():
     assert waiting and entered[-1] == 99
 
 
+async def _three_in_line():
+    """A gate of one: a holder inside, then ``doomed`` and ``after`` waiting, in that order."""
+    gate = ConcurrencyGate(GradientLimit(maximum=1, minimum=1))
+    release, entered = asyncio.Event(), []
+    holder = asyncio.create_task(_hold(gate, release, entered, 0))
+    await asyncio.sleep(0.01)
+    doomed = asyncio.create_task(_hold(gate, release, entered, 1))
+    after = asyncio.create_task(_hold(gate, release, entered, 2))
+    await asyncio.sleep(0.01)
+    return gate, release, entered, holder, doomed, after
+
+
 def test_a_cancelled_waiter_gives_its_place_back():
     async def go():
-        gate = ConcurrencyGate(GradientLimit(maximum=1, minimum=1))
-        release, entered = asyncio.Event(), []
-        holder = asyncio.create_task(_hold(gate, release, entered, 0))
-        await asyncio.sleep(0.01)
-        doomed = asyncio.create_task(_hold(gate, release, entered, 1))
-        after = asyncio.create_task(_hold(gate, release, entered, 2))
-        await asyncio.sleep(0.01)
+        gate, release, entered, holder, doomed, after = await _three_in_line()
         doomed.cancel()
         with pytest.raises(asyncio.CancelledError):
             await doomed
@@ -78,13 +84,7 @@ def test_a_waiter_cancelled_while_a_release_drops_it_leaves_quietly():
     skipped): it must leave without an error, and the gate stay whole."""
 
     async def go():
-        gate = ConcurrencyGate(GradientLimit(maximum=1, minimum=1))
-        release, entered = asyncio.Event(), []
-        holder = asyncio.create_task(_hold(gate, release, entered, 0))
-        await asyncio.sleep(0.01)
-        doomed = asyncio.create_task(_hold(gate, release, entered, 1))
-        after = asyncio.create_task(_hold(gate, release, entered, 2))
-        await asyncio.sleep(0.01)
+        gate, release, entered, holder, doomed, after = await _three_in_line()
         doomed.cancel()  # its future is cancelled now; its task resumes on the next turn
         release.set()
         gate._release()  # as the holder leaving would, in the same turn  # noqa: SLF001

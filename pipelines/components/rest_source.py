@@ -28,8 +28,7 @@ from pydantic import BaseModel
 
 from pipelines.settings import load_settings
 from pipelines.source.declaration import SourceDeclaration
-from pipelines.source.declaration_file import load_declaration
-from pipelines.sync.resources import declared_source, from_env
+from pipelines.sync.resources import declaration_of, declared_source, from_env
 from pipelines.sync.scope import SourceScope
 from pipelines.sync.source_defs import source_definitions
 
@@ -48,7 +47,7 @@ class RestSource(Component):
     @classmethod
     def load(cls, attributes: BaseModel | None, context: ComponentLoadContext) -> RestSource:
         path = context.path / "defs.yaml" if context.path.is_dir() else context.path
-        return cls(path, load_declaration(path))  # our loader: file, line and key in any error
+        return cls(path, declaration_of(str(path)))  # our loader: file, line and key in any error
 
     def build_defs(self, context: ComponentLoadContext) -> Definitions:
         # the declaration says how the API is spoken; where the shared rate lives is the deployment's

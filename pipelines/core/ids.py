@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 
 MAX_ID_LENGTH = 200  # the warehouse's id columns (warehouse/schema.py: Id)
+# A source's name: its assets' key prefix, its group and its warehouse namespace (a PostgreSQL
+# schema, part of a file name), so nothing any of them would need quoted.
+SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _UNCARRIABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 

@@ -89,7 +89,7 @@ class SourceApiClient:
         headers = {"Accept": "application/json", "Accept-Encoding": ENCODINGS, **declared.headers}
         self._params = dict(declared.params)
         base = httpx.URL(settings.base_url)
-        auth: httpx.BasicAuth | None = None
+        basic: httpx.BasicAuth | None = None
         if isinstance(declared.auth, BearerAuth) and credentials.token:
             headers["Authorization"] = f"Bearer {credentials.token}"
         elif isinstance(declared.auth, ApiKeyAuth) and credentials.token:
@@ -98,9 +98,11 @@ class SourceApiClient:
             else:  # in the query: the redactor keeps it out of every stored or logged URL
                 self._params[declared.auth.name] = credentials.token
         elif isinstance(declared.auth, BasicAuth) and credentials.username is not None:
-            auth = httpx.BasicAuth(credentials.username, credentials.password or "")
+            basic = httpx.BasicAuth(credentials.username, credentials.password or "")
         elif base.userinfo:  # a password in the base URL becomes basic auth; what is logged has none
-            auth = httpx.BasicAuth(base.username, base.password)
+            basic = httpx.BasicAuth(base.username, base.password)
+        if basic is not None:  # a default header like the others, whichever sender sends it
+            headers["Authorization"] = _basic_header(basic)
         self._auth_setting = _auth_setting(source)
         self.redactor = Redactor(
             [*credentials.values(), *url_secrets(settings.base_url), *url_secrets(settings.proxy_url)]
@@ -111,7 +113,6 @@ class SourceApiClient:
         self._http = httpx.AsyncClient(
             base_url=strip_userinfo(settings.base_url),
             headers=headers,
-            auth=auth,
             transport=transport,
             timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
         )
@@ -123,7 +124,6 @@ class SourceApiClient:
                 keepalive=timeouts.keepalive,
                 connect_timeout=timeouts.connect,
                 read_timeout=timeouts.read,
-                authorization=_basic_header(auth) if auth is not None else None,
                 proxy_url=settings.proxy_url,
             )
         )
@@ -604,6 +604,6 @@ class SourceApiClient:
 
 
 def _basic_header(auth: httpx.BasicAuth) -> str:
-    """The Authorization header httpx's BasicAuth would add (aiohttp is handed it as a header)."""
+    """The Authorization header httpx's BasicAuth would add, encoded as httpx encodes it."""
     request = httpx.Request("GET", "http://localhost/")
     return next(auth.auth_flow(request)).headers["Authorization"]

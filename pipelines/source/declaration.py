@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipelines.core.ids import SOURCE_NAME
 from pipelines.source.selectors import split
 from pipelines.source.urls import PLACEHOLDER, placeholders
 
@@ -35,7 +36,6 @@ def _env_name(value: str) -> str:
 EnvName = Annotated[str, AfterValidator(_env_name), Field(description="the NAME of an environment variable")]
 Path = Annotated[str, Field(description="a dotted path into a JSON body; '' is the body itself")]
 Statuses = Annotated[frozenset[int], Field(description="HTTP statuses")]
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 class Spec(BaseModel):
@@ -352,7 +352,7 @@ class SourceDeclaration(Spec):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not NAME.match(value):
+        if not SOURCE_NAME.match(value):
             raise ValueError(
                 f"must be lower-case letters, digits and _ starting with a letter (at most 40), got {value!r}"
             )

@@ -60,12 +60,10 @@ class AiohttpSender:
         keepalive: float,
         connect_timeout: float,
         read_timeout: float,
-        authorization: str | None = None,
         proxy_url: str | None = None,
     ) -> None:
         self._limit, self._keepalive = max_connections, keepalive
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
-        self._authorization = authorization  # basic auth, which httpx would add in send()
         self._proxy: yarl.URL | None = None
         self._proxy_headers: dict[str, str] | None = None
         if proxy_url:
@@ -97,8 +95,6 @@ class AiohttpSender:
         session = self._open()
         # as written (httpx's items() are lower-cased): some servers read headers case-sensitively
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw if k.lower() != b"host"]
-        if self._authorization is not None and "authorization" not in request.headers:
-            headers.append(("Authorization", self._authorization))
         url = yarl.URL(str(request.url), encoded=True)  # percent-encoded by us: sent byte for byte
         if self._proxy_headers is not None and url.scheme == "http":
             # plain HTTP goes to the proxy itself (no CONNECT), so it reads the request's own
@@ -115,12 +111,8 @@ class AiohttpSender:
             ) as answer:
                 response = httpx.Response(answer.status, headers=list(answer.raw_headers), request=request)
                 body = await read_chunks(response.headers, answer.content.iter_any(), max_bytes)
-        except aiohttp.ClientError as exc:
+        except aiohttp.ClientError as exc:  # its timeouts too; the client's own deadline passes through
             raise _as_httpx(exc, request) from exc
-        except TimeoutError as exc:
-            if isinstance(exc, aiohttp.ServerTimeoutError):
-                raise _as_httpx(exc, request) from exc
-            raise  # the client's own deadline
         return response, body
 
     async def aclose(self) -> None:

@@ -23,6 +23,7 @@ from pipelines.source.urls import strip_userinfo
 from pipelines.warehouse.store import Warehouse, create_warehouse_engine, open_existing
 
 EMBEDDED_URL = "http://sample-api.embedded"
+SAMPLE = "sample"
 
 
 def from_env(name: str, value: Any) -> Any:
@@ -33,9 +34,6 @@ def from_env(name: str, value: Any) -> Any:
         return None
     key = next((k for k in os.environ if k.upper() == name), None)
     return EnvVar(key) if key is not None else value
-
-
-SAMPLE = "sample"
 
 
 class DeclaredSource(ConfigurableResource):
@@ -53,7 +51,7 @@ class DeclaredSource(ConfigurableResource):
         return self.declaration().embedded
 
     def declaration(self) -> SourceDeclaration:
-        return _declaration_from_file(self.declaration_file)
+        return declaration_of(self.declaration_file)
 
     def identity(self) -> str:
         """Which source this is, for the warehouse's record of what it holds."""
@@ -114,7 +112,7 @@ class EmbeddedSample(DeclaredSource):
 
 def declared_source(declaration_file: str | Path, rate_limiter_url: Any = None) -> DeclaredSource:
     """The resource a declaration calls for: the embedded sample, or the API over HTTP."""
-    kind = EmbeddedSample if load_declaration(declaration_file).embedded else HttpSource
+    kind = EmbeddedSample if declaration_of(str(declaration_file)).embedded else HttpSource
     return kind(declaration_file=str(declaration_file), rate_limiter_url=rate_limiter_url)
 
 
@@ -184,14 +182,14 @@ class SourceApiResource(DeclaredSource):
         """The sample API runs in process only when no URL is configured at all; an empty one is
         a mistake (an env file's ``SOURCE_API_URL=``), never a request for demo data."""
         if self.declaration_file:
-            return self.declaration().embedded
+            return super().embedded
         if self.base_url is not None and not self.base_url.strip():
             raise ValueError("SOURCE_API_URL is set but empty: unset it for the embedded sample API, or set the URL")
         return self.base_url is None
 
     def declaration(self) -> SourceDeclaration:
         if self.declaration_file:
-            return _declaration_from_file(self.declaration_file)
+            return declaration_of(self.declaration_file)
         base = None if self.base_url is None else strip_userinfo(str(self.base_url))
         return declaration_from_flat(base, {name: getattr(self, name) for name in FLAT_KEYS if hasattr(self, name)})
 
@@ -207,7 +205,9 @@ class SourceApiResource(DeclaredSource):
 
 
 @lru_cache(maxsize=16)
-def _declaration_from_file(path: str) -> SourceDeclaration:
+def declaration_of(path: str) -> SourceDeclaration:
+    """A declaration file, read once per process (the component, its resource and the budget
+    check all ask for it at load)."""
     return load_declaration(path)
 
 

@@ -10,19 +10,16 @@ deployment configured by environment variables keeps its tables.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from pipelines.core.ids import SOURCE_NAME
 from pipelines.warehouse.schema import COLUMN_UPGRADES, TEXT_UPGRADES, metadata
 
 
 class WarehouseNotFoundError(RuntimeError):
     """A read-only tool was pointed at a warehouse that does not exist (it never creates one)."""
-
-
-NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 def namespaced_url(url: str, namespace: str | None) -> str:
@@ -39,7 +36,7 @@ def namespaced_url(url: str, namespace: str | None) -> str:
 
 
 def check_namespace(namespace: str | None) -> None:
-    if namespace is not None and not NAMESPACE.match(namespace):
+    if namespace is not None and not SOURCE_NAME.match(namespace):
         raise ValueError(f"warehouse namespace {namespace!r}: lower-case letters, digits and _, a letter first")
 
 
