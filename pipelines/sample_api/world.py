@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from pipelines.sample_api.config import SampleApiConfig
 
@@ -84,9 +85,7 @@ class World:
         """The full resource as the detail call (and an unprojected probe) returns it."""
         version = self.version(rid, day)
         h = unit(self.config.seed, "shape", rid, version)
-        words = [WORDS[(int(h * 1e9) + i * 7) % len(WORDS)] for i in range(64)]
-        text = " ".join(words)
-        description = (text * (self.config.description_bytes // len(text) + 1))[: self.config.description_bytes]
+        description = _description(int(h * 1e9) % len(WORDS), self.config.description_bytes)
         return {
             "id": rid,
             "version": version,
@@ -108,6 +107,13 @@ class World:
 
     def _day(self, day: int | None) -> int:
         return self.config.day if day is None else day
+
+
+@lru_cache(maxsize=64)
+def _description(start: int, size: int) -> str:
+    """``size`` characters of 64 words from ``start`` on: one of ten texts, built once each."""
+    text = " ".join(WORDS[(start + i * 7) % len(WORDS)] for i in range(64))
+    return (text * (size // len(text) + 1))[:size]
 
 
 def project(record: dict, fields: list[str] | None) -> dict:

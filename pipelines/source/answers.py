@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -12,6 +13,7 @@ import httpx
 from pipelines.source.declaration import Conditional, Errors
 from pipelines.source.errors import ErrorClass, classify_status
 from pipelines.source.urls import strip_userinfo
+from pipelines.source.wire import Answer
 
 # Transport errors raised before a byte reached the API: not billable.
 UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError, httpx.UnsupportedProtocol)
@@ -38,7 +40,7 @@ def retry_after_seconds(value: str | None, default: float = 1.0, floor: float = 
     return max(floor, seconds)
 
 
-def throttle_wait(headers: httpx.Headers, errors: Errors) -> float:
+def throttle_wait(headers: Mapping[str, str], errors: Errors) -> float:
     """How long a throttled answer asks to wait: its Retry-After (as the source names it), else
     its reset header (epoch seconds when the budget refills), never less than the floor."""
     floor = errors.min_throttle_wait
@@ -52,23 +54,23 @@ def throttle_wait(headers: httpx.Headers, errors: Errors) -> float:
 
 
 def judge(
-    response: httpx.Response, body: bytes, conditional: Conditional | None, sent_conditional: bool, errors: Errors
+    answer: Answer, conditional: Conditional | None, sent_conditional: bool, errors: Errors
 ) -> tuple[ErrorClass | None, str]:
     """The class of an answer (None: a usable one) and, for a failure, what is wrong with it."""
-    status = response.status_code
+    status = answer.status_code
     if conditional is not None and status == conditional.not_modified_status:
         if not sent_conditional:
             return (
                 ErrorClass.POISON,
                 f"HTTP {status} to a request that sent no {conditional.request_header}: not a valid answer",
             )
-        if body:
+        if answer.body:
             return ErrorClass.POISON, f"HTTP {status} with a body: not a valid answer"
         return None, ""
     if status == 304:
         return ErrorClass.POISON, "HTTP 304 to a request that sent no If-None-Match: not a valid answer"
     error_class = classify_status(status, errors.throttle, errors.transient, errors.gone, errors.auth)
     if error_class is ErrorClass.PERMANENT and 300 <= status < 400:
-        where = response.headers.get("location", "")
+        where = answer.headers.get("location", "")
         return error_class, f"HTTP {status}: redirects are not followed (to {strip_userinfo(where)[:200]!r})"
     return error_class, f"HTTP {status}"

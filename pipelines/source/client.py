@@ -42,6 +42,7 @@ from pipelines.source.senders import AiohttpSender, HttpxSender, Sender
 from pipelines.source.shared_rate import LocalRate, RedisRate
 from pipelines.source.spend import SpendLog
 from pipelines.source.urls import item_path, list_query, strip_userinfo
+from pipelines.source.wire import Answer, Call, Calls
 
 # What callers import from here: the client's settings, meter and answers live beside it.
 __all__ = ["CallMeter", "ClientSettings", "Detail", "Probe", "SourceApiClient", "retry_after_seconds"]
@@ -76,9 +77,11 @@ class SourceApiClient:
     def __init__(
         self,
         settings: ClientSettings,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | Sender | None = None,
         spend: SpendLog | None = None,
     ) -> None:
+        """``transport``: None sends over the network (aiohttp); an httpx transport (a test's) or
+        a ``Sender`` (the embedded sample API's) sends through it instead."""
         self.settings = settings
         self.source = source = settings.source
         self.meter = CallMeter()
@@ -108,16 +111,19 @@ class SourceApiClient:
             [*credentials.values(), *url_secrets(settings.base_url), *url_secrets(settings.proxy_url)]
         )
         timeouts, rate = declared.timeouts, source.rate
-        # builds every request (base URL, default headers and params); sends them only through a
-        # given transport (the embedded sample API in process, a test's), else aiohttp does
+        # holds the base URL and default headers every call is built on (wire.Calls); sends only
+        # through a given httpx transport
         self._http = httpx.AsyncClient(
             base_url=strip_userinfo(settings.base_url),
             headers=headers,
-            transport=transport,
+            transport=transport if isinstance(transport, httpx.AsyncBaseTransport) else None,
             timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
         )
+        self._calls = Calls(self._http)
         self._sender: Sender = (
             HttpxSender(self._http)
+            if isinstance(transport, httpx.AsyncBaseTransport)
+            else transport
             if transport is not None
             else AiohttpSender(
                 max_connections=rate.max_concurrency,
@@ -186,13 +192,13 @@ class SourceApiClient:
             assert conditional is not None and etag is not None
             headers[conditional.request_header] = etag
         path = item_path(spec.path, rid)
-        (response, body), attempts = await self._get(
+        answer, attempts = await self._get(
             "probe", path, params=params, headers=headers, meter=meter, conditional=sent_conditional
         )
-        new_etag = response.headers.get(conditional.etag_header) if conditional is not None else None
-        if sent_conditional and conditional is not None and response.status_code == conditional.not_modified_status:
+        new_etag = answer.headers.get(conditional.etag_header) if conditional is not None else None
+        if sent_conditional and conditional is not None and answer.status_code == conditional.not_modified_status:
             return Probe(None, new_etag or etag, not_modified=True, attempts=attempts)
-        record = self._record("probe", response, body, spec.data_selector, (), rid, attempts)
+        record = self._record("probe", answer, spec.data_selector, (), rid, attempts)
         return Probe(record, new_etag, attempts=attempts)
 
     async def bulk_probe(
@@ -218,10 +224,12 @@ class SourceApiClient:
         if (projection := self.source.projection) is not None and fields:
             parts.append(list_query({projection.param: list(fields)}, projection.separator))
         parts += [list_query({k: [v]}) for k, v in self._query(spec, {}).items()]
-        url = httpx.URL(spec.path, query=b"&".join(parts))
-        (response, body), attempts = await self._get("bulk_probe", url, headers=spec.headers or None, meter=meter)
-        parsed = self._parsed("bulk_probe", response, body, attempts)
-        items = self._list("bulk_probe", parsed, spec.data_selector, response, body, attempts)
+        query = b"&".join(parts).decode("ascii")
+        answer, attempts = await self._get(
+            "bulk_probe", spec.path, query=query, headers=spec.headers or None, meter=meter
+        )
+        parsed = self._parsed("bulk_probe", answer, attempts)
+        items = self._list("bulk_probe", parsed, spec.data_selector, answer, attempts)
         records: dict[str, dict] = {}
         id_spec = self.source.id
         for item in items:
@@ -253,16 +261,13 @@ class SourceApiClient:
         """The expensive second call: the whole resource (an object or a list, as declared)."""
         spec = self.source.detail
         path = item_path(spec.path, rid)
-        (response, body), attempts = await self._get(
+        answer, attempts = await self._get(
             "detail", path, params=self._query(spec, {}) or None, headers=spec.headers or None, meter=meter
         )
         if spec.shape == "list":
-            parsed = self._parsed("detail", response, body, attempts)
-            records = self._list("detail", parsed, spec.data_selector, response, body, attempts)
-            return Detail(records, attempts)
-        return Detail(
-            self._record("detail", response, body, spec.data_selector, spec.required, rid, attempts), attempts
-        )
+            parsed = self._parsed("detail", answer, attempts)
+            return Detail(self._list("detail", parsed, spec.data_selector, answer, attempts), attempts)
+        return Detail(self._record("detail", answer, spec.data_selector, spec.required, rid, attempts), attempts)
 
     async def iter_ids(self, meter: CallMeter | None = None) -> AsyncIterator[list[str]]:
         """Every id the listing serves, a page at a time (pages are yielded, never piled up)."""
@@ -291,11 +296,11 @@ class SourceApiClient:
         seen: set[str] = set()
         id_spec = self.source.id
         while True:
-            (response, body), attempts = await self._get(
+            answer, attempts = await self._get(
                 "listing", target, params=params, headers=spec.headers or None, meter=meter
             )
-            parsed = self._parsed("listing", response, body, attempts)
-            items = self._list("listing", parsed, spec.data_selector, response, body, attempts)
+            parsed = self._parsed("listing", answer, attempts)
+            items = self._list("listing", parsed, spec.data_selector, answer, attempts)
             page = []
             for item in items:
                 rid = id_text(select(item, id_spec.path, None), id_spec.type)
@@ -303,16 +308,15 @@ class SourceApiClient:
                     raise self._error(
                         ErrorClass.POISON,
                         f"a listing item has no {id_spec.type} id at {id_spec.path}",
-                        response.request,
-                        response,
-                        body,
+                        answer.call,
+                        answer,
                         attempts,
                         "listing",
                     )
                 page.append((rid, item))
             yield page
             try:
-                following = pager.after(params, response.headers, parsed, len(items))
+                following = pager.after(params, answer.headers, parsed, len(items))
             except ValueError as exc:
                 raise ApiFailure(
                     "api_contract", f"the listing cannot be paged: {exc}", (f"{self.source.name}: listing.paginator",)
@@ -363,16 +367,18 @@ class SourceApiClient:
         headers: dict | None = None,
         meter: CallMeter | None = None,
         conditional: bool = False,
-    ) -> tuple[tuple[httpx.Response, bytes], int]:
-        """Send with tier 1 retries; answer the response (2xx or a conditional 304), its body and
-        the attempts it took.
+        query: str | None = None,
+    ) -> tuple[Answer, int]:
+        """Send with tier 1 retries; the answer (2xx or a conditional 304) and the attempts it
+        took. ``query``: the query string already encoded, instead of ``params``.
 
         The first attempt goes outside tenacity (setting up its loop costs more than the request's
         own bookkeeping); a transient failure is handed to tenacity as its attempt 1, so the
         retries, their waits and their numbering are tenacity's.
         """
         try:
-            return await self._send(kind, path, params, headers, meter, conditional, first=True), 1
+            call = self._calls.build("GET", path, params=params, headers=headers, query=query)
+            return await self._send(kind, call, meter, conditional, first=True), 1
         except SourceError as exc:
             if not _is_transient(exc) or self.source.client.retries.max_attempts == 1:
                 raise
@@ -385,21 +391,12 @@ class SourceApiClient:
                     if attempt_no == 1:
                         raise first
                     self._count(meter, retries=1)
-                    return await self._send(kind, path, params, headers, meter, conditional, first=False), attempt_no
+                    return await self._send(kind, call, meter, conditional, first=False), attempt_no
         except SourceError as exc:  # the same failure, with the attempts it took (never mutated once raised)
             raise dataclasses.replace(exc, attempts=attempt_no) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(
-        self,
-        kind: str,
-        path: str | httpx.URL,
-        params: dict | None,
-        headers: dict | None,
-        meter: CallMeter | None,
-        conditional: bool,
-        first: bool,
-    ) -> tuple[httpx.Response, bytes]:
+    async def _send(self, kind: str, call: Call, meter: CallMeter | None, conditional: bool, first: bool) -> Answer:
         """One attempt; 429s are waited out here and never count as the resource's fault.
 
         The breaker hears only a call's first attempt (and its trials): its retries say nothing
@@ -411,40 +408,38 @@ class SourceApiClient:
             async with self.gate.slot():
                 # The breaker is asked at the last moment, in the slot: a request that queued
                 # for a slot while the API went down must not be sent after the breaker opened.
-                trial = await self._pass_breaker(path, kind)
+                trial = await self._pass_breaker(call, kind)
                 failed = False
                 try:
                     await self._wait_turn()
                     self._raise_failure()
-                    # params None, never {}: httpx drops the path's own query for an empty dict
-                    request = self._http.build_request("GET", path, params=params or None, headers=headers)
                     if self.spend is not None:
                         await self.spend.before_send()  # written down before it is sent: it is paid for
                     sent = time.monotonic()
                     try:
-                        response, body = await self._exchange(request)
+                        answer = await self._exchange(call)
                     except asyncio.CancelledError:  # stopped mid-call: it may well have reached the API
                         self._count(meter, kind=kind)
                         raise
                     except BodyTooLarge as exc:
                         self._count(meter, kind=kind, received=exc.size)
-                        raise self._error(ErrorClass.POISON, str(exc), request, kind=kind) from None
+                        raise self._error(ErrorClass.POISON, str(exc), call, kind=kind) from None
                     except UnsupportedEncoding as exc:
                         self._count(meter, kind=kind)
-                        raise self._error(ErrorClass.POISON, str(exc), request, kind=kind) from None
+                        raise self._error(ErrorClass.POISON, str(exc), call, kind=kind) from None
                     except TimeoutError:
                         failed = True
                         self._count(meter, kind=kind)
                         raise self._error(
                             ErrorClass.TRANSIENT,
                             f"timeout: no whole answer within the {self.source.client.timeouts.deadline:g}s deadline",
-                            request,
+                            call,
                             kind=kind,
                         ) from None
                     except httpx.LocalProtocolError as exc:  # our own request is malformed: never sent
                         self._count(meter, unsent=1)
                         raise self._error(
-                            ErrorClass.PERMANENT, f"request not sendable: {exc}", request, kind=kind
+                            ErrorClass.PERMANENT, f"request not sendable: {exc}", call, kind=kind
                         ) from None
                     except httpx.TransportError as exc:
                         failed = True
@@ -454,24 +449,22 @@ class SourceApiClient:
                             self._count(meter, kind=kind)  # sent, so billable (read timeouts included)
                         what = "timeout" if isinstance(exc, httpx.TimeoutException) else "transport error"
                         raise self._error(
-                            ErrorClass.TRANSIENT, f"{what}: {type(exc).__name__}", request, kind=kind
+                            ErrorClass.TRANSIENT, f"{what}: {type(exc).__name__}", call, kind=kind
                         ) from None
                     rtt = time.monotonic() - sent
-                    error_class, problem = judge(
-                        response, body, self.source.conditional, conditional, self.source.errors
-                    )
+                    error_class, problem = judge(answer, self.source.conditional, conditional, self.source.errors)
                     failed = error_class is ErrorClass.TRANSIENT
                 finally:
                     if first or trial:
                         self.breaker.record(failed, trial)
-            self._count(meter, kind=kind, received=len(body))
+            self._count(meter, kind=kind, received=len(answer.body))
             if error_class is not ErrorClass.THROTTLED and not failed:
                 self.gate.sample(rtt)
             if error_class is None:
-                return response, body
+                return answer
             if error_class is ErrorClass.THROTTLED:
                 s = self.source.errors
-                wait = throttle_wait(response.headers, s)
+                wait = throttle_wait(answer.headers, s)
                 self._count(meter, throttled=1)
                 throttled_for += wait
                 throttles += 1
@@ -480,15 +473,14 @@ class SourceApiClient:
                         ErrorClass.THROTTLED,
                         f"throttled for too long: {throttles} 429s asking for {throttled_for:g}s in all "
                         f"(bounds: {s.max_throttle_attempts} and {s.max_throttle_wait:g}s)",
-                        request,
-                        response,
-                        body,
+                        call,
+                        answer,
                         kind=kind,
                     )
                 self._paused_until = max(self._paused_until, time.monotonic() + wait)
                 await self.rate.throttled(wait)
                 continue
-            error = self._error(error_class, problem, request, response, body, kind=kind)
+            error = self._error(error_class, problem, call, answer, kind=kind)
             if error_class is ErrorClass.AUTH:
                 self.fail(
                     auth_failure(error, token_set=bool(self.settings.credentials.values()), setting=self._auth_setting)
@@ -496,11 +488,12 @@ class SourceApiClient:
                 self._raise_failure()
             raise error
 
-    async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+    async def _exchange(self, call: Call) -> Answer:
         """Send and read the whole body, within the deadline and the size cap."""
         async with asyncio.timeout(self.source.client.timeouts.deadline):
-            response, body = await self._sender.exchange(request, self.source.client.max_response_bytes)
-        return response, self.redactor.bytes(body)  # a reflected credential is never stored
+            answer = await self._sender.exchange(call, self.source.client.max_response_bytes)
+        answer.body = self.redactor.bytes(answer.body)  # a reflected credential is never stored
+        return answer
 
     def _raise_failure(self) -> None:
         if self.failure is not None:
@@ -516,14 +509,14 @@ class SourceApiClient:
                 return
             await asyncio.sleep(self._paused_until - time.monotonic())
 
-    async def _pass_breaker(self, path: str | httpx.URL, kind: str) -> bool:
+    async def _pass_breaker(self, call: Call, kind: str) -> bool:
         """Wait while the breaker holds calls; True when this call is its half-open trial."""
         while True:
             decision = self.breaker.before_call()
             if isinstance(decision, Go):
                 return decision.trial
             if isinstance(decision, Reject):
-                url = self.redactor.url(str(self._http.base_url.join(path)))
+                url = self.redactor.url(call.url)
                 raise SourceError(ErrorClass.CIRCUIT_OPEN, decision.reason, url=url, kind=kind)
             await asyncio.sleep(decision.seconds)
 
@@ -545,58 +538,51 @@ class SourceApiClient:
             m.unsent += unsent
 
     def _record(
-        self,
-        kind: str,
-        response: httpx.Response,
-        body: bytes,
-        selector: str,
-        required: Sequence[str],
-        rid: str,
-        attempts: int,
+        self, kind: str, answer: Answer, selector: str, required: Sequence[str], rid: str, attempts: int
     ) -> dict:
         try:
-            return validate_record(select(parse_json(body), selector, None), self.source.id, required, expected_id=rid)
+            parsed = parse_json(answer.body)
+            return validate_record(select(parsed, selector, None), self.source.id, required, expected_id=rid)
         except SourceError as exc:
-            raise self._error(exc.error_class, exc.message, response.request, response, body, attempts, kind) from None
+            raise self._error(exc.error_class, exc.message, answer.call, answer, attempts, kind) from None
 
-    def _list(
-        self, kind: str, parsed: Any, selector: str, response: httpx.Response, body: bytes, attempts: int
-    ) -> list:
+    def _list(self, kind: str, parsed: Any, selector: str, answer: Answer, attempts: int) -> list:
         """The list of records at ``selector``; anything else is poison."""
         found = select(parsed, selector, None)
         if not isinstance(found, list):
             message = f"body fails the schema: no list of records at {selector or 'the top'}"
-            raise self._error(ErrorClass.POISON, message, response.request, response, body, attempts, kind)
+            raise self._error(ErrorClass.POISON, message, answer.call, answer, attempts, kind)
         return found
 
-    def _parsed(self, kind: str, response: httpx.Response, body: bytes, attempts: int) -> Any:
+    def _parsed(self, kind: str, answer: Answer, attempts: int) -> Any:
         try:
-            return parse_json(body)
+            return parse_json(answer.body)
         except SourceError as exc:
-            raise self._error(exc.error_class, exc.message, response.request, response, body, attempts, kind) from None
+            raise self._error(exc.error_class, exc.message, answer.call, answer, attempts, kind) from None
 
     def _error(
         self,
         error_class: ErrorClass,
         message: str,
-        request: httpx.Request,
-        response: httpx.Response | None = None,
-        body: bytes = b"",
+        call: Call,
+        answer: Answer | None = None,
         attempts: int = 1,
         kind: str = "",
     ) -> SourceError:
         """What the dead letter keeps of a failed call: scrubbed of every secret the client knows
-        (a reflected token, a password in a URL), the body cut after scrubbing."""
+        (a reflected token, a password in a URL), the body cut after scrubbing; headers as httpx
+        reads them (names lower-cased, a repeated one's values joined)."""
         scrub = self.redactor
+        body = answer.body if answer is not None else b""
         excerpt = scrub.text(body[: BODY_EXCERPT + 4096].decode("utf-8", "replace"))[:BODY_EXCERPT]
         return SourceError(
             error_class=error_class,
             message=scrub.text(message),
-            method=request.method,
-            url=scrub.url(str(request.url)),
-            status=response.status_code if response is not None else None,
-            request_headers=scrub.headers(request.headers),
-            headers=scrub.headers(response.headers) if response is not None else {},
+            method=call.method,
+            url=scrub.url(call.url),
+            status=answer.status_code if answer is not None else None,
+            request_headers=scrub.headers(httpx.Headers(call.headers)),
+            headers=scrub.headers(httpx.Headers(list(answer.headers.items()))) if answer is not None else {},
             body_excerpt=excerpt,
             attempts=attempts,
             kind=kind,

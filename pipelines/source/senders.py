@@ -1,35 +1,46 @@
 """How a built request reaches the API and its answer comes back: the one seam between the client
-and the network. The client speaks httpx (``httpx.Request`` in, ``httpx.Response`` and the body's
-bytes out); what moves the bytes is one of two senders:
+and the network. A sender takes a ``wire.Call`` and answers a ``wire.Answer`` (the body read
+whole, within the size cap); what moves the bytes is one of three senders:
 
 * ``AiohttpSender``, for an API over the network (and through a proxy). Measured on this
   project's benchmark (``make bench ARGS="--sections ceiling"``), ``httpx.AsyncClient`` spends
   about 1 ms of CPU per request where a bare aiohttp loop spends 70 us; with aiohttp under
   httpx's own client (``httpx_aiohttp``) it still spends 200 us, the rest being the client's
-  cookie, auth and event-hook machinery we do not use. This sender hands aiohttp the request
-  as httpx built it (its URL already percent-encoded, sent as is) and reads the raw body with
-  the size cap and decoders of ``body.py``.
-* ``HttpxSender``: ``httpx.AsyncClient.send`` on a given httpx transport (the embedded sample
-  API in process, a test's transport).
+  cookie, auth and event-hook machinery we do not use. This sender hands aiohttp the call as
+  built (its URL already percent-encoded, sent as is; its headers as written) and reads the raw
+  body with the size cap and decoders of ``body.py``.
+* ``AsgiSender``: an ASGI app called in process (the embedded sample API), as httpx's
+  ``ASGITransport`` calls it but without httpx's client around it.
+* ``HttpxSender``: ``httpx.AsyncClient.send`` on a given httpx transport (a test's, or any other
+  a caller brings).
 
-Either way a failure before a byte reached the API is one of ``answers.UNSENT`` (not billed);
-any later one is another ``httpx.TransportError`` (billed).
+Whichever sends, httpx's errors are the vocabulary: a failure before a byte reached the API is
+one of ``answers.UNSENT`` (not billed); any later one is another ``httpx.TransportError``
+(billed).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any, Protocol
+from urllib.parse import unquote
 
 import aiohttp
 import httpx
 import yarl
+from multidict import CIMultiDict
 
 from pipelines.source.body import read_body, read_chunks
+from pipelines.source.wire import Answer, Call
+
+AsgiApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]
+]
 
 
 class Sender(Protocol):
-    async def exchange(self, request: httpx.Request, max_bytes: int) -> tuple[httpx.Response, bytes]: ...
+    async def exchange(self, call: Call, max_bytes: int) -> Answer: ...
 
     async def aclose(self) -> None: ...
 
@@ -38,16 +49,80 @@ class HttpxSender:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
 
-    async def exchange(self, request: httpx.Request, max_bytes: int) -> tuple[httpx.Response, bytes]:
+    async def exchange(self, call: Call, max_bytes: int) -> Answer:
+        request = httpx.Request(call.method, call.url, headers=call.headers)
         response = await self._http.send(request, stream=True)
         try:
             body = await read_body(response, max_bytes)
         finally:
             await response.aclose()
-        return response, body
+        return Answer(call, response.status_code, response.headers, body)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+class AsgiSender:
+    """``app`` called in process with the call's scope; its exceptions are raised as they are."""
+
+    def __init__(self, app: AsgiApp) -> None:
+        self._app = app
+
+    async def exchange(self, call: Call, max_bytes: int) -> Answer:
+        scheme, _, rest = call.url.partition("://")
+        netloc, slash, target = rest.partition("/")
+        path, _, query = (slash + target).partition("?")
+        hostport = netloc.rpartition("@")[2]
+        host, port = hostport.rsplit(":", 1) if hostport.rfind(":") > hostport.rfind("]") else (hostport, "")
+        headers = [(b"host", netloc.encode("ascii"))]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in call.headers]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": call.method,
+            "headers": headers,
+            "scheme": scheme,
+            "path": unquote(path),
+            "raw_path": path.encode("ascii"),
+            "query_string": query.encode("ascii"),
+            "server": (host, int(port) if port else (443 if scheme == "https" else 80)),
+            "client": ("127.0.0.1", 123),
+            "root_path": "",
+        }
+        done = asyncio.Event()
+        asked = False
+        start: dict = {}
+        parts: list[bytes] = []
+
+        async def receive() -> dict:
+            nonlocal asked
+            if asked:  # the request has no body; after it, the client goes only once answered
+                await done.wait()
+                return {"type": "http.disconnect"}
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    done.set()
+
+        await self._app(scope, receive, send)
+        answered = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", ()))
+        body = await read_chunks(answered, _each(parts), max_bytes)
+        return Answer(call, start["status"], answered, body)
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def _each(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
 
 
 class AiohttpSender:
@@ -91,29 +166,27 @@ class AiohttpSender:
             )
         return self._session
 
-    async def exchange(self, request: httpx.Request, max_bytes: int) -> tuple[httpx.Response, bytes]:
+    async def exchange(self, call: Call, max_bytes: int) -> Answer:
         session = self._open()
-        # as written (httpx's items() are lower-cased): some servers read headers case-sensitively
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw if k.lower() != b"host"]
-        url = yarl.URL(str(request.url), encoded=True)  # percent-encoded by us: sent byte for byte
+        headers = call.headers  # as written: some servers read headers case-sensitively
+        url = yarl.URL(call.url, encoded=True)  # percent-encoded by us: sent byte for byte
         if self._proxy_headers is not None and url.scheme == "http":
             # plain HTTP goes to the proxy itself (no CONNECT), so it reads the request's own
             # headers; to an https origin the credential goes only in the CONNECT (proxy_headers)
-            headers += list(self._proxy_headers.items())
+            headers = headers + list(self._proxy_headers.items())
         try:
             async with session.request(
-                request.method,
+                call.method,
                 url,
                 headers=headers,
                 allow_redirects=False,
                 proxy=self._proxy,
                 proxy_headers=self._proxy_headers,
             ) as answer:
-                response = httpx.Response(answer.status, headers=list(answer.raw_headers), request=request)
-                body = await read_chunks(response.headers, answer.content.iter_any(), max_bytes)
+                body = await read_chunks(answer.headers, answer.content.iter_any(), max_bytes)
         except aiohttp.ClientError as exc:  # its timeouts too; the client's own deadline passes through
-            raise _as_httpx(exc, request) from exc
-        return response, body
+            raise _as_httpx(exc, call) from exc
+        return Answer(call, answer.status, answer.headers, body)
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -121,20 +194,20 @@ class AiohttpSender:
             await asyncio.sleep(0)  # lets the connector's transports close
 
 
-def _as_httpx(exc: Exception, request: httpx.Request) -> httpx.TransportError:
+def _as_httpx(exc: Exception, call: Call) -> httpx.TransportError:
     """The httpx error of the same meaning: whether the request can have reached the API decides
     whether it is billed (``answers.UNSENT``)."""
-    message = f"{type(exc).__name__}: {exc}"
+    message = f"{type(exc).__name__}: {exc} ({call.method})"
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout(message, request=request)
+        return httpx.ConnectTimeout(message)
     if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
-        return httpx.ProxyError(message, request=request)
+        return httpx.ProxyError(message)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(message, request=request)
+        return httpx.ConnectError(message)
     if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        return httpx.UnsupportedProtocol(message, request=request)
+        return httpx.UnsupportedProtocol(message)
     if isinstance(exc, aiohttp.SocketTimeoutError | aiohttp.ServerTimeoutError):
-        return httpx.ReadTimeout(message, request=request)
+        return httpx.ReadTimeout(message)
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
-        return httpx.RemoteProtocolError(message, request=request)
-    return httpx.ReadError(message, request=request)
+        return httpx.RemoteProtocolError(message)
+    return httpx.ReadError(message)

@@ -8,7 +8,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import httpx
 from dagster import ConfigurableResource, EnvVar, Failure
 from pydantic import Field
 
@@ -18,6 +17,7 @@ from pipelines.source.config import Credentials, MissingSecretError, resolve_bas
 from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.declaration_file import load_declaration
 from pipelines.source.flat import FLAT_KEYS, declaration_from_flat
+from pipelines.source.senders import AsgiSender, Sender
 from pipelines.source.spend import SpendLog
 from pipelines.source.urls import strip_userinfo
 from pipelines.warehouse.store import Warehouse, create_warehouse_engine, open_existing
@@ -77,9 +77,9 @@ class DeclaredSource(ConfigurableResource):
             rate_limiter_url=self.rate_limiter_url,
         )
 
-    def transport(self, simulated_day: int) -> httpx.AsyncBaseTransport | None:
+    def sender(self, simulated_day: int) -> Sender | None:
         """What the client sends through: None for HTTP (and the proxy, if declared)."""
-        return sample_transport(self.declaration(), simulated_day) if self.embedded else None
+        return sample_sender(self.declaration(), simulated_day) if self.embedded else None
 
     @asynccontextmanager
     async def open(self, simulated_day: int, spend: SpendLog | None = None):
@@ -89,7 +89,7 @@ class DeclaredSource(ConfigurableResource):
             settings = self.client_settings()
         except MissingSecretError as exc:  # no retry can set a variable: the run stops here, once
             raise Failure(str(exc), allow_retries=False) from None
-        async with SourceApiClient(settings, transport=self.transport(simulated_day), spend=spend) as client:
+        async with SourceApiClient(settings, transport=self.sender(simulated_day), spend=spend) as client:
             yield client
 
 
@@ -97,7 +97,7 @@ class HttpSource(DeclaredSource):
     """A declared API over HTTP: its URL, credentials and proxy read from the variables the
     declaration names, when a run starts."""
 
-    def transport(self, simulated_day: int) -> httpx.AsyncBaseTransport | None:
+    def sender(self, simulated_day: int) -> Sender | None:
         if self.embedded:
             raise ValueError(f"{self.declaration_file} declares client.sample: that is an EmbeddedSample, not HTTP")
         return None
@@ -106,8 +106,8 @@ class HttpSource(DeclaredSource):
 class EmbeddedSample(DeclaredSource):
     """The embedded sample API, in process, serving the partition's simulated day: no URL, no setup."""
 
-    def transport(self, simulated_day: int) -> httpx.AsyncBaseTransport | None:
-        return sample_transport(self.declaration(), simulated_day)
+    def sender(self, simulated_day: int) -> Sender | None:
+        return sample_sender(self.declaration(), simulated_day)
 
 
 def declared_source(declaration_file: str | Path, rate_limiter_url: Any = None) -> DeclaredSource:
@@ -116,7 +116,7 @@ def declared_source(declaration_file: str | Path, rate_limiter_url: Any = None) 
     return kind(declaration_file=str(declaration_file), rate_limiter_url=rate_limiter_url)
 
 
-def sample_transport(declared: SourceDeclaration, day: int) -> httpx.AsyncBaseTransport:
+def sample_sender(declared: SourceDeclaration, day: int) -> Sender:
     """The embedded sample API serving ``day``, in process. Imported here, only when a source
     declares it: the demo's API is not on the production code's import path."""
     from pipelines.sample_api import SampleApiConfig, create_app  # noqa: PLC0415
@@ -125,7 +125,7 @@ def sample_transport(declared: SourceDeclaration, day: int) -> httpx.AsyncBaseTr
     if sample is None:
         raise ValueError(f"source {declared.name!r} declares no client.sample: it is an API over HTTP")
     config = SampleApiConfig(seed=sample.seed, resources=sample.resources, change_rate=sample.change_rate, day=day)
-    return httpx.ASGITransport(app=create_app(config))
+    return AsgiSender(create_app(config))
 
 
 class SourceApiResource(DeclaredSource):
