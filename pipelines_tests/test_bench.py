@@ -6,8 +6,10 @@ import subprocess
 import sys
 
 from pipelines.bench.days import minimum_calls
+from pipelines.bench.demo import BASELINE, demo_target, parse_summary
 from pipelines.bench.report import STEPS, targets
 from pipelines.bench.runs import server_rate
+from pipelines.demo import render
 from pipelines_tests.helpers import ROOT
 
 
@@ -118,3 +120,36 @@ def test_targets_judge_what_was_measured():
     assert got["1 calls <= 1.01 x minimum"] == "NO"
     assert got["2 wall <= 1.15 x rate bound"] == "yes"
     assert got["2 bulk day 2 >= 5x faster than naive"] == "yes"
+
+
+def test_the_demo_section_reads_what_make_demo_prints_and_judges_day_2():
+    """The baseline's demo prints the same table (``pipelines.demo.render``): the section reads
+    both from it, and the target wants 2x day 2's sub-jobs/s with every count the same."""
+    day = {"sub_jobs": 30_000, "batches_completed": 300, "batches_expected": 300, "new": 0, "gone": 0}
+    day.update(retry=0, dead=0, naive_calls=60_000, bytes_received=15_300_000)
+    base = [
+        {**day, "day": "2026-01-01", "changed": 30_000, "unchanged": 0, "calls_made": 60_000, "calls_saved": 0},
+        {
+            **day,
+            "day": "2026-01-02",
+            "changed": 5_920,
+            "unchanged": 24_080,
+            "calls_made": 35_920,
+            "calls_saved": 24_080,
+        },
+    ]
+    printed = render([{**base[0], "wall_s": 80.0}, {**base[1], "wall_s": 66.0}], "projected")
+    read = parse_summary("noise before\n" + printed + "\nwarehouse: /x")
+    assert [(d["sub_jobs"], d["changed"], d["calls_made"], d["wall_s"]) for d in read] == [
+        (30_000, 30_000, 60_000, 80.0),
+        (30_000, 5_920, 35_920, 66.0),
+    ]
+    rows = [{"version": BASELINE, "day": n, **d} for n, d in enumerate(read, 1)]
+    faster = parse_summary(render([{**base[0], "wall_s": 40.0}, {**base[1], "wall_s": 30.0}], "projected"))
+    measured, met = demo_target(rows + [{"version": "this commit", "day": n, **d} for n, d in enumerate(faster, 1)])
+    assert met and measured.startswith("2.20x") and "same counts" in measured
+    slower = parse_summary(render([{**base[0], "wall_s": 40.0}, {**base[1], "wall_s": 34.0}], "projected"))
+    assert not demo_target(rows + [{"version": "now", "day": n, **d} for n, d in enumerate(slower, 1)])[1]
+    other = [{**d, "calls_made": d["calls_made"] + 1} for d in faster]
+    measured, met = demo_target(rows + [{"version": "now", "day": n, **d} for n, d in enumerate(other, 1)])
+    assert not met and "COUNTS DIFFER" in measured

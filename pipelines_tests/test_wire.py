@@ -55,8 +55,10 @@ def test_an_encoded_query_replaces_the_paths_own():
     assert calls.build("GET", "/items", query="ids=a%2Cb,c").url == "http://h/api/items?ids=a%2Cb,c"
     for path in ["/items ", "/items?old=1"]:  # the slow path: as httpx builds the URL given whole
         expected = http.build_request("GET", httpx.URL(path, query=b"ids=1")).url
-        assert calls.build("GET", path, query="ids=1").url == str(expected) == "http://h/api" + path[:6] + (
-            "%20?ids=1" if " " in path else "?ids=1"
+        assert (
+            calls.build("GET", path, query="ids=1").url
+            == str(expected)
+            == "http://h/api" + path[:6] + ("%20?ids=1" if " " in path else "?ids=1")
         )
 
 

@@ -13,13 +13,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.bench import adaptive, ceiling, days, scale, scaleout, shared, warehouse
+from pipelines.bench import adaptive, ceiling, days, demo, scale, scaleout, shared, warehouse
 from pipelines.bench.postgres import dagster_home_on_postgres, postgres_database
 from pipelines.bench.report import render, targets
 from pipelines.bench.runs import Stage
 from pipelines.sample_api.process import SampleServer
 
-SECTIONS = ("days", "adaptive", "shared", "warehouse", "ceiling", "scale", "scaleout")
+SECTIONS = ("days", "adaptive", "shared", "warehouse", "ceiling", "scale", "scaleout", "demo")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -112,8 +112,15 @@ def run(args: argparse.Namespace) -> dict:
                 results["scaleout"] = scaleout.two_workers(
                     stage, args.redis_url, args.broker_url, args.worker_concurrency, log=log
                 )
+                log("scale-out beyond one process: two Celery worker nodes, no rate limit, no latency")
+                results["scaleout_unlimited"] = scaleout.beyond_one_process(
+                    stage, args.redis_url, args.broker_url, args.n, args.worker_concurrency, log=log
+                )
     finally:
         server.stop()
+    if "demo" in sections:  # no server of ours: the demo embeds its API
+        log(f"make demo, at {demo.BASELINE} (before issue 14) and at this commit")
+        results["demo"] = demo.demo_against_baseline(log=log)
     results["finished"] = datetime.now(UTC).isoformat()
     results["targets"] = targets(results, args.rate)
     return results

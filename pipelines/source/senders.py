@@ -34,9 +34,8 @@ from multidict import CIMultiDict
 from pipelines.source.body import read_body, read_chunks
 from pipelines.source.wire import Answer, Call
 
-AsgiApp = Callable[
-    [MutableMapping[str, Any], Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]
-]
+Message = MutableMapping[str, Any]
+AsgiApp = Callable[[Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 
 class Sender(Protocol):
@@ -92,10 +91,10 @@ class AsgiSender:
         }
         done = asyncio.Event()
         asked = False
-        start: dict = {}
+        start: Message = {}
         parts: list[bytes] = []
 
-        async def receive() -> dict:
+        async def receive() -> Message:
             nonlocal asked
             if asked:  # the request has no body; after it, the client goes only once answered
                 await done.wait()
@@ -103,7 +102,7 @@ class AsgiSender:
             asked = True
             return {"type": "http.request", "body": b"", "more_body": False}
 
-        async def send(message: dict) -> None:
+        async def send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 start.update(message)
             elif message["type"] == "http.response.body":
