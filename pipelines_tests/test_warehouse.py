@@ -121,6 +121,20 @@ def test_job_set_is_stable_and_append_only(store):
     assert store.pending_batches(DAY) == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize("size", [1, 7, 100, 1000])
+def test_the_job_set_is_full_batches_in_id_order_numbered_from_the_next(store, size):
+    ids = [f"r{i:04d}" for i in range(250)]
+    store.upsert_watchlist(ids[::-1], "listing", DAY)
+    store.build_job_set(DAY, size)
+    numbered = _assignments(store)
+    assert numbered == {rid: n // size for n, rid in enumerate(ids)}
+    store.upsert_watchlist(["r0000x", "r9999", "a"], "listing", DAY)
+    first = max(numbered.values()) + 1
+    assert store.build_job_set(DAY, size)["watchlist"] == 3
+    added = {rid: b for rid, b in _assignments(store).items() if rid not in numbered}
+    assert added == {rid: first + n // size for n, rid in enumerate(["a", "r0000x", "r9999"])}
+
+
 def test_pending_batches_skip_completed_unless_forced(store):
     store.upsert_watchlist([f"r{i:04d}" for i in range(300)], "listing", DAY)
     store.build_job_set(DAY, 100)

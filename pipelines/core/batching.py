@@ -9,18 +9,6 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def assign_batches(resource_ids: Iterable[T], batch_size: int, first_batch: int = 0) -> Iterator[tuple[T, int]]:
-    """Number consecutive runs of ``batch_size`` ids (or any items) from ``first_batch`` on.
-
-    The caller passes ids in a stable order (sorted), so the same ids give the same batches on
-    every re-run; it streams, holding nothing but the current position.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    for position, rid in enumerate(resource_ids):
-        yield rid, first_batch + position // batch_size
-
-
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Lists of at most ``size`` items, in order."""
     if size < 1:

@@ -1,4 +1,4 @@
-"""The sample source API as an ASGI app (Starlette): embedded through httpx's ASGI transport, or
+"""The sample source API as an ASGI app (Starlette): embedded (called in process by the client's ASGI sender), or
 served on a loopback port by uvicorn (``python -m pipelines.sample_api``).
 
 Endpoints follow docs/source-api.md (``/items``); the same world is served a second way, shaped

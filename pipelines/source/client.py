@@ -116,7 +116,7 @@ class SourceApiClient:
         self._http = httpx.AsyncClient(
             base_url=strip_userinfo(settings.base_url),
             headers=headers,
-            transport=transport if isinstance(transport, httpx.AsyncBaseTransport) else None,
+            transport=transport if isinstance(transport, httpx.AsyncBaseTransport) else _BUILDS_ONLY,
             timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
         )
         self._calls = Calls(self._http)
@@ -587,6 +587,17 @@ class SourceApiClient:
             attempts=attempts,
             kind=kind,
         )
+
+
+class _BuildsOnly(httpx.AsyncBaseTransport):
+    """The transport of an httpx client that only builds requests (httpx's default one would
+    load the CA bundle for nothing, about 35 ms a client)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("this httpx client builds requests; a sender sends them")
+
+
+_BUILDS_ONLY = _BuildsOnly()
 
 
 def _basic_header(auth: httpx.BasicAuth) -> str:

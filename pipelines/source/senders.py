@@ -22,7 +22,9 @@ one of ``answers.UNSENT`` (not billed); any later one is another ``httpx.Transpo
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -153,7 +155,7 @@ class AiohttpSender:
             connector = aiohttp.TCPConnector(
                 limit=self._limit,
                 keepalive_timeout=self._keepalive,
-                ssl=httpx.create_ssl_context(),  # the CA bundle httpx verifies with (certifi's)
+                ssl=_ssl_context(),  # the CA bundle httpx verifies with (certifi's)
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -191,6 +193,12 @@ class AiohttpSender:
         if self._session is not None:
             await self._session.close()
             await asyncio.sleep(0)  # lets the connector's transports close
+
+
+@lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """One per process: loading the CA bundle takes about 35 ms, and every step opens a client."""
+    return httpx.create_ssl_context()
 
 
 def _as_httpx(exc: Exception, call: Call) -> httpx.TransportError:

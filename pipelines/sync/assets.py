@@ -1,6 +1,8 @@
 """The daily assets ahead of the sync: the watchlist, the retry queue and the day's job set."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from datetime import date
 
 from dagster import AssetExecutionContext, AssetsDefinition, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
@@ -16,6 +18,7 @@ from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.stops import stop_run
 from pipelines.sync.watchlist_source import WatchlistCsvError, csv_ids
 from pipelines.warehouse.store import SourceMismatchError, Warehouse, WatchlistUpdate
+from pipelines.warehouse.watchlist import WRITE_CHUNK
 
 _settings = load_settings()
 
@@ -105,6 +108,34 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
     return watchlist, retry_queue, job_set
 
 
+async def _list_into_watchlist(
+    pages: AsyncIterator[list[str]], store: Warehouse, day: date, update: WatchlistUpdate
+) -> None:
+    """The listing's ids into the watchlist, ``WRITE_CHUNK`` at a time, each written while the
+    next pages are fetched (the listing waits on the API, the write on the database). What was
+    listed before a failure is still written."""
+    held: list[str] = []
+    writing: asyncio.Task[WatchlistUpdate] | None = None
+
+    async def write(ids: list[str]) -> None:
+        nonlocal writing
+        if writing is not None:
+            update.add(await writing)
+        writing = asyncio.create_task(asyncio.to_thread(store.upsert_watchlist, ids, "listing", day))
+
+    try:
+        async for page in pages:
+            held += page
+            if len(held) >= WRITE_CHUNK:
+                await write(held)
+                held = []
+    finally:
+        if held:
+            await write(held)
+        if writing is not None:
+            update.add(await writing)
+
+
 def refresh_watchlist(
     context: AssetExecutionContext,
     config: WatchlistConfig,
@@ -134,8 +165,7 @@ def refresh_watchlist(
         async def from_listing() -> None:
             async with source_api.open(simulated_day(context.partition_key), spend=spend) as client:
                 if listed is None:
-                    async for page in client.iter_ids(meter=meter):
-                        update.add(await asyncio.to_thread(store.upsert_watchlist, page, "listing", day))
+                    await _list_into_watchlist(client.iter_ids(meter=meter), store, day, update)
                     return
                 async for items in client.iter_listing(listed.plan.since, meter=meter):
                     ids = await asyncio.to_thread(listed.record, items)

@@ -31,6 +31,7 @@ from pydantic import Field
 
 from pipelines.core.batching import chunked
 from pipelines.core.engine import SyncPlan, run_batches
+from pipelines.core.log_lines import Coalesced
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.core.systemic import GuardPolicy
 from pipelines.settings import load_settings
@@ -150,9 +151,14 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
     )
     spend = scope.spend_log(context, day, "sync")
 
+    lines = Coalesced(context.log.info)  # every batch's line, a few events in all
+
     async def go():
         async with source_api.open(simulated_day(context.partition_key), spend=spend) as client:
-            done = await run_batches(client, store, plan, batch_nos, on_batch=lambda s: context.log.info(s.line()))
+            try:
+                done = await run_batches(client, store, plan, batch_nos, on_batch=lambda s: lines.add(s.line()))
+            finally:
+                lines.flush()
             if client.breaker.times_opened:
                 context.log.warning(f"circuit breaker opened {client.breaker.times_opened} time(s) in this step")
             return client.meter, done
