@@ -120,6 +120,11 @@ def test_targets_judge_what_was_measured():
     assert got["1 calls <= 1.01 x minimum"] == "NO"
     assert got["2 wall <= 1.15 x rate bound"] == "yes"
     assert got["2 bulk day 2 >= 5x faster than naive"] == "yes"
+    assert not [t for t in got if t.startswith("14.3")]  # no step breakdown measured: not judged
+    timed = {**row, "step_seconds": {"job_set": 0.5}, "overhead_s": 2.4}
+    got = {t["target"]: (t["measured"], t["met"]) for t in targets({"days": [naive, timed]}, 200)}
+    assert got["14.3 bulk day 2: per-run overhead <= 2 s (was about 5 s)"] == ("2.40 s", "NO")
+    assert got["14.3 bulk day 2 <= 1.15 x rate bound (was 1.21x)"] == ("1.100", "yes")
 
 
 def test_the_demo_section_reads_what_make_demo_prints_and_judges_day_2():
