@@ -1,7 +1,7 @@
 """The systemic failure guard: the same failure on every resource is one fault of the API. Pure."""
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from pipelines.core.systemic import GuardPolicy, SystemicGuard, likely_settings
@@ -49,6 +49,39 @@ def test_a_minority_of_failures_or_transient_ones_never_trip(outcomes):
         tripped = True
     if top < 45:  # fewer than 45 of one failure in all: no window of 50 can hold 90% of it
         assert not tripped
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["ok", "poison", "gone", "transient"]), st.sampled_from([1, 1, 1, 3, 100])),
+        min_size=1,
+        max_size=200,
+    )
+)
+@example([("poison", 1)] * 9 + [("ok", 1)])  # the window fills with a success, already 90% failed
+@example([("gone", 1)] * 5 + [("ok", 100)] + [("gone", 1)] * 8)  # a bulk probe's weight moves the window
+def test_the_moving_counts_trip_exactly_where_the_whole_window_recounted_would(outcomes):
+    """The guard keeps its window's counts as it moves; a reference recounts the last ``window``
+    signatures after every call (what the guard did before) and trips on the same call."""
+    classes = {"poison": ErrorClass.POISON, "gone": ErrorClass.GONE, "transient": ErrorClass.TRANSIENT}
+    window, ratio = 10, 0.8
+    guard = SystemicGuard(GuardPolicy(ratio=ratio, window=window))
+    seen: list[str | None] = []
+    expected = actual = None
+    for i, (outcome, weight) in enumerate(outcomes):
+        signature = outcome if outcome in ("poison", "gone") else None
+        seen += [signature] * min(weight, window)
+        last = seen[-window:]
+        if expected is None and len(last) == window:
+            top = max((last.count(s) for s in ("poison", "gone")), default=0)
+            if top >= ratio * window:
+                expected = i
+        try:
+            guard.observe("probe", err(classes[outcome]) if outcome in classes else None, weight=weight)
+        except ApiFailure:
+            actual = i
+            break
+    assert actual == expected
 
 
 def test_a_batch_is_judged_at_its_end_when_it_is_smaller_than_the_window():

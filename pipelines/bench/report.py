@@ -120,15 +120,22 @@ def render(results: dict) -> str:
     if "ceiling" in results:
         parts.append(
             table(
-                "The client's ceiling: detail calls at the same concurrency, no latency, no rate limit",
+                "The client's ceiling: detail calls at the same concurrency, no latency, no rate limit (median of turns)",
                 results["ceiling"],
                 [
                     ("loop", lambda r: r["loop"]),
                     ("requests", lambda r: f"{r['requests']:,}"),
-                    ("server saw", lambda r: f"{r['server_requests']:,}"),
-                    ("req/s", lambda r: f"{r['requests_per_s']:,.0f}"),
+                    (
+                        "server saw (each run)",
+                        lambda r: (
+                            "=" if all(x["server_requests"] == x["requests"] for x in r["every_run"]) else "DIFFERS"
+                        ),
+                    ),
+                    ("runs", lambda r: str(len(r["every_run"]))),
+                    ("median req/s", lambda r: f"{r['requests_per_s']:,.0f}"),
                     ("CPU us/req", lambda r: f"{r['cpu_us_per_request']:,.0f}"),
                     ("vs aiohttp", lambda r: f"{r['vs_aiohttp']:.2f}x"),
+                    ("every run's req/s", lambda r: " ".join(f"{x['requests_per_s']:,.0f}" for x in r["every_run"])),
                 ],
             )
         )

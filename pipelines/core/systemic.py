@@ -40,18 +40,32 @@ class SystemicGuard:
     def __init__(self, policy: GuardPolicy = GuardPolicy()) -> None:
         self.policy = policy
         self._recent: dict[str, deque[str | None]] = {}
+        self._counts: dict[str, Counter[str | None]] = {}  # the signatures in _recent, kept as it moves
         self._examples: dict[str, SourceError] = {}
 
     def observe(self, kind: str, error: SourceError | None, weight: int = 1) -> None:
         """One call's outcome for ``weight`` sub-jobs (a bulk probe answers for a hundred).
-        Raises ApiFailure when the recent calls of ``kind`` overwhelmingly failed alike."""
+        Raises ApiFailure when the recent calls of ``kind`` overwhelmingly failed alike.
+
+        Counted as the window moves (this runs for every call): only a failure can raise a
+        failure's share, so the window is judged when one arrives, or when it first fills."""
         if not self.policy.ratio:
             return
         signature = self._signature(error)
-        recent = self._recent.setdefault(kind, deque(maxlen=self.policy.window))
-        recent.extend([signature] * min(weight, self.policy.window))
-        if len(recent) == self.policy.window:
-            self._judge(kind, recent, f"of the last {len(recent)}")
+        window = self.policy.window
+        recent = self._recent.get(kind)
+        if recent is None:
+            recent = self._recent[kind] = deque(maxlen=window)
+            self._counts[kind] = Counter()
+        counts = self._counts[kind]
+        was_full = len(recent) == window
+        for _ in range(min(weight, window)):
+            if len(recent) == window:
+                counts[recent[0]] -= 1
+            recent.append(signature)
+            counts[signature] += 1
+        if len(recent) == window and (signature is not None or not was_full):
+            self._judge(kind, counts, f"of the last {len(recent)}")
 
     def judge_batch(self, outcomes: Iterable[tuple[str, SourceError | None]]) -> None:
         """At a batch's end, before anything is written: its calls, kind by kind."""
@@ -71,14 +85,14 @@ class SystemicGuard:
         self._examples.setdefault(signature, error)
         return signature
 
-    def _judge(self, kind: str, signatures: Iterable[str | None], scope: str) -> None:
-        counts = Counter(signatures)
+    def _judge(self, kind: str, signatures: Iterable[str | None] | Counter[str | None], scope: str) -> None:
+        counts = signatures if isinstance(signatures, Counter) else Counter(signatures)
         total = sum(counts.values())
-        counts.pop(None, None)
-        if not counts:
+        failures = [(n, signature) for signature, n in counts.items() if signature is not None and n]
+        if not failures:
             return
-        signature, n = counts.most_common(1)[0]
-        if signature is None or n < self.policy.ratio * total:
+        n, signature = max(failures)
+        if n < self.policy.ratio * total:
             return
         example = self._examples[signature]
         status = f", HTTP {example.status}" if example.status else ""

@@ -14,7 +14,7 @@ async def gather_or_fail(*awaitables: Awaitable[T]) -> list[T]:
     and is raised as itself, not wrapped in an ExceptionGroup."""
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(_awaited(a)) for a in awaitables]
+            tasks = [group.create_task(a if asyncio.iscoroutine(a) else _awaited(a)) for a in awaitables]
     except BaseExceptionGroup as failed:
         raise _first(failed) from None
     return [task.result() for task in tasks]

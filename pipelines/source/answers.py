@@ -73,4 +73,4 @@ def judge(
     if error_class is ErrorClass.PERMANENT and 300 <= status < 400:
         where = answer.headers.get("location", "")
         return error_class, f"HTTP {status}: redirects are not followed (to {strip_userinfo(where)[:200]!r})"
-    return error_class, f"HTTP {status}"
+    return error_class, f"HTTP {status}" if error_class is not None else ""

@@ -88,6 +88,31 @@ async def read_chunks(headers: Mapping[str, str], chunks: AsyncIterator[bytes], 
         if size > limit:
             raise BodyTooLarge(size, limit)
         parts.append(out)
+    return _finish(decoder, parts, size, limit)
+
+
+def within(headers: Mapping[str, str], limit: int) -> bool:
+    """True when the raw body is declared (``Content-Length``) to be at most ``limit`` bytes: it
+    can be read whole, then decoded by ``decode_whole``."""
+    declared = headers.get("content-length", "")
+    return declared.isdigit() and int(declared) <= limit
+
+
+def decode_whole(headers: Mapping[str, str], raw: bytes, limit: int) -> bytes:
+    """The decoded body from its raw bytes read whole (at most ``limit`` of them, ``within``):
+    decompressed under the same cap as ``read_chunks``."""
+    decoder = _decoder(headers.get("content-encoding"))
+    if isinstance(decoder, _Identity):
+        if len(raw) > limit:
+            raise BodyTooLarge(len(raw), limit)
+        return raw
+    out = decoder.feed(raw, limit)
+    if len(out) > limit:
+        raise BodyTooLarge(len(out), limit)
+    return _finish(decoder, [out], len(out), limit)
+
+
+def _finish(decoder: _Identity | _Zlib, parts: list[bytes], size: int, limit: int) -> bytes:
     tail = decoder.flush(limit - size)
     size += len(tail)
     if size > limit:

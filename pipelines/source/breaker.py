@@ -44,6 +44,7 @@ class Reject:
 
 
 Decision = Go | Wait | Reject
+_GO, _TRIAL = Go(), Go(trial=True)  # asked before every call: no new object each time
 
 
 class CircuitBreaker:
@@ -63,6 +64,7 @@ class CircuitBreaker:
         self.min_calls, self.failure_ratio = min_calls, failure_ratio
         self.cooldown, self.hold, self.clock = cooldown, hold, clock
         self._window: deque[bool] = deque(maxlen=window)  # True: failed
+        self._failures = 0  # the Trues in the window
         self.state = State.CLOSED
         self._opened_at = 0.0
         self._outage_since: float | None = None
@@ -70,11 +72,11 @@ class CircuitBreaker:
 
     def before_call(self) -> Decision:
         if self.state is State.CLOSED:
-            return Go()
+            return _GO
         now = self.clock()
         if self.state is State.OPEN and now >= self._opened_at + self.cooldown:
             self.state = State.HALF_OPEN
-            return Go(trial=True)
+            return _TRIAL
         assert self._outage_since is not None
         if now < self._outage_since + self.hold:
             next_trial = self._opened_at + self.cooldown - now
@@ -88,12 +90,17 @@ class CircuitBreaker:
             else:
                 self.state = State.CLOSED
                 self._window.clear()
+                self._failures = 0
                 self._outage_since = None
             return
         if self.state is not State.CLOSED:
             return  # a call sent before the breaker opened; the trial decides
-        self._window.append(failed)
-        if len(self._window) >= self.min_calls and sum(self._window) / len(self._window) >= self.failure_ratio:
+        window = self._window
+        if len(window) == window.maxlen and window[0]:
+            self._failures -= 1  # about to fall out of the window
+        window.append(failed)
+        self._failures += failed
+        if len(window) >= self.min_calls and self._failures / len(window) >= self.failure_ratio:
             self._open()
 
     def _open(self) -> None:

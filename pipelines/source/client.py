@@ -130,6 +130,7 @@ class SourceApiClient:
                 keepalive=timeouts.keepalive,
                 connect_timeout=timeouts.connect,
                 read_timeout=timeouts.read,
+                deadline=timeouts.deadline,
                 proxy_url=settings.proxy_url,
             )
         )
@@ -403,6 +404,7 @@ class SourceApiClient:
         new about the API, and counting them made a few flaky resources look like an outage.
         """
         throttled_for, throttles = 0.0, 0
+        deadline, max_bytes = self.source.client.timeouts.deadline, self.source.client.max_response_bytes
         while True:
             self._raise_failure()
             async with self.gate.slot():
@@ -416,8 +418,13 @@ class SourceApiClient:
                     if self.spend is not None:
                         await self.spend.before_send()  # written down before it is sent: it is paid for
                     sent = time.monotonic()
-                    try:
-                        answer = await self._exchange(call)
+                    try:  # the whole answer, within the deadline and the size cap
+                        if self._sender.keeps_deadline:
+                            answer = await self._sender.exchange(call, max_bytes)
+                        else:
+                            async with asyncio.timeout(deadline):
+                                answer = await self._sender.exchange(call, max_bytes)
+                        answer.body = self.redactor.bytes(answer.body)  # a reflected credential is never stored
                     except asyncio.CancelledError:  # stopped mid-call: it may well have reached the API
                         self._count(meter, kind=kind)
                         raise
@@ -432,7 +439,7 @@ class SourceApiClient:
                         self._count(meter, kind=kind)
                         raise self._error(
                             ErrorClass.TRANSIENT,
-                            f"timeout: no whole answer within the {self.source.client.timeouts.deadline:g}s deadline",
+                            f"timeout: no whole answer within the {deadline:g}s deadline",
                             call,
                             kind=kind,
                         ) from None
@@ -487,13 +494,6 @@ class SourceApiClient:
                 )
                 self._raise_failure()
             raise error
-
-    async def _exchange(self, call: Call) -> Answer:
-        """Send and read the whole body, within the deadline and the size cap."""
-        async with asyncio.timeout(self.source.client.timeouts.deadline):
-            answer = await self._sender.exchange(call, self.source.client.max_response_bytes)
-        answer.body = self.redactor.bytes(answer.body)  # a reflected credential is never stored
-        return answer
 
     def _raise_failure(self) -> None:
         if self.failure is not None:

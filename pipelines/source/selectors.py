@@ -8,11 +8,13 @@ the body itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 MISSING: Any = object()
 
 
+@lru_cache(maxsize=1024)  # a source has a handful of paths, read on every record
 def split(path: str) -> tuple[str, ...]:
     return tuple(path.split(".")) if path else ()
 

@@ -33,7 +33,7 @@ import httpx
 import yarl
 from multidict import CIMultiDict
 
-from pipelines.source.body import read_body, read_chunks
+from pipelines.source.body import decode_whole, read_body, read_chunks, within
 from pipelines.source.wire import Answer, Call
 
 Message = MutableMapping[str, Any]
@@ -41,12 +41,18 @@ AsgiApp = Callable[[Message, Callable[[], Awaitable[Message]], Callable[[Message
 
 
 class Sender(Protocol):
+    # True when the sender ends an exchange at the client's deadline itself (raising
+    # TimeoutError); the client times the others
+    keeps_deadline: bool
+
     async def exchange(self, call: Call, max_bytes: int) -> Answer: ...
 
     async def aclose(self) -> None: ...
 
 
 class HttpxSender:
+    keeps_deadline = False
+
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
 
@@ -65,6 +71,8 @@ class HttpxSender:
 
 class AsgiSender:
     """``app`` called in process with the call's scope; its exceptions are raised as they are."""
+
+    keeps_deadline = False
 
     def __init__(self, app: AsgiApp) -> None:
         self._app = app
@@ -127,7 +135,12 @@ async def _each(parts: list[bytes]) -> AsyncIterator[bytes]:
 
 
 class AiohttpSender:
-    """``max_connections`` pooled connections, each kept ``keepalive`` seconds when idle."""
+    """``max_connections`` pooled connections, each kept ``keepalive`` seconds when idle; an
+    exchange (a pooled connection waited for, the request, the whole body) ends at ``deadline``
+    seconds with ``TimeoutError``: aiohttp's own total timeout, which its session times anyway
+    (an ``asyncio.timeout`` around it would be a second timer on every request)."""
+
+    keeps_deadline = True
 
     def __init__(
         self,
@@ -136,10 +149,11 @@ class AiohttpSender:
         keepalive: float,
         connect_timeout: float,
         read_timeout: float,
+        deadline: float,
         proxy_url: str | None = None,
     ) -> None:
         self._limit, self._keepalive = max_connections, keepalive
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+        self._timeout = aiohttp.ClientTimeout(total=deadline, sock_connect=connect_timeout, sock_read=read_timeout)
         self._proxy: yarl.URL | None = None
         self._proxy_headers: dict[str, str] | None = None
         if proxy_url:
@@ -184,7 +198,10 @@ class AiohttpSender:
                 proxy=self._proxy,
                 proxy_headers=self._proxy_headers,
             ) as answer:
-                body = await read_chunks(answer.headers, answer.content.iter_any(), max_bytes)
+                if within(answer.headers, max_bytes):  # a declared length under the cap: read whole
+                    body = decode_whole(answer.headers, await answer.content.read(), max_bytes)
+                else:
+                    body = await read_chunks(answer.headers, answer.content.iter_any(), max_bytes)
         except aiohttp.ClientError as exc:  # its timeouts too; the client's own deadline passes through
             raise _as_httpx(exc, call) from exc
         return Answer(call, answer.status, answer.headers, body)
