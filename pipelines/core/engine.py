@@ -47,7 +47,7 @@ class SyncPlan:
     probe_fields: Sequence[str]
     fingerprint_fields: Sequence[str]
     run_id: str
-    parallelism: int = 4
+    parallelism: int = 8
     retry_budget_days: int = 3
     lease_seconds: float = 60.0
     force: bool = False

@@ -1,8 +1,9 @@
 """``synced_resources``: the graph that syncs a day's job set, batch by batch.
 
-plan_sync_steps  -> one dynamic step per group of pending batches (batches_per_step of them, so
-                    a 300-batch day is a handful of steps, not 300: each step costs the
-                    orchestrator about a tenth of a second of events)
+plan_sync_steps  -> one dynamic step per group of pending batches (batches_per_step of them:
+                    every batch in process, where steps run one after another; 50 where
+                    they spread over processes or workers, so a 300-batch day is 6 steps,
+                    not 300: each step costs the orchestrator about a tenth of a second)
 sync_batches     -> runs its batches (probe, change detection, details, one upsert each)
 summarize_sync   -> the day's figures from the ledger, as the materialization's metadata
 
@@ -47,7 +48,7 @@ _settings = load_settings()
 
 class PlanConfig(Config):
     force: bool = Field(default=False, description="re-sync batches the ledger already has as completed")
-    batches_per_step: int = Field(default=_settings.sync_batches_per_step, ge=1)
+    batches_per_step: int = Field(default=_settings.batches_per_step(), ge=1)
 
 
 class SyncStepConfig(Config):
