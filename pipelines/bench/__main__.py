@@ -35,6 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scale-n", type=int, default=None, help="sub-jobs of the big day (default 10 x --n)")
     p.add_argument("--ceiling-n", type=int, default=4_000, help="detail calls of each loop of the client's ceiling")
     p.add_argument("--strategies", default=",".join(days.STRATEGIES))
+    p.add_argument("--no-naive", action="store_true", help="the standard day without the naive pipeline's")
     p.add_argument(
         "--profile",
         choices=["items", "shop"],
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> dict:
             if "days" in sections:
                 log(f"the standard day: {args.n:,} sub-jobs, R = {args.rate:g}/s")
                 results["days"] = days.standard_days(
-                    stage, args.strategies.split(","), log=log, profile_name=args.profile
+                    stage, args.strategies.split(","), naive=not args.no_naive, log=log, profile_name=args.profile
                 )
             if "adaptive" in sections:
                 log("adaptive concurrency")
