@@ -28,7 +28,7 @@ from pipelines.warehouse.schema import (
     sub_job_outcomes,
     watchlist,
 )
-from pipelines.warehouse.upsert import bulk_upsert, newer_or_same, resources_set, upsert
+from pipelines.warehouse.upsert import bulk_upsert, newer_or_same, resources_set
 from pipelines.warehouse.watchlist import DEAD_REASON, GONE_REASON
 
 
@@ -59,20 +59,12 @@ class BatchOps:
             "duration_s": 0.0,
             "run_id": run_id,
         }
-        taken = ("status", "claim_token", "lease_expires", "started_at", "run_id")
-
-        def claimable(excluded, t):
-            free = sa.and_(
-                t.c.status != LedgerStatus.COMPLETED, sa.or_(t.c.lease_expires < now, t.c.run_id == excluded.run_id)
-            )
-            return sa.or_(free, t.c.status == LedgerStatus.COMPLETED) if force else free
-
-        stmt = upsert(self.dialect, batch_ledger, [row], set_=lambda ex, t: {n: ex[n] for n in taken}, where=claimable)
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":  # a row locked by a live writer is held by it
                     conn.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
-                return conn.execute(stmt).rowcount == 1
+                where = _claimable_forced if force else _claimable
+                return bulk_upsert(conn, batch_ledger, [row], set_=_claim_taken, where=where) == 1
         except sa.exc.OperationalError as exc:
             if "lock timeout" in str(exc):
                 return False
@@ -175,6 +167,27 @@ def upsert_resources(conn: sa.Connection, updates, day: date, now: datetime) -> 
     never overwrites a newer one."""
     rows, stamps = resource_rows(updates, day, now)
     bulk_upsert(conn, resources, rows, set_=resources_set, where=newer_or_same, common=stamps)
+
+
+# A claim's policy, module-level so that its statement is compiled once (upsert.bulk_upsert):
+# the claim's own time is the new row's started_at, and the status a constant of the SQL.
+_COMPLETED: sa.ColumnElement[str] = sa.literal_column(f"'{LedgerStatus.COMPLETED.value}'")
+
+
+def _claim_taken(excluded, t) -> dict[str, Any]:
+    return {n: excluded[n] for n in ("status", "claim_token", "lease_expires", "started_at", "run_id")}
+
+
+def _claimable(excluded, t):
+    """Not completed, and no other run's lease alive (its own run may take it back: a step retry)."""
+    return sa.and_(
+        t.c.status != _COMPLETED, sa.or_(t.c.lease_expires < excluded.started_at, t.c.run_id == excluded.run_id)
+    )
+
+
+def _claimable_forced(excluded, t):
+    """Forced: a completed batch too."""
+    return sa.or_(_claimable(excluded, t), t.c.status == _COMPLETED)
 
 
 def _mine(day: date, batch_no: int, token: str):

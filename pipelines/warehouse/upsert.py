@@ -73,20 +73,20 @@ def bulk_upsert(
     set_: SetClause | None = None,
     where: Callable[[Any, sa.Table], Any] | None = None,
     common: Mapping[str, Any] | None = None,
-) -> None:
-    """Execute the upsert of ``rows`` (all with the same keys), ``common`` scalars bound once.
-    ``set_`` and ``where`` must be module-level functions: the compiled statement is cached under them."""
+) -> int:
+    """Execute the upsert of ``rows`` (all with the same keys), ``common`` scalars bound once;
+    the rows inserted or updated (an update ``where`` refuses is neither). ``set_`` and
+    ``where`` must be module-level functions: the compiled statement is cached under them."""
     if not rows:
-        return
+        return 0
     common = dict(common or {})
     if conn.dialect.name == "sqlite":
         stmt = _sqlite_statement(table, set_, where)
-        conn.execute(stmt, [{**row, **common} for row in rows])
-        return
+        return conn.execute(stmt, [{**row, **common} for row in rows]).rowcount
     if conn.dialect.name != "postgresql":
         raise ValueError(f"warehouse dialect {conn.dialect.name!r} is not supported (use sqlite or postgresql)")
     sql = _compiled_postgresql(table, tuple(rows[0]), tuple(common), set_, where)
-    conn.exec_driver_sql(sql, {"rows": json_document(rows), **common})
+    return conn.exec_driver_sql(sql, {"rows": json_document(rows), **common}).rowcount
 
 
 # A JSON ``\u0000`` escape not itself escaped (preceded by an even number of backslashes).
