@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     pipeline_start_date: date = date(2026, 1, 1)
     pipeline_timezone: str = "UTC"
     sync_batch_size: int = Field(100, ge=1, le=10_000)
-    sync_batches_per_step: int | None = Field(None, ge=1, le=100_000)  # unset: steps_of() by executor
+    sync_batches_per_step: int | None = Field(None, ge=1, le=100_000)  # unset: batches_per_step() decides
     sync_batch_parallelism: int = Field(8, ge=1, le=64)
     sync_claim_lease_seconds: float = Field(60.0, ge=1, le=DAY)
     # The systemic failure guard: this share of one kind of call failing the same way, over the

@@ -76,7 +76,7 @@ class SystemicGuard:
             by_kind.setdefault(kind, []).append(self._signature(error))
         for kind, signatures in by_kind.items():
             if len(signatures) >= self.policy.min_batch:
-                self._judge(kind, signatures, f"of this batch's {len(signatures)}")
+                self._judge(kind, Counter(signatures), f"of this batch's {len(signatures)}")
 
     def _signature(self, error: SourceError | None) -> str | None:
         if error is None or error.error_class not in WATCHED:
@@ -85,8 +85,7 @@ class SystemicGuard:
         self._examples.setdefault(signature, error)
         return signature
 
-    def _judge(self, kind: str, signatures: Iterable[str | None] | Counter[str | None], scope: str) -> None:
-        counts = signatures if isinstance(signatures, Counter) else Counter(signatures)
+    def _judge(self, kind: str, counts: Counter[str | None], scope: str) -> None:
         total = sum(counts.values())
         failures = [(n, signature) for signature, n in counts.items() if signature is not None and n]
         if not failures:

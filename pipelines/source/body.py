@@ -76,9 +76,9 @@ async def read_body(response: httpx.Response, limit: int) -> bytes:
 
 async def read_chunks(headers: Mapping[str, str], chunks: AsyncIterator[bytes], limit: int) -> bytes:
     """The decoded body from its raw (still encoded) chunks, as ``headers`` describe them."""
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit and "content-encoding" not in headers:
-        raise BodyTooLarge(int(declared), limit)
+    declared = _declared_length(headers)
+    if declared is not None and declared > limit and "content-encoding" not in headers:
+        raise BodyTooLarge(declared, limit)
     decoder = _decoder(headers.get("content-encoding"))
     parts: list[bytes] = []
     size = 0
@@ -94,8 +94,13 @@ async def read_chunks(headers: Mapping[str, str], chunks: AsyncIterator[bytes], 
 def within(headers: Mapping[str, str], limit: int) -> bool:
     """True when the raw body is declared (``Content-Length``) to be at most ``limit`` bytes: it
     can be read whole, then decoded by ``decode_whole``."""
+    declared = _declared_length(headers)
+    return declared is not None and declared <= limit
+
+
+def _declared_length(headers: Mapping[str, str]) -> int | None:
     declared = headers.get("content-length", "")
-    return declared.isdigit() and int(declared) <= limit
+    return int(declared) if declared.isdigit() else None
 
 
 def decode_whole(headers: Mapping[str, str], raw: bytes, limit: int) -> bytes:

@@ -16,9 +16,8 @@ PLACEHOLDER = "id"
 def id_segment(rid: str) -> str:
     """``rid`` as one path segment: every reserved character percent-encoded, and a dot segment
     (``.`` or ``..``, which clients and servers resolve away) spelled ``%2E``."""
-    if (
-        rid.isascii() and rid.isalnum()
-    ):  # nothing to encode (most ids): quote() costs more than the request's bookkeeping
+    # nothing to encode (most ids): quote() costs more than the request's own bookkeeping
+    if rid.isascii() and rid.isalnum():
         return rid
     segment = quote(rid, safe="")
     if segment and not segment.strip("."):
