@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     sync_batch_size: int = Field(100, ge=1, le=10_000)
     sync_batches_per_step: int | None = Field(None, ge=1, le=100_000)  # unset: batches_per_step() decides
     sync_batch_parallelism: int = Field(8, ge=1, le=64)
+    sync_event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # the loop the client runs on
     sync_claim_lease_seconds: float = Field(60.0, ge=1, le=DAY)
     # The systemic failure guard: this share of one kind of call failing the same way, over the
     # last SYNC_SYSTEMIC_WINDOW calls or one batch's, stops the run (0: off).

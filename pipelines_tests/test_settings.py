@@ -46,6 +46,7 @@ def test_lists_come_comma_separated(monkeypatch):
         ("SYNC_CELERY_BACKEND_URL", "mongodb://x"),
         ("SYNC_CELERY_VISIBILITY_TIMEOUT", "5"),
         ("SYNC_K8S_MAX_CONCURRENT", "0"),
+        ("SYNC_EVENT_LOOP", "trio"),
         # set but empty: would silently sync the embedded sample API into the configured warehouse
         ("SOURCE_API_URL", ""),
         ("SOURCE_API_URL", "   "),

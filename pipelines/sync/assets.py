@@ -9,6 +9,7 @@ from pydantic import Field
 
 from pipelines.core.batching import batch_size_for
 from pipelines.settings import load_settings
+from pipelines.source import event_loop
 from pipelines.source.client import CallMeter
 from pipelines.source.errors import ApiFailure, SourceError
 from pipelines.sync.listing_probe import Listing
@@ -174,7 +175,7 @@ def refresh_watchlist(
                 listed.finish()
 
         try:
-            asyncio.run(from_listing())
+            event_loop.run(from_listing(), _settings.sync_event_loop)
         except ApiFailure as exc:  # a refused credential, a looping listing: the run stops here
             raise stop_run(context.log, store, exc, context.run.run_id, day, "watchlist", scope.name) from None
         except SourceError as exc:

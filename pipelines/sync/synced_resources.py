@@ -11,8 +11,6 @@ The ledger in the warehouse is the truth about which batches completed: a new ru
 partition skips them (unless ``force``), so it finishes a half-done day without re-fetching.
 """
 
-import asyncio
-
 from dagster import (
     AssetIn,
     AssetsDefinition,
@@ -36,6 +34,7 @@ from pipelines.core.log_lines import Coalesced
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.core.systemic import GuardPolicy
 from pipelines.settings import load_settings
+from pipelines.source import event_loop
 from pipelines.source.errors import ApiFailure
 from pipelines.sync.assets import check_source, job_set
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
@@ -165,7 +164,7 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
             return client.meter, done
 
     try:
-        meter, done = asyncio.run(go())
+        meter, done = event_loop.run(go(), _settings.sync_event_loop)
     except ApiFailure as exc:
         raise stop_run(context.log, store, exc, context.run.run_id, day, "sync_batches", scope.name) from None
     return {"batches": len(done), "calls": meter.total, "throttled": meter.throttled, "retries": meter.retries}
