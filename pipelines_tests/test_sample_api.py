@@ -8,6 +8,7 @@ import pytest
 
 from pipelines.sample_api import SampleApiConfig, World, create_app
 from pipelines.sample_api.__main__ import parse_args
+from pipelines.sample_api.world import project
 
 
 def call(config: SampleApiConfig, requests, token: str | None = None):
@@ -86,6 +87,13 @@ def test_listing_pages_through_every_live_id():
     assert ids == World(config).ids()
     assert len(ids) < 1234  # some were deleted by day 3
     assert counters["listing"] == 3
+
+
+@pytest.mark.parametrize("fields", [["id"], ["id", "id"], ["id", "version"], ["name"], [], None])
+def test_a_projection_is_the_records_whichever_fields_are_asked_for(fields):
+    world = World(SampleApiConfig(resources=50, day=4))
+    for rid in ("r0000000", "r0000031"):
+        assert world.projected(rid, fields) == project(world.record(rid), fields)
 
 
 def test_auth_is_enforced_when_a_token_is_set():

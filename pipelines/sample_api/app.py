@@ -207,7 +207,7 @@ class SampleApi:
         while len(items) < limit and index < self.config.resources:
             rid = resource_id(index)
             if self.world.exists(rid) and (since is None or self.world.changed_since(rid, since)):
-                items.append(project(self.world.record(rid), fields))
+                items.append(self.world.projected(rid, fields))
             index += 1
         next_cursor = str(index) if index < self.config.resources else None
         return self.respond({"items": items, "next_cursor": next_cursor})
