@@ -7,7 +7,7 @@ import sys
 
 from pipelines.bench.days import minimum_calls
 from pipelines.bench.demo import BASELINE, demo_target, parse_summary
-from pipelines.bench.report import STEPS, targets
+from pipelines.bench.report import STEPS, targets, ten_x_target
 from pipelines.bench.runs import server_rate
 from pipelines.demo import render
 from pipelines_tests.helpers import ROOT
@@ -60,8 +60,9 @@ def test_a_small_benchmark_run_counts_calls_the_server_agrees_with(tmp_path):
         assert row["calls"] == row["client_calls"]
     # the client's ceiling: every loop's calls, as many as the server answered
     loops = results["ceiling"]
-    assert [r["loop"] for r in loops] == ["bare aiohttp", "bare httpx", "client"]
-    assert [len(r["every_run"]) for r in loops] == [5, 1, 5]  # aiohttp and the client take turns
+    assert [r["loop"] for r in loops] == ["bare aiohttp", "bare aiohttp, uvloop", "bare httpx", "client"]
+    assert [len(r["every_run"]) for r in loops] == [5, 5, 1, 5]  # the aiohttp loops and the client take turns
+    assert max(loops[0]["vs_aiohttp"], loops[1]["vs_aiohttp"]) == 1.0  # against the faster bare loop
     assert all(run["server_requests"] == run["client_requests"] == 500 for r in loops for run in r["every_run"])
     assert all(r["cpu_us_per_request"] > 0 and r["vs_aiohttp"] > 0 for r in loops)
     assert "The client's ceiling" in done.stdout
@@ -126,6 +127,18 @@ def test_targets_judge_what_was_measured():
     got = {t["target"]: (t["measured"], t["met"]) for t in targets({"days": [naive, timed]}, 200)}
     assert got["14.3 bulk day 2: per-run overhead <= 2 s (was about 5 s)"] == ("2.40 s", "NO")
     assert got["14.3 bulk day 2 <= 1.15 x rate bound (was 1.21x)"] == ("1.100", "yes")
+
+
+def test_the_10x_day_is_judged_against_the_baselines_in_the_same_run():
+    ours = {"version": "this commit", "sub_jobs": 300_000, "server_calls": 303_600, "run_wall_s": 100.0}
+    assert ten_x_target(ours, [ours]) is None  # no baseline measured: not judged
+    base = {**ours, "version": BASELINE, "run_wall_s": 320.0}
+    assert ten_x_target(ours, [ours, base]) == (f"3.20x (320 s at {BASELINE}, 100 s now)", True)
+    assert ten_x_target(ours, [ours, {**base, "run_wall_s": 250.0}])[1] is False
+    measured, met = ten_x_target(ours, [ours, {**base, "server_calls": 303_601}])
+    assert not met and measured.endswith("CALLS DIFFER")
+    other_size = {**base, "sub_jobs": 30_000}
+    assert ten_x_target(ours, [ours, other_size]) is None
 
 
 def test_the_demo_section_reads_what_make_demo_prints_and_judges_day_2():

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.bench import adaptive, ceiling, days, demo, scale, scaleout, shared, warehouse
+from pipelines.bench import adaptive, baseline, ceiling, days, demo, scale, scaleout, shared, warehouse
 from pipelines.bench.postgres import dagster_home_on_postgres, postgres_database
 from pipelines.bench.report import render, targets
 from pipelines.bench.runs import Stage
@@ -41,6 +41,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["items", "shop"],
         default="items",
         help="the standard day's API shape: the sample contract, or the second profile (examples/sample_shop.yaml)",
+    )
+    p.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help=f"the scale section without the 10x day at {baseline.BASELINE} (before issue 14)",
     )
     p.add_argument("--sections", default=",".join(SECTIONS))
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="the shared rate limiter")
@@ -105,6 +110,14 @@ def run(args: argparse.Namespace) -> dict:
                 results["bare_aiohttp_runs_per_s"] = bare
                 results["bare_aiohttp_per_s"] = sum(bare) / len(bare)
                 results["scale"].append(scale.one_day(unlimited, big, log=log))
+                if not args.no_baseline:
+                    with baseline.worktree() as tree:
+                        if tree is None:
+                            log("  not a git checkout: the 10x day's baseline cannot be read, not measured")
+                        else:
+                            results["scale"].append(
+                                scale.one_day(unlimited, big, log=log, version=baseline.BASELINE, cwd=tree)
+                            )
             if "scaleout" in sections:
                 log("scale-out: two Celery worker nodes")
                 server.configure(

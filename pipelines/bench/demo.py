@@ -4,8 +4,8 @@ SQLite), once from a git worktree of ``BASELINE`` and once from this checkout, o
 other on the same machine. Day 2's sub-jobs per second must be at least twice the baseline's,
 with the same printed counts.
 
-Needs the project's git checkout (the baseline is read from its history); from an installed
-package the section says so and measures nothing.
+Needs the project's git checkout (``baseline.worktree``); from an installed package the section
+says so and measures nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-BASELINE = "e829061"  # the last commit before issue 14's first change (6131d47)
-ROOT = Path(__file__).resolve().parents[2]
+from pipelines.bench.baseline import BASELINE, ROOT, worktree
+
 ROWS = {  # the demo's printed rows this section reads, by their label
     "sub-jobs": "sub_jobs",
     "changed (new)": "changed",
@@ -65,25 +65,16 @@ def run_demo(cwd: Path, out: Path, args: list[str]) -> list[dict]:
 
 def demo_against_baseline(args: list[str] | None = None, log=print) -> list[dict]:
     """The baseline's days, then this checkout's, each row a day."""
-    if not (ROOT / ".git").exists():
-        log("  not a git checkout: the demo's baseline cannot be read, nothing measured")
-        return []
     rows: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
-        worktree = Path(tmp) / "baseline"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), BASELINE],
-            check=True,
-            capture_output=True,
-        )
-        try:
-            for version, cwd in ((BASELINE, worktree), ("this commit", ROOT)):
-                log(f"  make demo at {version} ...")
-                days = run_demo(cwd, Path(tmp) / f"demo-{len(rows)}", args or [])
-                rows += [{"version": version, "day": n, **day} for n, day in enumerate(days, 1)]
-                log(f"    day 2: {days[-1]['wall_s']:.1f} s, {days[-1]['sub_jobs_per_s']:,.0f} sub-jobs/s")
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], check=False)
+    with worktree() as tree, tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
+        if tree is None:
+            log("  not a git checkout: the demo's baseline cannot be read, nothing measured")
+            return []
+        for version, cwd in ((BASELINE, tree), ("this commit", ROOT)):
+            log(f"  make demo at {version} ...")
+            days = run_demo(cwd, Path(tmp) / f"demo-{len(rows)}", args or [])
+            rows += [{"version": version, "day": n, **day} for n, day in enumerate(days, 1)]
+            log(f"    day 2: {days[-1]['wall_s']:.1f} s, {days[-1]['sub_jobs_per_s']:,.0f} sub-jobs/s")
     return rows
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from pipelines.bench.baseline import BASELINE
 from pipelines.bench.demo import demo_target
 
 Column = tuple[str, Callable[[dict], str]]
@@ -134,7 +135,7 @@ def render(results: dict) -> str:
                     ("runs", lambda r: str(len(r["every_run"]))),
                     ("median req/s", lambda r: f"{r['requests_per_s']:,.0f}"),
                     ("CPU us/req", lambda r: f"{r['cpu_us_per_request']:,.0f}"),
-                    ("vs aiohttp", lambda r: f"{r['vs_aiohttp']:.2f}x"),
+                    ("vs faster aiohttp", lambda r: f"{r['vs_aiohttp']:.2f}x"),
                     ("every run's req/s", lambda r: " ".join(f"{x['requests_per_s']:,.0f}" for x in r["every_run"])),
                 ],
             )
@@ -145,6 +146,7 @@ def render(results: dict) -> str:
                 f"Scale, no latency and no rate limit (bare aiohttp loop: {results['bare_aiohttp_per_s']:,.0f} req/s)",
                 results["scale"],
                 [
+                    ("version", lambda r: r.get("version", "this commit")),
                     ("sub-jobs", lambda r: f"{r['sub_jobs']:,}"),
                     ("calls", lambda r: f"{r['server_calls']:,}"),
                     ("wall s", lambda r: f"{r['run_wall_s']:.1f}"),
@@ -218,6 +220,18 @@ def render(results: dict) -> str:
             )
         )
     return "\n\n".join(parts)
+
+
+def ten_x_target(ours: dict, rows: Sequence[dict]) -> tuple[str, bool] | None:
+    """This commit's 10x day against the baseline's, measured in the same run (the README's 490 s
+    was the baseline's on another day: this machine's speed moves by a factor of two between days)."""
+    base = next((r for r in rows if r.get("version") == BASELINE and r["sub_jobs"] == ours["sub_jobs"]), None)
+    if base is None:
+        return None
+    speedup = base["run_wall_s"] / ours["run_wall_s"]
+    same = base["server_calls"] == ours["server_calls"]
+    measured = f"{speedup:.2f}x ({base['run_wall_s']:.0f} s at {BASELINE}, {ours['run_wall_s']:.0f} s now)"
+    return measured + ("" if same else ", CALLS DIFFER"), speedup >= 3 and same
 
 
 def scaleout_target(rows: Sequence[dict]) -> tuple[str, bool | str] | None:
@@ -329,15 +343,16 @@ def targets(results: dict, rate: float) -> list[dict]:
             f"{client['vs_aiohttp']:.2f}x ({client['requests_per_s']:,.0f} req/s, {client['cpu_us_per_request']:,.0f} us CPU/req)",
             client["vs_aiohttp"] >= 0.8,
         )
-    big = results.get("scale", [])
-    if len(big) == 2:
-        small, large = big
+    ours = [r for r in results.get("scale", []) if r.get("version", "this commit") == "this commit"]
+    if len(ours) == 2:
+        small, large = ours
         ratio = large["run_wall_s"] / small["run_wall_s"]
         add("7 10x day: peak RSS <= 500 MB", f"{large['peak_rss_mb']:.0f} MB", large["peak_rss_mb"] <= 500)
         add("7 10x day: time <= 11x", f"{ratio:.2f}x", ratio <= 11)
         ceiling = small["requests_per_busy_s"] / results["bare_aiohttp_per_s"]
         add("14.1 sync req/s (in batches) >= 0.8 x bare aiohttp", f"{ceiling:.2f}x", ceiling >= 0.8)
-        add("14.2 10x day <= 163 s (3x faster than 490 s)", f"{large['run_wall_s']:.0f} s", large["run_wall_s"] <= 163)
+        if (ten_x := ten_x_target(large, results.get("scale", []))) is not None:
+            add(f"14.2 10x day >= 3x faster than at {BASELINE}", *ten_x)
     if (shown := scaleout_target(results.get("scaleout_unlimited", []))) is not None:
         add("14.5 scale-out pays beyond one process's ceiling", *shown)
     if (shown := demo_target(results.get("demo", []))) is not None:

@@ -49,13 +49,18 @@ def server_rate(timeline: list[list[int]]) -> dict[str, float]:
     return {"server_rate_mean": sum(per_second.values()) / span, "server_rate_peak5": max(windows)}
 
 
-def measure(stage: Stage, sim_day: int, module: str, partition: str, env: dict[str, str]) -> dict:
-    """Run ``python -m module partition`` against a server set to ``sim_day``; its figures and the server's."""
-    (figures,) = measure_at_once(stage, sim_day, module, [partition], [env])
+def measure(
+    stage: Stage, sim_day: int, module: str, partition: str, env: dict[str, str], cwd: Path | None = None
+) -> dict:
+    """Run ``python -m module partition`` against a server set to ``sim_day``; its figures and the
+    server's. From ``cwd`` (a baseline's worktree) the module is that checkout's."""
+    (figures,) = measure_at_once(stage, sim_day, module, [partition], [env], cwd)
     return {**figures, **served(stage.server)}
 
 
-def measure_at_once(stage: Stage, sim_day: int, module: str, partitions: list[str], envs: list[dict]) -> list[dict]:
+def measure_at_once(
+    stage: Stage, sim_day: int, module: str, partitions: list[str], envs: list[dict], cwd: Path | None = None
+) -> list[dict]:
     """Start one process per partition at the same moment (a backfill); the figures of each."""
     stage.server.configure(day=sim_day)
     stage.server.reset()
@@ -63,6 +68,7 @@ def measure_at_once(stage: Stage, sim_day: int, module: str, partitions: list[st
         subprocess.Popen(
             [sys.executable, "-m", module, partition],
             env=env,
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
