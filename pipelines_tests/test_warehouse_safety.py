@@ -128,6 +128,33 @@ def test_two_job_set_builds_of_one_day_at_once(store):
     assert {n for _, n in per_batch} == {100}
 
 
+def test_job_set_builds_of_two_sources_on_one_day_never_wait_on_each_other(pg_warehouse_url):
+    """The build's lock is the source's day: held by one source, another source's build of the
+    same day goes ahead, while another run of the same source's day waits for it."""
+    held, other_source, same_source = (
+        Warehouse(create_warehouse_engine(pg_warehouse_url, namespace)) for namespace in ("locka", "lockb", "locka")
+    )
+    other_source.upsert_watchlist(["a", "b"], "listing", D1)
+    try:
+        with held._job_set_lock(D1):
+            other = threading.Thread(target=other_source.build_job_set, args=(D1, 10))
+            other.start()
+            other.join(timeout=30)
+            assert not other.is_alive(), "another source's build waited on this source's lock"
+            same = threading.Thread(target=same_source.build_job_set, args=(D1, 10))
+            same.start()
+            same.join(timeout=1.0)
+            assert same.is_alive(), "a second build of the same source's day did not wait"
+        same.join(timeout=30)
+        assert not same.is_alive()
+        assert other_source.job_set_counts(D1) == {"sub_jobs": 2, "batches": 1}
+    finally:
+        for store in (held, other_source, same_source):
+            store.engine.dispose()
+        with sa.create_engine(pg_warehouse_url).begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA IF EXISTS locka CASCADE; DROP SCHEMA IF EXISTS lockb CASCADE"))
+
+
 def test_the_calls_of_a_run_that_died_count_in_the_days_figures(store):
     store.upsert_watchlist(["a", "b"], "listing", D1)
     store.build_job_set(D1, 1)

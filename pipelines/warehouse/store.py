@@ -54,7 +54,6 @@ __all__ = [
 ]
 
 OUTCOMES = ("changed", "unchanged", "gone", "retry", "dead")
-JOB_SET_LOCK = 0x6A6F6273  # advisory lock class of job set builds ("jobs"); the day is the second key
 
 
 def open_existing(url: str, namespace: str | None = None) -> Warehouse:
@@ -74,19 +73,22 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
 
     @contextlib.contextmanager
     def _job_set_lock(self, day: date) -> Iterator[None]:
-        """One job set build of a day at a time (two runs of one partition at once): on
+        """One job set build of a source's day at a time (two runs of one partition at once): on
         PostgreSQL a session advisory lock, taken and released in transactions of their own, so
-        the lock's connection is never left idle inside one."""
+        the lock's connection is never left idle inside one. It is keyed by the source's schema
+        (the connection's ``current_schema()``) and the day: two sources' builds never wait on
+        each other."""
         if self.dialect != "postgresql":
             yield
             return
+        key = sa.func.hashtextextended(sa.func.concat(f"job_set:{day.isoformat()}:", sa.func.current_schema()), 0)
         with self.engine.connect() as conn:
-            conn.execute(sa.select(sa.func.pg_advisory_lock(JOB_SET_LOCK, day.toordinal())))
+            conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
             conn.commit()
             try:
                 yield
             finally:
-                conn.execute(sa.select(sa.func.pg_advisory_unlock(JOB_SET_LOCK, day.toordinal())))
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
                 conn.commit()
 
     def build_job_set(self, day: date, batch_size: int) -> dict[str, int]:
