@@ -1,8 +1,8 @@
 """The daily assets ahead of the sync: the watchlist, the retry queue and the day's job set."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import date
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 from dagster import AssetExecutionContext, AssetsDefinition, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
@@ -22,6 +22,7 @@ from pipelines.warehouse.store import SourceMismatchError, Warehouse, WatchlistU
 from pipelines.warehouse.watchlist import WRITE_CHUNK
 
 _settings = load_settings()
+T = TypeVar("T")
 
 
 class WatchlistConfig(Config):
@@ -109,30 +110,31 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
     return watchlist, retry_queue, job_set
 
 
-async def _list_into_watchlist(
-    pages: AsyncIterator[list[str]], store: Warehouse, day: date, update: WatchlistUpdate
+async def _write_while_listing(
+    pages: AsyncIterator[list[T]], write: Callable[[list[T]], WatchlistUpdate], update: WatchlistUpdate
 ) -> None:
-    """The listing's ids into the watchlist, ``WRITE_CHUNK`` at a time, each written while the
-    next pages are fetched (the listing waits on the API, the write on the database). What was
-    listed before a failure is still written."""
-    held: list[str] = []
+    """The listing's pages handed to ``write`` (in a worker thread) ``WRITE_CHUNK`` items at a
+    time, each chunk written while the next pages are fetched: the listing waits on the API, the
+    write on the database. One write at a time, in the listing's order. What was listed before a
+    failure is still written."""
+    held: list[T] = []
     writing: asyncio.Task[WatchlistUpdate] | None = None
 
-    async def write(ids: list[str]) -> None:
+    async def flush(chunk: list[T]) -> None:
         nonlocal writing
         if writing is not None:
             update.add(await writing)
-        writing = asyncio.create_task(asyncio.to_thread(store.upsert_watchlist, ids, "listing", day))
+        writing = asyncio.create_task(asyncio.to_thread(write, chunk))
 
     try:
         async for page in pages:
             held += page
             if len(held) >= WRITE_CHUNK:
-                await write(held)
+                await flush(held)
                 held = []
     finally:
         if held:
-            await write(held)
+            await flush(held)
         if writing is not None:
             update.add(await writing)
 
@@ -163,16 +165,22 @@ def refresh_watchlist(
         day_index = (day - _settings.pipeline_start_date).days
         listed = Listing(store, declared, day, day_index) if probing else None
 
+        def watch(ids: list[str]) -> WatchlistUpdate:
+            return store.upsert_watchlist(ids, "listing", day)
+
         async def from_listing() -> None:
             async with source_api.open(simulated_day(context.partition_key), spend=spend) as client:
                 if listed is None:
-                    await _list_into_watchlist(client.iter_ids(meter=meter), store, day, update)
+                    await _write_while_listing(client.iter_ids(meter=meter), watch, update)
                     return
-                async for items in client.iter_listing(listed.plan.since, meter=meter):
-                    ids = await asyncio.to_thread(listed.record, items)
-                    if not config.csv_path:
-                        update.add(await asyncio.to_thread(store.upsert_watchlist, ids, "listing", day))
-                listed.finish()
+                probe = listed
+
+                def record(items: list[tuple[str, dict]]) -> WatchlistUpdate:
+                    ids = probe.record(items)  # the fingerprints, then the ids
+                    return WatchlistUpdate() if config.csv_path else watch(ids)
+
+                await _write_while_listing(client.iter_listing(probe.plan.since, meter=meter), record, update)
+                probe.finish()
 
         try:
             event_loop.run(from_listing(), _settings.sync_event_loop)
