@@ -89,7 +89,10 @@ def test_listing_pages_through_every_live_id():
     assert counters["listing"] == 3
 
 
-@pytest.mark.parametrize("fields", [["id"], ["id", "id"], ["id", "version"], ["name"], [], None])
+@pytest.mark.parametrize(
+    "fields",
+    [["id"], ["id", "id"], ["id", "version"], ["version", "id"], ["updated_at", "id"], ["id", "name"], [], None],
+)
 def test_a_projection_is_the_records_whichever_fields_are_asked_for(fields):
     world = World(SampleApiConfig(resources=50, day=4))
     for rid in ("r0000000", "r0000031"):

@@ -14,6 +14,7 @@ from pipelines.sample_api.config import SampleApiConfig
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 CATEGORIES = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta")
+_CHEAP = frozenset({"id", "version", "updated_at"})  # fields of a record made without the rest of it
 WORDS = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do")
 
 
@@ -99,11 +100,16 @@ class World:
         }
 
     def projected(self, rid: str, fields: list[str] | None) -> dict:
-        """``project(record(rid), fields)``, without building the record when only the id is asked
-        for (a listing page of ids: the record's version and text were most of its time)."""
-        if fields and all(name == "id" for name in fields):
-            return {"id": rid}
-        return project(self.record(rid), fields)
+        """``project(record(rid), fields)``, without building the whole record when only its id,
+        version or update time are asked for (a listing page: the record's text and other fields
+        were most of the page's time)."""
+        if not fields or not set(fields) <= _CHEAP:
+            return project(self.record(rid), fields)
+        version = self.version(rid)
+        cheap = {"id": rid, "version": version}
+        if "updated_at" in fields:
+            cheap["updated_at"] = self.updated_at(rid, version).isoformat()
+        return {name: cheap[name] for name in fields}
 
     def updated_at(self, rid: str, version: int) -> datetime:
         """When the resource last changed: some second of the day of its version."""
