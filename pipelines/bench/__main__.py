@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--adaptive-n", type=int, default=4_000, help="sub-jobs of the adaptive runs")
     p.add_argument("--shared-n", type=int, default=2_000, help="sub-jobs of each of the three partitions")
     p.add_argument("--scale-n", type=int, default=None, help="sub-jobs of the big day (default 10 x --n)")
-    p.add_argument("--ceiling-n", type=int, default=4_000, help="detail calls of each loop of the client's ceiling")
+    p.add_argument("--ceiling-n", type=int, default=20_000, help="detail calls of each run of the client's ceiling")
     p.add_argument("--strategies", default=",".join(days.STRATEGIES))
     p.add_argument("--no-naive", action="store_true", help="the standard day without the naive pipeline's")
     p.add_argument(
