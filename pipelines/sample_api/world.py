@@ -105,10 +105,11 @@ class World:
         were most of the page's time)."""
         if not fields or not set(fields) <= _CHEAP:
             return project(self.record(rid), fields)
-        version = self.version(rid)
-        cheap = {"id": rid, "version": version}
-        if "updated_at" in fields:
-            cheap["updated_at"] = self.updated_at(rid, version).isoformat()
+        cheap: dict[str, object] = {"id": rid}
+        if set(fields) != {"id"}:  # the version is a walk back over the days: only when asked for
+            version = cheap["version"] = self.version(rid)
+            if "updated_at" in fields:
+                cheap["updated_at"] = self.updated_at(rid, version).isoformat()
         return {name: cheap[name] for name in fields}
 
     def updated_at(self, rid: str, version: int) -> datetime:
