@@ -45,6 +45,7 @@ class Mode:
 class Seen:
     target: str  # the raw request target, as sent
     headers: dict[str, str]
+    raw_headers: list[tuple[str, str]]  # every header line, in order, repeats kept
 
 
 class HostileApi:
@@ -59,7 +60,7 @@ class HostileApi:
 
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
                 with api._lock:
-                    api.seen.append(Seen(self.path, dict(self.headers)))
+                    api.seen.append(Seen(self.path, dict(self.headers), list(self.headers.items())))
                 api._answer(self)
 
             def log_message(self, *args) -> None:

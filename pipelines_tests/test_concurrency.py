@@ -9,9 +9,14 @@ from pipelines.source.ratecontrol import GradientLimit
 
 
 async def _hold(gate: ConcurrencyGate, release: asyncio.Event, entered: list[int], n: int) -> None:
-    async with gate.slot():
+    """As the client holds a place: taken at once when free, else waited for in line."""
+    if not gate.try_enter():
+        await gate.enter()
+    try:
         entered.append(n)
         await release.wait()
+    finally:
+        gate.release()
 
 
 def test_no_more_than_the_limit_are_in_flight_and_waiters_enter_in_order():
@@ -87,7 +92,7 @@ def test_a_waiter_cancelled_while_a_release_drops_it_leaves_quietly():
         gate, release, entered, holder, doomed, after = await _three_in_line()
         doomed.cancel()  # its future is cancelled now; its task resumes on the next turn
         release.set()
-        gate._release()  # as the holder leaving would, in the same turn  # noqa: SLF001
+        gate.release()  # as the holder leaving would, in the same turn
         gate.in_flight += 1  # (the holder's own release, still to come, gives it back)
         with pytest.raises(asyncio.CancelledError):
             await doomed

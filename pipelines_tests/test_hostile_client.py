@@ -1,6 +1,7 @@
 """The client against an API that misbehaves, over real loopback HTTP (``hostile_api.py``)."""
 
 import asyncio
+import dataclasses
 import socket
 import threading
 import time
@@ -79,6 +80,43 @@ def test_ids_are_one_percent_encoded_path_segment(api):
     assert {raw_segment_of(t) for t in targets} == {
         quote(r, safe="") if r.strip(".") else r.replace(".", "%2E") for r in HOSTILE_IDS
     }
+
+
+def test_every_header_goes_once_as_declared_and_none_of_the_transports_own(api):
+    """Calls are built once per endpoint and handed to aiohttp as they are: the declared headers
+    (the client's, an endpoint's over them, a conditional probe's ETag) each go exactly once, and
+    aiohttp adds only Host, never a User-Agent or Accept of its own."""
+    base = client_settings(api.url, token="tok-headers-1")
+    source = base.source
+    source = source.model_copy(
+        update={
+            "client": source.client.model_copy(update={"headers": {"User-Agent": "acme-sync/2.1", "X-Team": "data"}}),
+            "detail": source.detail.model_copy(update={"headers": {"x-team": "data-detail", "X-Detail": "1"}}),
+        }
+    )
+    settings = dataclasses.replace(base, source=source)
+
+    async def calls(client):
+        await client.detail("a/b")
+        await client.probe("r1", FIELDS)
+        await client.probe("r1", FIELDS, etag='"v7"')
+        return None
+
+    call(settings, calls)
+    sent = [{k.lower(): v for k, v in seen.raw_headers} for seen in api.seen]
+    for seen, headers in zip(api.seen, sent, strict=True):
+        assert len(headers) == len(seen.raw_headers), seen.raw_headers  # nothing twice
+        assert headers["user-agent"] == "acme-sync/2.1"
+        assert headers["accept"] == "application/json" and headers["accept-encoding"] == "gzip, deflate"
+        assert headers["authorization"] == "Bearer tok-headers-1"
+    detail, probe, conditional = sent
+    assert set(detail) == {"host", "connection", "user-agent", "accept", "accept-encoding", "authorization"} | {
+        "x-team",
+        "x-detail",
+    }
+    assert detail["x-team"] == "data-detail" and detail["x-detail"] == "1"
+    assert probe["x-team"] == "data" and "if-none-match" not in probe and "x-detail" not in probe
+    assert conditional["if-none-match"] == '"v7"' and conditional["x-team"] == "data"
 
 
 def test_an_id_holding_the_bulk_separator_is_refused_by_bulk_probe(api):

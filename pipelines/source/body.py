@@ -59,11 +59,16 @@ class _Zlib:
         return self._d.flush() if self._d is not None else b""
 
 
+_IDENTITY = _Identity()  # keeps no state: one for every plain body
+
+
 def _decoder(content_encoding: str | None) -> _Identity | _Zlib:
+    if not content_encoding:
+        return _IDENTITY
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]
     if not codings:
-        return _Identity()
+        return _IDENTITY
     if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
         raise UnsupportedEncoding(f"unsupported Content-Encoding {content_encoding!r} (asked for {ENCODINGS})")
     return _Zlib(gzip=codings[0] != "deflate")

@@ -41,8 +41,8 @@ from pipelines.source.selectors import id_text, select
 from pipelines.source.senders import AiohttpSender, HttpxSender, Sender
 from pipelines.source.shared_rate import LocalRate, RedisRate
 from pipelines.source.spend import SpendLog
-from pipelines.source.urls import item_path, list_query, strip_userinfo
-from pipelines.source.wire import Answer, Call, Calls
+from pipelines.source.urls import list_query, strip_userinfo
+from pipelines.source.wire import Answer, Call, Calls, Route
 
 # What callers import from here: the client's settings, meter and answers live beside it.
 __all__ = ["CallMeter", "ClientSettings", "Detail", "Probe", "SourceApiClient", "retry_after_seconds"]
@@ -120,6 +120,10 @@ class SourceApiClient:
             timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect),
         )
         self._calls = Calls(self._http)
+        self._detail_route = self._calls.route(
+            source.detail.path, self._query(source.detail, {}) or None, source.detail.headers or None
+        )
+        self._probe_routes: dict[tuple[str, ...], Route] = {}  # by the fields projected
         self._sender: Sender = (
             HttpxSender(self._http)
             if isinstance(transport, httpx.AsyncBaseTransport)
@@ -185,17 +189,17 @@ class SourceApiClient:
         """The cheap first call: the projected fields (the declaration's unless given),
         conditional on ``etag`` when given and the source declares conditional requests."""
         spec, conditional = self.source.probe, self.source.conditional
-        fields = spec.fields if fields is None else fields
-        params = self._query(spec, self._projection(fields))
-        headers = dict(spec.headers)
+        fields = tuple(spec.fields if fields is None else fields)
+        if (route := self._probe_routes.get(fields)) is None:
+            route = self._probe_routes[fields] = self._calls.route(
+                spec.path, self._query(spec, self._projection(fields)), spec.headers or None
+            )
         sent_conditional = bool(etag and conditional is not None)
+        extra = None
         if sent_conditional:
             assert conditional is not None and etag is not None
-            headers[conditional.request_header] = etag
-        path = item_path(spec.path, rid)
-        answer, attempts = await self._get(
-            "probe", path, params=params, headers=headers, meter=meter, conditional=sent_conditional
-        )
+            extra = {conditional.request_header: etag}
+        answer, attempts = await self._get("probe", self._calls.item(route, rid, extra), meter, sent_conditional)
         new_etag = answer.headers.get(conditional.etag_header) if conditional is not None else None
         if sent_conditional and conditional is not None and answer.status_code == conditional.not_modified_status:
             return Probe(None, new_etag or etag, not_modified=True, attempts=attempts)
@@ -226,9 +230,8 @@ class SourceApiClient:
             parts.append(list_query({projection.param: list(fields)}, projection.separator))
         parts += [list_query({k: [v]}) for k, v in self._query(spec, {}).items()]
         query = b"&".join(parts).decode("ascii")
-        answer, attempts = await self._get(
-            "bulk_probe", spec.path, query=query, headers=spec.headers or None, meter=meter
-        )
+        call = self._calls.build("GET", spec.path, query=query, headers=spec.headers or None)
+        answer, attempts = await self._get("bulk_probe", call, meter)
         parsed = self._parsed("bulk_probe", answer, attempts)
         items = self._list("bulk_probe", parsed, spec.data_selector, answer, attempts)
         records: dict[str, dict] = {}
@@ -261,10 +264,7 @@ class SourceApiClient:
     async def detail(self, rid: str, meter: CallMeter | None = None) -> Detail:
         """The expensive second call: the whole resource (an object or a list, as declared)."""
         spec = self.source.detail
-        path = item_path(spec.path, rid)
-        answer, attempts = await self._get(
-            "detail", path, params=self._query(spec, {}) or None, headers=spec.headers or None, meter=meter
-        )
+        answer, attempts = await self._get("detail", self._calls.item(self._detail_route, rid), meter)
         if spec.shape == "list":
             parsed = self._parsed("detail", answer, attempts)
             return Detail(self._list("detail", parsed, spec.data_selector, answer, attempts), attempts)
@@ -297,9 +297,8 @@ class SourceApiClient:
         seen: set[str] = set()
         id_spec = self.source.id
         while True:
-            answer, attempts = await self._get(
-                "listing", target, params=params, headers=spec.headers or None, meter=meter
-            )
+            call = self._calls.build("GET", target, params=params, headers=spec.headers or None)
+            answer, attempts = await self._get("listing", call, meter)
             parsed = self._parsed("listing", answer, attempts)
             items = self._list("listing", parsed, spec.data_selector, answer, attempts)
             page = []
@@ -361,24 +360,16 @@ class SourceApiClient:
     # -- plumbing -------------------------------------------------------------------------
 
     async def _get(
-        self,
-        kind: str,
-        path: str | httpx.URL,
-        params: dict | None = None,
-        headers: dict | None = None,
-        meter: CallMeter | None = None,
-        conditional: bool = False,
-        query: str | None = None,
+        self, kind: str, call: Call, meter: CallMeter | None = None, conditional: bool = False
     ) -> tuple[Answer, int]:
         """Send with tier 1 retries; the answer (2xx or a conditional 304) and the attempts it
-        took. ``query``: the query string already encoded, instead of ``params``.
+        took.
 
         The first attempt goes outside tenacity (setting up its loop costs more than the request's
         own bookkeeping); a transient failure is handed to tenacity as its attempt 1, so the
         retries, their waits and their numbering are tenacity's.
         """
         try:
-            call = self._calls.build("GET", path, params=params, headers=headers, query=query)
             return await self._send(kind, call, meter, conditional, first=True), 1
         except SourceError as exc:
             if not _is_transient(exc) or self.source.client.retries.max_attempts == 1:
@@ -405,26 +396,33 @@ class SourceApiClient:
         """
         throttled_for, throttles = 0.0, 0
         deadline, max_bytes = self.source.client.timeouts.deadline, self.source.client.max_response_bytes
+        gate, sender = self.gate, self._sender
         while True:
-            self._raise_failure()
-            async with self.gate.slot():
+            if self.failure is not None:
+                raise self.failure
+            if not gate.try_enter():  # awaited only when it must wait: most calls find a place
+                await gate.enter()
+            try:
                 # The breaker is asked at the last moment, in the slot: a request that queued
                 # for a slot while the API went down must not be sent after the breaker opened.
-                trial = await self._pass_breaker(call, kind)
+                decision = self.breaker.before_call()
+                trial = decision.trial if isinstance(decision, Go) else await self._pass_breaker(call, kind)
                 failed = False
                 try:
                     await self._wait_turn()
-                    self._raise_failure()
+                    if self.failure is not None:
+                        raise self.failure
                     if self.spend is not None:
                         await self.spend.before_send()  # written down before it is sent: it is paid for
                     sent = time.monotonic()
                     try:  # the whole answer, within the deadline and the size cap
-                        if self._sender.keeps_deadline:
-                            answer = await self._sender.exchange(call, max_bytes)
+                        if sender.keeps_deadline:
+                            answer = await sender.exchange(call, max_bytes)
                         else:
                             async with asyncio.timeout(deadline):
-                                answer = await self._sender.exchange(call, max_bytes)
-                        answer.body = self.redactor.bytes(answer.body)  # a reflected credential is never stored
+                                answer = await sender.exchange(call, max_bytes)
+                        if self.redactor.secrets:  # a reflected credential is never stored
+                            answer.body = self.redactor.bytes(answer.body)
                     except asyncio.CancelledError:  # stopped mid-call: it may well have reached the API
                         self._count(meter, kind=kind)
                         raise
@@ -464,11 +462,14 @@ class SourceApiClient:
                 finally:
                     if first or trial:
                         self.breaker.record(failed, trial)
-            self._count(meter, kind=kind, received=len(answer.body))
-            if error_class is not ErrorClass.THROTTLED and not failed:
-                self.gate.sample(rtt)
+            finally:
+                gate.release()
+            self._billed(meter, kind, len(answer.body))
             if error_class is None:
+                gate.sample(rtt)
                 return answer
+            if error_class is not ErrorClass.THROTTLED and not failed:
+                gate.sample(rtt)
             if error_class is ErrorClass.THROTTLED:
                 s = self.source.errors
                 wait = throttle_wait(answer.headers, s)
@@ -519,6 +520,15 @@ class SourceApiClient:
                 url = self.redactor.url(call.url)
                 raise SourceError(ErrorClass.CIRCUIT_OPEN, decision.reason, url=url, kind=kind)
             await asyncio.sleep(decision.seconds)
+
+    def _billed(self, meter: CallMeter | None, kind: str, received: int) -> None:
+        """An answered call (``_count``'s common case, on every call: kept to the bare additions)."""
+        own = self.meter
+        own.calls[kind] += 1
+        own.bytes_received += received
+        if meter is not None:
+            meter.calls[kind] += 1
+            meter.bytes_received += received
 
     def _count(
         self,
@@ -581,7 +591,7 @@ class SourceApiClient:
             method=call.method,
             url=scrub.url(call.url),
             status=answer.status_code if answer is not None else None,
-            request_headers=scrub.headers(httpx.Headers(call.headers)),
+            request_headers=scrub.headers(httpx.Headers(list(call.headers.items()))),
             headers=scrub.headers(httpx.Headers(list(answer.headers.items()))) if answer is not None else {},
             body_excerpt=excerpt,
             attempts=attempts,

@@ -37,9 +37,10 @@ def validate_record(body: Any, id_spec: Id, required: Sequence[str] = (), expect
             else f"not a{'n' if id_spec.type == 'integer' else ''} {id_spec.type} but {type(raw).__name__}"
         )
         raise SourceError(ErrorClass.POISON, f"record fails the schema: {id_spec.path}: {what}")
-    missing = [name for name in required if select(body, name, None) is None]
-    if missing:
-        raise SourceError(ErrorClass.POISON, f"record lacks field(s): {', '.join(missing)}")
+    for name in required:
+        if select(body, name, None) is None:
+            missing = [name for name in required if select(body, name, None) is None]
+            raise SourceError(ErrorClass.POISON, f"record lacks field(s): {', '.join(missing)}")
     if expected_id is not None and rid != expected_id:
         raise SourceError(ErrorClass.POISON, f"record id {rid!r} is not {expected_id!r}")
     return body

@@ -21,6 +21,8 @@ def split(path: str) -> tuple[str, ...]:
 
 def select(body: Any, path: str | Sequence[str], default: Any = MISSING) -> Any:
     """The value at ``path`` in ``body``; ``default`` when a step is absent (or MISSING)."""
+    if type(body) is dict and type(path) is str and path and "." not in path:
+        return body.get(path, default)  # one name (an id, a required field): on every record
     value = body
     for name in split(path) if isinstance(path, str) else path:
         if isinstance(value, dict):

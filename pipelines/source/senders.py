@@ -31,7 +31,7 @@ from urllib.parse import unquote
 import aiohttp
 import httpx
 import yarl
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from pipelines.source.body import decode_whole, read_body, read_chunks, within
 from pipelines.source.wire import Answer, Call
@@ -57,7 +57,7 @@ class HttpxSender:
         self._http = http
 
     async def exchange(self, call: Call, max_bytes: int) -> Answer:
-        request = httpx.Request(call.method, call.url, headers=call.headers)
+        request = httpx.Request(call.method, call.url, headers=list(call.headers.items()))
         response = await self._http.send(request, stream=True)
         try:
             body = await read_body(response, max_bytes)
@@ -84,7 +84,7 @@ class AsgiSender:
         hostport = netloc.rpartition("@")[2]
         host, port = hostport.rsplit(":", 1) if hostport.rfind(":") > hostport.rfind("]") else (hostport, "")
         headers = [(b"host", netloc.encode("ascii"))]
-        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in call.headers]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in call.headers.items()]
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -175,7 +175,6 @@ class AiohttpSender:
                 connector=connector,
                 timeout=self._timeout,
                 auto_decompress=False,  # body.py decodes, counting against the cap as it goes
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
             )
@@ -183,12 +182,13 @@ class AiohttpSender:
 
     async def exchange(self, call: Call, max_bytes: int) -> Answer:
         session = self._open()
-        headers = call.headers  # as written: some servers read headers case-sensitively
+        headers: CIMultiDictProxy[str] | CIMultiDict[str] = call.headers  # as written, case kept; taken as is
         url = yarl.URL(call.url, encoded=True)  # percent-encoded by us: sent byte for byte
         if self._proxy_headers is not None and url.scheme == "http":
             # plain HTTP goes to the proxy itself (no CONNECT), so it reads the request's own
             # headers; to an https origin the credential goes only in the CONNECT (proxy_headers)
-            headers = headers + list(self._proxy_headers.items())
+            headers = CIMultiDict(headers)
+            headers.extend(self._proxy_headers)
         try:
             async with session.request(
                 call.method,
