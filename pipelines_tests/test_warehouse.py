@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from pipelines.core.outcomes import BatchResult, Member, Outcome, ResourceUpdate, SubJobResult
 from pipelines.source.client import CallMeter
-from pipelines.warehouse.schema import batch_ledger, job_set, resources, sub_job_outcomes
+from pipelines.warehouse.schema import batch_ledger, job_set, resources, sub_job_outcomes, watchlist
 from pipelines.warehouse.store import BatchRecord, Warehouse, create_tables, create_warehouse_engine
 from pipelines.warehouse.upsert import newer_or_same, resources_set, upsert
 
@@ -184,3 +184,28 @@ def test_runs_starting_at_once_on_a_new_postgresql_warehouse_all_get_their_table
         e.dispose()
     assert errors == []
     assert set(sa.inspect(sa.create_engine(pg_warehouse_url)).get_table_names()) >= {"resources", "batch_ledger"}
+
+
+HOSTILE_MEMBERS = ["r1", "a,b", "{x}", 'q"uote', "back\\slash", "it's", "NULL", "", "é🙂", "semi;colon", "sp ace"]
+
+
+def test_one_of_finds_exactly_the_ids_named(warehouse_url):
+    """A batch's ids in one array parameter (PostgreSQL) or an IN list (SQLite): the same rows,
+    for ids an array literal would have to quote, and none for no ids at all."""
+    from pipelines.warehouse.one_of import one_of
+
+    engine = create_warehouse_engine(warehouse_url)
+    create_tables(engine)
+    stored = [*HOSTILE_MEMBERS, "other", "r10"]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(watchlist),
+            [{"resource_id": rid, "source": "csv", "added_on": DAY, "last_listed_on": DAY} for rid in stored],
+        )
+    dialect = engine.dialect.name
+    query = sa.select(watchlist.c.resource_id).where(one_of(dialect, watchlist.c.resource_id, "ids"))
+    for wanted in (HOSTILE_MEMBERS, ["r1"], ["absent", "r10"], []):
+        with engine.connect() as conn:
+            assert sorted(conn.scalars(query, {"ids": wanted})) == sorted(set(wanted) & set(stored)), wanted
+    if dialect == "postgresql":  # one parameter, whatever the number of ids
+        assert "ANY" in _sql("postgresql", query) and "IN" not in _sql("postgresql", query)

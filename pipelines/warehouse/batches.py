@@ -9,7 +9,9 @@ goes in one transaction, so the batch is completed or absent, never half-written
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,10 +19,12 @@ import sqlalchemy as sa
 from pipelines.core.batching import batch_id
 from pipelines.core.outcomes import Member, Outcome
 from pipelines.core.ports import BatchRecord, LostClaimError
-from pipelines.core.statuses import DeadLetterStatus, LedgerStatus, Origin, QueueStatus
+from pipelines.core.statuses import DeadLetterStatus, LedgerStatus, Origin, QueueStatus, ResourceStatus
+from pipelines.warehouse.one_of import one_of
 from pipelines.warehouse.schema import (
     LEDGER_CALLS,
     LEDGER_COUNTS,
+    LEDGER_KIND_CALLS,
     batch_ledger,
     dead_letter,
     resources,
@@ -62,7 +66,7 @@ class BatchOps:
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":  # a row locked by a live writer is held by it
-                    conn.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+                    conn.execute(_LOCK_TIMEOUT)
                 where = _claimable_forced if force else _claimable
                 return bulk_upsert(conn, batch_ledger, [row], set_=_claim_taken, where=where) == 1
         except sa.exc.OperationalError as exc:
@@ -95,11 +99,8 @@ class BatchOps:
 
     def record_batch(self, rec: BatchRecord) -> None:
         with self.engine.begin() as conn:
-            done = conn.execute(
-                sa.update(batch_ledger)
-                .where(_mine(rec.partition, rec.batch_no, rec.claim_token))
-                .values(**_ledger_values(rec))
-            )
+            mine = {"mine_partition": rec.partition, "mine_batch_no": rec.batch_no, "mine_token": rec.claim_token}
+            done = conn.execute(_COMPLETE, {**mine, **_ledger_values(rec)})
             if done.rowcount != 1:
                 raise LostClaimError(f"batch {batch_id(rec.partition.isoformat(), rec.batch_no)} was taken over")
             self._write_batch(conn, rec)
@@ -120,24 +121,17 @@ class BatchOps:
         bulk_upsert(
             conn, dead_letter, [_dead_row(r, members(r.resource_id), rec, bid) for r in by_outcome[Outcome.DEAD]]
         )
-        for stmt in self._batch_updates(rec, by_outcome):
-            conn.execute(stmt)
+        for stmt, params in self._batch_updates(rec, by_outcome):
+            conn.execute(stmt, params)
 
     def _batch_updates(self, rec: BatchRecord, by_outcome: dict[Outcome, list]):
         day = rec.partition
         ids = [r.resource_id for r in rec.result.results]
+        statements = batch_statements(self.dialect)
         # tier 2: whatever was scheduled for today is consumed; the failures come back tomorrow
-        yield (
-            sa.update(retry_queue)
-            .where(
-                retry_queue.c.scheduled_for == day,
-                retry_queue.c.status == QueueStatus.SCHEDULED,
-                retry_queue.c.resource_id.in_(ids),
-            )
-            .values(status=QueueStatus.DONE)
-        )
+        yield statements.queue_done, {"day": day, "ids": ids}
         yield from self._replay_resolutions(rec, day)
-        yield from _watchlist_changes(by_outcome, day)
+        yield from _watchlist_changes(statements, by_outcome, day)
 
     def _replay_resolutions(self, rec: BatchRecord, day: date):
         """A replayed sub-job resolves its dead-letter entry, or sends it back with its history."""
@@ -153,7 +147,8 @@ class BatchOps:
                     status=DeadLetterStatus.FAILED_AGAIN if failed_again else DeadLetterStatus.RESOLVED,
                     resolved_by=_dead_id(day, r.resource_id) if failed_again else day.isoformat(),
                     updated_at=rec.finished_at,
-                )
+                ),
+                {},
             )
 
 
@@ -168,6 +163,8 @@ def upsert_resources(conn: sa.Connection, updates, day: date, now: datetime) -> 
     rows, stamps = resource_rows(updates, day, now)
     bulk_upsert(conn, resources, rows, set_=resources_set, where=newer_or_same, common=stamps)
 
+
+_LOCK_TIMEOUT = sa.text("SET LOCAL lock_timeout = '5s'")
 
 # A claim's policy, module-level so that its statement is compiled once (upsert.bulk_upsert):
 # the claim's own time is the new row's started_at, and the status a constant of the SQL.
@@ -197,6 +194,34 @@ def _mine(day: date, batch_no: int, token: str):
         batch_ledger.c.claim_token == token,
         batch_ledger.c.status == LedgerStatus.RUNNING,
     )
+
+
+# The ledger row of a batch that completed: one statement for every batch (built per batch, its
+# twenty values were a good part of the warehouse's CPU per batch); the values are bound.
+_COMPLETE = (
+    sa.update(batch_ledger)
+    .where(
+        batch_ledger.c.partition == sa.bindparam("mine_partition"),
+        batch_ledger.c.batch_no == sa.bindparam("mine_batch_no"),
+        batch_ledger.c.claim_token == sa.bindparam("mine_token"),
+        batch_ledger.c.status == LedgerStatus.RUNNING,
+    )
+    .values(
+        {
+            name: sa.bindparam(name)
+            for name in (
+                *LEDGER_COUNTS,
+                *LEDGER_CALLS,
+                *LEDGER_KIND_CALLS,
+                "status",
+                "started_at",
+                "finished_at",
+                "duration_s",
+                "run_id",
+            )
+        }
+    )
+)
 
 
 def _ledger_values(rec: BatchRecord) -> dict[str, Any]:
@@ -308,7 +333,7 @@ def _dead_row(r, member: Member | None, rec: BatchRecord, bid: str) -> dict[str,
     }
 
 
-def _watchlist_changes(by_outcome: dict[Outcome, list], day: date):
+def _watchlist_changes(statements: BatchStatements, by_outcome: dict[Outcome, list], day: date):
     """Gone and dead resources leave the watchlist; a resource that synced again is back on it."""
     parked = {
         GONE_REASON: [r.resource_id for r in by_outcome[Outcome.GONE]],
@@ -316,15 +341,39 @@ def _watchlist_changes(by_outcome: dict[Outcome, list], day: date):
     }
     for reason, ids in parked.items():
         if ids:
-            yield (
-                sa.update(watchlist)
-                .where(watchlist.c.resource_id.in_(ids), watchlist.c.active.is_(True))
-                .values(active=False, deactivated_on=day, deactivated_reason=reason)
-            )
+            yield statements.watch_off, {"ids": ids, "day": day, "reason": reason}
     synced = [r.resource_id for o in (Outcome.CHANGED, Outcome.UNCHANGED) for r in by_outcome[o]]
     if synced:
-        yield (
-            sa.update(watchlist)
-            .where(watchlist.c.resource_id.in_(synced), watchlist.c.active.is_(False))
-            .values(active=True, deactivated_on=None, deactivated_reason=None)
+        yield statements.watch_on, {"ids": synced}
+
+
+@dataclass(frozen=True)
+class BatchStatements:
+    """What every batch runs, built once per dialect (see one_of.py), its ids bound as ``ids``."""
+
+    queue_done: sa.Update
+    watch_off: sa.Update
+    watch_on: sa.Update
+    stored_states: sa.Select
+
+
+@lru_cache(maxsize=2)
+def batch_statements(dialect: str) -> BatchStatements:
+    return BatchStatements(
+        queue_done=sa.update(retry_queue)
+        .where(
+            retry_queue.c.scheduled_for == sa.bindparam("day"),
+            retry_queue.c.status == QueueStatus.SCHEDULED,
+            one_of(dialect, retry_queue.c.resource_id, "ids"),
         )
+        .values(status=QueueStatus.DONE),
+        watch_off=sa.update(watchlist)
+        .where(one_of(dialect, watchlist.c.resource_id, "ids"), watchlist.c.active.is_(True))
+        .values(active=False, deactivated_on=sa.bindparam("day"), deactivated_reason=sa.bindparam("reason")),
+        watch_on=sa.update(watchlist)
+        .where(one_of(dialect, watchlist.c.resource_id, "ids"), watchlist.c.active.is_(False))
+        .values(active=True, deactivated_on=None, deactivated_reason=None),
+        stored_states=sa.select(resources.c.resource_id, resources.c.fingerprint, resources.c.etag).where(
+            one_of(dialect, resources.c.resource_id, "ids"), resources.c.status == ResourceStatus.LIVE
+        ),
+    )

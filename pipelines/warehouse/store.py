@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pipelines.core.outcomes import Member, StoredState
 from pipelines.core.ports import BatchRecord, LostClaimError, utcnow
-from pipelines.core.statuses import LedgerStatus, Origin, QueueStatus, ResourceStatus
-from pipelines.warehouse.batches import BatchOps
+from pipelines.core.statuses import LedgerStatus, Origin, QueueStatus
+from pipelines.warehouse.batches import BatchOps, batch_statements
 from pipelines.warehouse.connect import (
     WarehouseNotFoundError,
     create_tables,
@@ -30,7 +30,6 @@ from pipelines.warehouse.schema import (
     batch_ledger,
     dead_letter,
     job_set,
-    resources,
     retry_queue,
     sub_job_outcomes,
     watchlist,
@@ -60,6 +59,30 @@ def open_existing(url: str, namespace: str | None = None) -> Warehouse:
     """The warehouse at ``url`` (a source's namespace of it) for a read-only tool: never
     created, never altered."""
     return Warehouse(existing_engine(url, namespace), create=False)
+
+
+# A batch's sub-jobs, with their retry-queue context: built once (every batch reads it).
+_BATCH_MEMBERS = (
+    sa.select(
+        job_set.c.resource_id,
+        job_set.c.origin,
+        retry_queue.c.tier2_days_used,
+        retry_queue.c.history,
+        retry_queue.c.dead_letter_id,
+    )
+    .select_from(
+        job_set.outerjoin(
+            retry_queue,
+            sa.and_(
+                retry_queue.c.resource_id == job_set.c.resource_id,
+                retry_queue.c.scheduled_for == job_set.c.partition,
+                retry_queue.c.status != QueueStatus.SUPERSEDED,
+            ),
+        )
+    )
+    .where(job_set.c.partition == sa.bindparam("day"), job_set.c.batch_no == sa.bindparam("batch_no"))
+    .order_by(job_set.c.resource_id)
+)
 
 
 class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltOps, ListingOps):
@@ -175,38 +198,20 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
 
     def batch_members(self, day: date, batch_no: int) -> list[Member]:
         """The batch's sub-jobs, with their retry-queue context for those that came from it."""
-        queue = sa.and_(
-            retry_queue.c.resource_id == job_set.c.resource_id,
-            retry_queue.c.scheduled_for == job_set.c.partition,
-            retry_queue.c.status != QueueStatus.SUPERSEDED,
-        )
-        query = (
-            sa.select(
-                job_set.c.resource_id,
-                job_set.c.origin,
-                retry_queue.c.tier2_days_used,
-                retry_queue.c.history,
-                retry_queue.c.dead_letter_id,
-            )
-            .select_from(job_set.outerjoin(retry_queue, queue))
-            .where(job_set.c.partition == day, job_set.c.batch_no == batch_no)
-            .order_by(job_set.c.resource_id)
-        )
         with self.engine.connect() as conn:
+            rows = conn.execute(_BATCH_MEMBERS, {"day": day, "batch_no": batch_no})
             members = {
                 rid: Member(rid, origin, days or 0, tuple(history or ()), dl_id)
-                for rid, origin, days, history, dl_id in conn.execute(query)
+                for rid, origin, days, history, dl_id in rows
             }
         return list(members.values())
 
     # -- sync -----------------------------------------------------------------------------
 
     def stored_states(self, ids: Sequence[str]) -> dict[str, StoredState]:
-        query = sa.select(resources.c.resource_id, resources.c.fingerprint, resources.c.etag).where(
-            resources.c.resource_id.in_(ids), resources.c.status == ResourceStatus.LIVE
-        )
         with self.engine.connect() as conn:
-            return {rid: StoredState(fp, etag) for rid, fp, etag in conn.execute(query)}
+            rows = conn.execute(batch_statements(self.dialect).stored_states, {"ids": list(ids)})
+            return {rid: StoredState(fp, etag) for rid, fp, etag in rows}
 
     # -- reading --------------------------------------------------------------------------
 

