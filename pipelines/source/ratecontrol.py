@@ -92,7 +92,12 @@ def reserve(state: RateState, policy: RatePolicy, now: float) -> float:
 
 
 def throttled(state: RateState, policy: RatePolicy, now: float, retry_after: float) -> bool:
-    """A 429: pause every caller; answer True when it opened a congestion event (rate cut)."""
+    """A 429: pause every caller; answer True when it opened a congestion event (rate cut).
+
+    The window of reservations rolls first, event or not, as in the Lua twin (shared_rate.py),
+    which rolls on every call: rolled only on events, a 429 inside a pause left the window where
+    it was, and the next event measured the rate sent over different seconds than Redis did."""
+    _roll(state, now)
     event = now >= state.pause_until
     state.pause_until = max(state.pause_until, now + retry_after)
     if not event:
