@@ -51,6 +51,11 @@ class SystemicGuard:
         failure's share, so the window is judged when one arrives, or when it first fills."""
         if not self.policy.ratio:
             return
+        if error is None and weight == 1:  # most calls: a success pushing a success out changes no count
+            recent = self._recent.get(kind)
+            if recent is not None and len(recent) == self.policy.window and recent[0] is None:
+                recent.append(None)
+                return
         signature = self._signature(error)
         window = self.policy.window
         recent = self._recent.get(kind)
