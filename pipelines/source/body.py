@@ -65,7 +65,7 @@ _IDENTITY = _Identity()  # keeps no state: one for every plain body
 def _decoder(content_encoding: str | None) -> _Identity | _Zlib:
     if not content_encoding:
         return _IDENTITY
-    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]
     if not codings:
         return _IDENTITY

@@ -465,11 +465,10 @@ class SourceApiClient:
             finally:
                 gate.release()
             self._billed(meter, kind, len(answer.body))
-            if error_class is None:
-                gate.sample(rtt)
-                return answer
             if error_class is not ErrorClass.THROTTLED and not failed:
                 gate.sample(rtt)
+            if error_class is None:
+                return answer
             if error_class is ErrorClass.THROTTLED:
                 s = self.source.errors
                 wait = throttle_wait(answer.headers, s)

@@ -112,7 +112,7 @@ class Calls:
         """The GET of ``route`` for ``rid`` (one percent-encoded path segment), with ``headers``
         on top of the route's own."""
         if route.pieces is None or headers:
-            own = {**route.headers, **headers} if route.headers and headers else headers or route.headers
+            own = {**(route.headers or {}), **(headers or {})} or None
             return self.build("GET", item_path(route.template, rid), params=route.params, headers=own)
         return Call("GET", id_segment(rid).join(route.pieces), route.merged)
 

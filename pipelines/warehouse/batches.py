@@ -75,20 +75,15 @@ class BatchOps:
             raise
 
     def renew_claim(self, day: date, batch_no: int, token: str, lease_seconds: float, now: datetime) -> bool:
-        stmt = (
-            sa.update(batch_ledger)
-            .where(_mine(day, batch_no, token))
-            .values(lease_expires=now + timedelta(seconds=lease_seconds))
-        )
-        with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+        return self._set_lease(day, batch_no, token, now + timedelta(seconds=lease_seconds))
 
     def release_claim(self, day: date, batch_no: int, token: str, now: datetime) -> bool:
         """Give the batch back unwritten (its run stopped): any run may claim it at once."""
-        expired = now - timedelta(seconds=1)  # claimable is "lease_expires < now"
-        stmt = sa.update(batch_ledger).where(_mine(day, batch_no, token)).values(lease_expires=expired)
+        return self._set_lease(day, batch_no, token, now - timedelta(seconds=1))  # claimable: "lease_expires < now"
+
+    def _set_lease(self, day: date, batch_no: int, token: str, expires: datetime) -> bool:
         with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+            return conn.execute(_SET_LEASE, {**_mine(day, batch_no, token), "lease_expires": expires}).rowcount == 1
 
     def ledger_status(self, day: date, batch_nos: list[int]) -> dict[int, tuple[str, datetime]]:
         query = sa.select(batch_ledger.c.batch_no, batch_ledger.c.status, batch_ledger.c.lease_expires).where(
@@ -99,8 +94,9 @@ class BatchOps:
 
     def record_batch(self, rec: BatchRecord) -> None:
         with self.engine.begin() as conn:
-            mine = {"mine_partition": rec.partition, "mine_batch_no": rec.batch_no, "mine_token": rec.claim_token}
-            done = conn.execute(_COMPLETE, {**mine, **_ledger_values(rec)})
+            done = conn.execute(
+                _COMPLETE, {**_mine(rec.partition, rec.batch_no, rec.claim_token), **_ledger_values(rec)}
+            )
             if done.rowcount != 1:
                 raise LostClaimError(f"batch {batch_id(rec.partition.isoformat(), rec.batch_no)} was taken over")
             self._write_batch(conn, rec)
@@ -187,25 +183,27 @@ def _claimable_forced(excluded, t):
     return sa.or_(_claimable(excluded, t), t.c.status == _COMPLETED)
 
 
-def _mine(day: date, batch_no: int, token: str):
-    return sa.and_(
-        batch_ledger.c.partition == day,
-        batch_ledger.c.batch_no == batch_no,
-        batch_ledger.c.claim_token == token,
-        batch_ledger.c.status == LedgerStatus.RUNNING,
-    )
+# A running batch's ledger row, held by a claim's token: the statements that touch it are built
+# once (built per batch, the completion's twenty values were a good part of the warehouse's CPU
+# per batch) and bound with ``_mine``'s parameters.
+_MINE = sa.and_(
+    batch_ledger.c.partition == sa.bindparam("mine_partition"),
+    batch_ledger.c.batch_no == sa.bindparam("mine_batch_no"),
+    batch_ledger.c.claim_token == sa.bindparam("mine_token"),
+    batch_ledger.c.status == LedgerStatus.RUNNING,
+)
 
 
-# The ledger row of a batch that completed: one statement for every batch (built per batch, its
-# twenty values were a good part of the warehouse's CPU per batch); the values are bound.
+def _mine(day: date, batch_no: int, token: str) -> dict[str, Any]:
+    return {"mine_partition": day, "mine_batch_no": batch_no, "mine_token": token}
+
+
+_SET_LEASE = sa.update(batch_ledger).where(_MINE).values(lease_expires=sa.bindparam("lease_expires"))
+
+# The ledger row of a batch that completed.
 _COMPLETE = (
     sa.update(batch_ledger)
-    .where(
-        batch_ledger.c.partition == sa.bindparam("mine_partition"),
-        batch_ledger.c.batch_no == sa.bindparam("mine_batch_no"),
-        batch_ledger.c.claim_token == sa.bindparam("mine_token"),
-        batch_ledger.c.status == LedgerStatus.RUNNING,
-    )
+    .where(_MINE)
     .values(
         {
             name: sa.bindparam(name)
