@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     # SYNC_EXECUTOR=k8s: a Kubernetes Job per step (dagster-k8s, in a cluster).
     sync_k8s_max_concurrent: int = Field(4, ge=1, le=1000)
     watchlist_csv: str | None = None
+    # From day 2 on, a listing that only finds ids (the probe is another call) runs beside the
+    # sync of the ids already tracked, and the ids it finds new are synced at its end
+    # (sync/listing_beside.py); false: the watchlist step lists before the job set is built.
+    sync_listing_beside: bool = True
 
     # Operations: schedule, alerts, cost.
     schedule_hour: int = Field(1, ge=0, le=23)

@@ -39,6 +39,8 @@ class Mode:
     garbage_ids: set[str] = field(default_factory=set)  # these ids' details are not JSON (with a NUL)
     version: int = 1
     listing: list[str] = field(default_factory=list)  # what the listing serves
+    listing_status: int | None = None  # the listing (only) answered with this status
+    listing_delay: float = 0.0  # seconds before each listing page is answered
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,9 @@ class HostileApi:
 
     def _listing(self, h, params: dict[str, list[str]], headers: dict[str, str]) -> None:
         m = self.mode
+        time.sleep(m.listing_delay)
+        if m.listing_status is not None:
+            return self._send(h, m.listing_status, {"error": f"HTTP {m.listing_status}"}, headers)
         start = int((params.get("cursor") or ["0"])[0] or 0)
         limit = int((params.get("limit") or ["500"])[0])
         page = m.listing[start : start + limit]

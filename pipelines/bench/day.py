@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from pipelines.definitions import defs
 from pipelines.settings import load_settings
@@ -48,7 +48,7 @@ def run_day(partition: str) -> dict:
 
     instance = DagsterInstance.get()
     started = time.perf_counter()
-    run_id, success, listing = _execute(instance, partition)
+    run_id, success = _execute(instance, partition)
     process_wall = time.perf_counter() - started
     record = instance.get_run_record_by_id(run_id)
     if record is None or record.start_time is None or record.end_time is None:
@@ -79,7 +79,7 @@ def run_day(partition: str) -> dict:
         "retry": summary["retry"],
         "dead": summary["dead"],
         "client_sync_calls": summary["calls"],
-        "client_listing_calls": listing,
+        "client_listing_calls": summary["listing_calls"],  # written down by the client, wherever it listed
         "client_throttled": summary["throttled"],
         "bytes_received": summary["bytes_received"],
         "statements": statements,
@@ -87,14 +87,13 @@ def run_day(partition: str) -> dict:
     }
 
 
-def _execute(instance: DagsterInstance, partition: str) -> tuple[str, bool, int]:
-    """Run the day; its run id, whether it succeeded, and the listing's calls."""
+def _execute(instance: DagsterInstance, partition: str) -> tuple[str, bool]:
+    """Run the day; its run id and whether it succeeded."""
     if load_settings().sync_executor == "in_process":
         result = defs.resolve_job_def("daily_sync_job").execute_in_process(
             partition_key=partition, instance=instance, raise_on_error=False
         )
-        listing = _metadata(result, "watchlist").get("calls", 0)
-        return result.run_id, result.success, listing
+        return result.run_id, result.success
     dagster = str(Path(sys.executable).parent / "dagster")
     tags = json.dumps({"dagster/partition": partition})
     proc = subprocess.run(
@@ -104,11 +103,7 @@ def _execute(instance: DagsterInstance, partition: str) -> tuple[str, bool, int]
     runs = instance.get_runs(filters=RunsFilter(tags={"dagster/partition": partition}), limit=1)
     if not runs:
         raise RuntimeError(f"dagster job execute started no run:\n{proc.stderr[-3000:]}")
-    event = instance.get_latest_materialization_event(AssetKey("watchlist"))
-    materialization = event.asset_materialization if event and event.run_id == runs[0].run_id else None
-    metadata = materialization.metadata if materialization is not None else {}
-    listing = int(metadata["calls"].value) if "calls" in metadata else 0  # type: ignore[arg-type]
-    return runs[0].run_id, runs[0].status == DagsterRunStatus.SUCCESS, listing
+    return runs[0].run_id, runs[0].status == DagsterRunStatus.SUCCESS
 
 
 STEP_EVENTS = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
@@ -142,12 +137,6 @@ def _failures(instance: DagsterInstance, run_id: str) -> list[str]:
     """What failed in a run, as its event log says (a benchmark row must say why it failed)."""
     failed = instance.all_logs(run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE})
     return [f"{e.step_key or 'run'}: {(e.message or '')[:500]}" for e in failed]
-
-
-def _metadata(result, asset: str) -> dict:
-    for materialization in result.asset_materializations_for_node(asset):
-        return {k: v.value for k, v in materialization.metadata.items()}
-    return {}
 
 
 def main(argv: list[str] | None = None) -> None:

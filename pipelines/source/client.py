@@ -79,13 +79,16 @@ class SourceApiClient:
         settings: ClientSettings,
         transport: httpx.AsyncBaseTransport | Sender | None = None,
         spend: SpendLog | None = None,
+        listing_spend: SpendLog | None = None,
     ) -> None:
         """``transport``: None sends over the network (aiohttp); an httpx transport (a test's) or
-        a ``Sender`` (the embedded sample API's) sends through it instead."""
+        a ``Sender`` (the embedded sample API's) sends through it instead. ``listing_spend``: where
+        the listing's calls are written down, when apart from the others' (they are priced apart)."""
         self.settings = settings
         self.source = source = settings.source
         self.meter = CallMeter()
         self.spend = spend  # where calls are written down before they are sent, if anywhere
+        self.listing_spend = listing_spend or spend
         self.failure: ApiFailure | None = None  # set once the API failed as a whole: no call goes after it
         declared = source.client
         credentials = settings.credentials
@@ -169,8 +172,13 @@ class SourceApiClient:
         await self._sender.aclose()
         await self._http.aclose()
         await self.rate.aclose()
+        total = self.meter.total
+        if self.listing_spend is not self.spend and self.listing_spend is not None:
+            listed = self.meter.calls["listing"]
+            await self.listing_spend.close(listed)
+            total -= listed
         if self.spend is not None:
-            await self.spend.close(self.meter.total)
+            await self.spend.close(total)
 
     def limits(self) -> dict[str, float]:
         """The rate (requests/s; inf: none) and concurrency limit in force, and requests in flight."""
@@ -412,8 +420,9 @@ class SourceApiClient:
                     await self._wait_turn()
                     if self.failure is not None:
                         raise self.failure
-                    if self.spend is not None:
-                        await self.spend.before_send()  # written down before it is sent: it is paid for
+                    spend = self.spend if kind != "listing" else self.listing_spend
+                    if spend is not None:
+                        await spend.before_send()  # written down before it is sent: it is paid for
                     sent = time.monotonic()
                     try:  # the whole answer, within the deadline and the size cap
                         if sender.keeps_deadline:

@@ -1,9 +1,5 @@
 """The daily assets ahead of the sync: the watchlist, the retry queue and the day's job set."""
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
-
 from dagster import AssetExecutionContext, AssetsDefinition, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
@@ -11,23 +7,27 @@ from pipelines.core.batching import batch_size_for
 from pipelines.settings import load_settings
 from pipelines.source import event_loop
 from pipelines.source.client import CallMeter
+from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.errors import ApiFailure, SourceError
 from pipelines.sync.listing_probe import Listing
+from pipelines.sync.paged_writes import write_while_listing
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
 from pipelines.sync.resources import DeclaredSource
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.stops import stop_run
 from pipelines.sync.watchlist_source import WatchlistCsvError, csv_ids
 from pipelines.warehouse.store import SourceMismatchError, Warehouse, WatchlistUpdate
-from pipelines.warehouse.watchlist import WRITE_CHUNK
 
 _settings = load_settings()
-T = TypeVar("T")
 
 
 class WatchlistConfig(Config):
     csv_path: str | None = Field(
         default=_settings.watchlist_csv, description="CSV with a resource_id column; unset: the API listing"
+    )
+    beside_sync: bool = Field(
+        default=_settings.sync_listing_beside,
+        description="from day 2 on, list beside this run's sync (new ids synced at its end) when the listing is not the probe",
     )
 
 
@@ -53,6 +53,8 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
         """The tracked resources: every id of the API listing (or of a CSV), kept in ``watchlist``.
 
         Ids are added, never dropped here; a resource the sync finds gone is deactivated there.
+        From day 2 on, in a run that also syncs, a listing that only finds ids is handed to the
+        sync, which pages it beside the tracked ids' batches and syncs the new ones at its end.
         """
         return refresh_watchlist(context, config, scope.api(context), scope.store(context), scope)
 
@@ -91,10 +93,9 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
         """
         store = scope.store(context)
         day = partition_day(context.partition_key)
-        declared = scope.api(context).declaration()
-        bulk = declared.bulk_probe.max_ids if declared.probe.strategy == "bulk" and declared.bulk_probe else None
-        batch_size = config.batch_size or batch_size_for(_settings.sync_batch_size, bulk)
+        batch_size = config.batch_size or default_batch_size(scope.api(context).declaration())
         added = store.build_job_set(day, batch_size)
+        store.note_batch_size(day, batch_size)  # the listing beside the sync numbers new ids alike
         counts = store.job_set_counts(day)
         context.log.info(f"job set {day}: {counts['sub_jobs']} sub-jobs in {counts['batches']} batches (added {added})")
         return MaterializeResult(
@@ -108,35 +109,6 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
         )
 
     return watchlist, retry_queue, job_set
-
-
-async def _write_while_listing(
-    pages: AsyncIterator[list[T]], write: Callable[[list[T]], WatchlistUpdate], update: WatchlistUpdate
-) -> None:
-    """The listing's pages handed to ``write`` (in a worker thread) ``WRITE_CHUNK`` items at a
-    time, each chunk written while the next pages are fetched: the listing waits on the API, the
-    write on the database. One write at a time, in the listing's order. What was listed before a
-    failure is still written."""
-    held: list[T] = []
-    writing: asyncio.Task[WatchlistUpdate] | None = None
-
-    async def flush(chunk: list[T]) -> None:
-        nonlocal writing
-        if writing is not None:
-            update.add(await writing)
-        writing = asyncio.create_task(asyncio.to_thread(write, chunk))
-
-    try:
-        async for page in pages:
-            held += page
-            if len(held) >= WRITE_CHUNK:
-                await flush(held)
-                held = []
-    finally:
-        if held:
-            await flush(held)
-        if writing is not None:
-            update.add(await writing)
 
 
 def refresh_watchlist(
@@ -154,6 +126,15 @@ def refresh_watchlist(
     declared = source_api.declaration()
     probing = declared.probe.strategy in ("listing", "changed_since")  # the listing is the day's probe
     listed: Listing | None = None
+    if not probing and not config.csv_path and config.beside_sync and _syncs_after(context, scope):
+        tracked = store.watchlist_counts()
+        if tracked["active"]:  # day 1 lists here: the job set waits for the ids it has none of
+            store.hand_over_listing(day, context.run.run_id)
+            context.log.info(
+                f"watchlist: {tracked['active']} ids tracked; the listing runs beside this run's sync, "
+                "which syncs the ids it finds new at its end"
+            )
+            return MaterializeResult(metadata={"listing": "beside the sync", **tracked})
     if config.csv_path:
         try:
             for ids in csv_ids(config.csv_path):
@@ -171,7 +152,7 @@ def refresh_watchlist(
         async def from_listing() -> None:
             async with source_api.open(simulated_day(context.partition_key), spend=spend) as client:
                 if listed is None:
-                    await _write_while_listing(client.iter_ids(meter=meter), watch, update)
+                    await write_while_listing(client.iter_ids(meter=meter), watch, update)
                     return
                 probe = listed
 
@@ -179,11 +160,13 @@ def refresh_watchlist(
                     ids = probe.record(items)  # the fingerprints, then the ids
                     return WatchlistUpdate() if config.csv_path else watch(ids)
 
-                await _write_while_listing(client.iter_listing(probe.plan.since, meter=meter), record, update)
+                await write_while_listing(client.iter_listing(probe.plan.since, meter=meter), record, update)
                 probe.finish()
 
         try:
             event_loop.run(from_listing(), _settings.sync_event_loop)
+            if not probing:
+                store.finish_handed_listing(day)  # an earlier run's handoff is done with: listed here
         except ApiFailure as exc:  # a refused credential, a looping listing: the run stops here
             raise stop_run(context.log, store, exc, context.run.run_id, day, "watchlist", scope.name) from None
         except SourceError as exc:
@@ -216,6 +199,17 @@ def refresh_watchlist(
             **(listed.figures() if listed is not None else {}),
         }
     )
+
+
+def default_batch_size(declared: SourceDeclaration) -> int:
+    """SYNC_BATCH_SIZE, made whole bulk probes for a source that probes in bulk."""
+    bulk = declared.bulk_probe.max_ids if declared.probe.strategy == "bulk" and declared.bulk_probe else None
+    return batch_size_for(_settings.sync_batch_size, bulk)
+
+
+def _syncs_after(context: AssetExecutionContext, scope: SourceScope) -> bool:
+    """Whether this run syncs the day after the watchlist (its job executes ``synced_resources``)."""
+    return scope.key("synced_resources") in context.job_def.asset_layer.executable_asset_keys
 
 
 def check_source(log, store: Warehouse, source_api: DeclaredSource, loud: bool = True) -> None:

@@ -82,14 +82,15 @@ class DeclaredSource(ConfigurableResource):
         return sample_sender(self.declaration(), simulated_day) if self.embedded else None
 
     @asynccontextmanager
-    async def open(self, simulated_day: int, spend: SpendLog | None = None):
-        """A client (writing its calls down in ``spend`` before sending them); for the embedded
-        sample API, one serving ``simulated_day``."""
+    async def open(self, simulated_day: int, spend: SpendLog | None = None, listing_spend: SpendLog | None = None):
+        """A client (writing its calls down in ``spend`` before sending them, the listing's in
+        ``listing_spend`` if given); for the embedded sample API, one serving ``simulated_day``."""
         try:
             settings = self.client_settings()
         except MissingSecretError as exc:  # no retry can set a variable: the run stops here, once
             raise Failure(str(exc), allow_retries=False) from None
-        async with SourceApiClient(settings, transport=self.sender(simulated_day), spend=spend) as client:
+        sender = self.sender(simulated_day)
+        async with SourceApiClient(settings, transport=sender, spend=spend, listing_spend=listing_spend) as client:
             yield client
 
 

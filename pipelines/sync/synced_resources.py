@@ -33,10 +33,12 @@ from pipelines.core.engine import SyncPlan, run_batches
 from pipelines.core.log_lines import Coalesced
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.core.systemic import GuardPolicy
+from pipelines.core.tasks import both
 from pipelines.settings import load_settings
 from pipelines.source import event_loop
 from pipelines.source.errors import ApiFailure
-from pipelines.sync.assets import check_source, job_set
+from pipelines.sync.assets import check_source, default_batch_size, job_set
+from pipelines.sync.listing_beside import ListedBeside, list_beside
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.stops import halted, stop_run
@@ -76,12 +78,19 @@ def synced_resources_asset(scope: SourceScope, job_set: AssetsDefinition) -> Ass
     )
     def plan_sync_steps(context: OpExecutionContext, config: PlanConfig):
         day = partition_day(context.partition_key)
-        pending = scope.store(context).pending_batches(day, force=config.force)
-        context.log.info(f"{len(pending)} batches to sync for {day}")
+        store = scope.store(context)
+        pending = store.pending_batches(day, force=config.force)
+        handed = store.handed_listing(day)
+        context.log.info(
+            f"{len(pending)} batches to sync for {day}" + (", the watchlist listed beside" if handed else "")
+        )
         groups = list(chunked(pending, config.batches_per_step)) or [[]]  # one empty step keeps the graph whole
-        for group in groups:
+        for n, group in enumerate(groups):
             key = f"b{group[0]:05d}_{group[-1]:05d}" if group else "none"
-            yield DynamicOutput({"batches": group, "force": config.force}, mapping_key=key)
+            step: dict = {"batches": group, "force": config.force}
+            if n == 0 and handed is not None:  # one step lists, and syncs the batches it appends
+                step["listing"] = {"batch_size": handed.batch_size, "after": store.last_batch_no(day)}
+            yield DynamicOutput(step, mapping_key=key)
 
     @op(
         name=scope.node("sync_batches"),
@@ -104,7 +113,8 @@ def synced_resources_asset(scope: SourceScope, job_set: AssetsDefinition) -> Ass
         store = scope.store(context)
         s = store.partition_summary(day)
         figures = numbers(s, sum(step["calls"] for step in steps), scope.api(context).declaration().cost)
-        context.add_output_metadata({**figures, **tables(store, day)})
+        listed = {f"watchlist_{k}": v for step in steps for k, v in step.get("listing", {}).items()}
+        context.add_output_metadata({**figures, **listed, **tables(store, day)})
         context.log.info(
             f"{day}: {s['batches_completed']}/{s['batches_expected']} batches, {s['sub_jobs']} sub-jobs, "
             f"{s['calls']} calls against {s['naive_calls']} naive (${figures['cost_usd']:.2f})"
@@ -128,8 +138,8 @@ def synced_resources_asset(scope: SourceScope, job_set: AssetsDefinition) -> Ass
 
 
 def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, scope: SourceScope) -> dict:
-    batch_nos = step["batches"]
-    if not batch_nos:
+    batch_nos, listing = step["batches"], step.get("listing")
+    if not batch_nos and listing is None:
         return {"batches": 0, "calls": 0}
     source_api, store = scope.api(context), scope.store(context)
     if (stopped := halted(store, context.run.run_id)) is not None:
@@ -150,13 +160,24 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
         guard=GuardPolicy(ratio=config.systemic_failure_ratio, window=config.systemic_window),
     )
     spend = scope.spend_log(context, day, "sync")
-
+    listing_spend = scope.spend_log(context, day, "listing") if listing is not None else None
     lines = Coalesced(context.log.info)  # every batch's line, a few events in all
+    beside = None
 
     async def go():
-        async with source_api.open(simulated_day(context.partition_key), spend=spend) as client:
+        nonlocal beside
+        async with source_api.open(simulated_day(context.partition_key), spend, listing_spend) as client:
             try:
-                done = await run_batches(client, store, plan, batch_nos, on_batch=lambda s: lines.add(s.line()))
+                sync = run_batches(client, store, plan, batch_nos, on_batch=lambda s: lines.add(s.line()))
+                if listing is None:
+                    done = await sync
+                else:
+                    size = listing["batch_size"] or default_batch_size(declared)
+                    done, beside = await both(sync, list_beside(client, store, day, size, listing["after"]))
+                    report_listing(context.log, beside)
+                    done += await run_batches(
+                        client, store, plan, beside.new_batches, on_batch=lambda s: lines.add(s.line())
+                    )
             finally:
                 lines.flush()
             if client.breaker.times_opened:
@@ -167,7 +188,21 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
         meter, done = event_loop.run(go(), _settings.sync_event_loop)
     except ApiFailure as exc:
         raise stop_run(context.log, store, exc, context.run.run_id, day, "sync_batches", scope.name) from None
-    return {"batches": len(done), "calls": meter.total, "throttled": meter.throttled, "retries": meter.retries}
+    listed = beside.figures() if beside is not None else {}
+    return {
+        "batches": len(done),
+        "calls": meter.total - meter.calls["listing"],
+        "throttled": meter.throttled,
+        "retries": meter.retries,
+        **({"listing": listed} if listed else {}),
+    }
+
+
+def report_listing(log, beside: ListedBeside) -> None:
+    """The listing beside the sync in the step's log: its line, refused ids, an outage loudly."""
+    (log.warning if beside.error else log.info)(beside.line())
+    for shown, problem in beside.update.refused_sample:
+        log.warning(f"watchlist: refused id {shown}: it {problem}")
 
 
 synced_resources = synced_resources_asset(DEFAULT_SCOPE, job_set)

@@ -185,6 +185,18 @@ listed_states = sa.Table(
     sa.Column("fingerprint", sa.String(64), nullable=False),
 )
 
+# A day whose watchlist listing was handed to the sync (it runs beside the batches of the ids
+# already tracked, in the step that holds the handoff): pending until that listing is whole.
+listing_handoffs = sa.Table(
+    "listing_handoffs",
+    metadata,
+    sa.Column("partition", sa.Date, primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),  # the run whose watchlist step handed it over
+    sa.Column("batch_size", sa.Integer),  # the day's batch size, set by its job set
+    sa.Column("handed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+)
+
 # A run stopped because the API failed as a whole (a refused credential, a systemic failure):
 # the run's other steps read it here and stop before calling, on whatever worker they run.
 run_halts = sa.Table(
