@@ -36,10 +36,10 @@ def hook(monkeypatch):
     receiver.close()
 
 
-def run(res, partition, instance, csv=None, step=None):
+def run(res, partition, instance, csv=None, step=None, beside=True):
     config = {"loggers": QUIET["loggers"], "ops": {}}
-    if csv:
-        config["ops"]["watchlist"] = {"config": {"csv_path": str(csv)}}
+    if csv or not beside:
+        config["ops"]["watchlist"] = {"config": {"csv_path": str(csv) if csv else None, "beside_sync": beside}}
     if step:
         config["ops"]["synced_resources"] = {"ops": {"sync_batches": {"config": step}}}
     config["ops"].setdefault("synced_resources", {"ops": {}})["ops"]["plan_sync_steps"] = {
@@ -79,7 +79,7 @@ def write_csv(path, ids):
     return path
 
 
-@pytest.mark.parametrize("where", ["listing", "batches"])
+@pytest.mark.parametrize("where", ["listing", "listing_beside", "batches"])
 def test_a_revoked_token_stops_the_run_and_quarantines_nothing(sample_server, pg_warehouse_url, hook, tmp_path, where):
     server = sample_server(resources=600, token="tok-good-1234", day=1)
     res = {
@@ -93,13 +93,14 @@ def test_a_revoked_token_stops_the_run_and_quarantines_nothing(sample_server, pg
         before = state(store, D1)
         server.configure(day=2, token="tok-rotated-5678")  # the token is revoked
         server.reset()
-        result = run(res, D2, instance, csv)
+        result = run(res, D2, instance, csv, beside=where != "listing")  # "listing": listed before the job set
         assert not result.success
         message = failure_message(result)
         assert "SOURCE_API_TOKEN" in message and "tok-good-1234" not in message
         after = state(store, D2)
         assert after == {**before, "completed_today": 0, "outcomes_today": 0}  # nothing quarantined, nothing written
-        # it stopped at once: the listing's one call, or the requests in flight of the first batches
+        # it stopped at once: the listing's one call, or the requests in flight (at most the
+        # concurrency bound) of the first batch and, beside it, the listing
         assert server.stats()["unauthorized"] <= (1 if where == "listing" else 16)
         assert alert_kinds(store) == ["auth_failed"] and [b["kind"] for b in hook.bodies] == ["auth_failed"]
         assert "SOURCE_API_TOKEN" in hook.bodies[0]["text"]

@@ -2,12 +2,14 @@
 it prints are right (calls counted by the server equal calls counted by the client), never speed."""
 
 import json
+import os
 import subprocess
 import sys
 
+from pipelines.bench import cpu
 from pipelines.bench.days import minimum_calls
 from pipelines.bench.demo import BASELINE, demo_target, parse_summary
-from pipelines.bench.report import STEPS, targets, ten_x_target
+from pipelines.bench.report import STEPS, cpu_split, one_thread_bound, targets, ten_x_target
 from pipelines.bench.runs import server_rate
 from pipelines.demo import render
 from pipelines_tests.helpers import ROOT
@@ -127,6 +129,30 @@ def test_targets_judge_what_was_measured():
     got = {t["target"]: (t["measured"], t["met"]) for t in targets({"days": [naive, timed]}, 200)}
     assert got["14.3 bulk day 2: per-run overhead <= 2 s (was about 5 s)"] == ("2.40 s", "NO")
     assert got["14.3 bulk day 2 <= 1.15 x rate bound (was 1.21x)"] == ("1.100", "yes")
+
+
+def test_the_cpu_split_says_what_one_sync_process_can_reach():
+    small = {"sync_cpu_us": 200.0, "server_cpu_us": 110.4, "postgres_cpu_us": 39.6}
+    assert cpu_split(small) == "200+110+40" and cpu_split({"sync_cpu_us": 5.0}) == "5+?+?"
+    results = {"bare_aiohttp_per_s": 8_000.0, "bare_aiohttp_runs": [{"client_cpu_us": 90.0}, {"client_cpu_us": 110.0}]}
+    said = one_thread_bound(small, results)  # 1e6 / 200 us = 5,000 req/s against 8,000
+    assert "the sync process 200 us (the bare loop's 100)" in said and "at most 0.62x" in said
+    assert one_thread_bound({}, results) == "" and one_thread_bound(small, {"bare_aiohttp_runs": []}) == ""
+
+
+def test_cpu_seconds_are_read_from_proc(tmp_path, monkeypatch):
+    ticks = os.sysconf("SC_CLK_TCK")
+    line = f"42 (post gres) (x)) S 1 2 3 4 5 6 7 8 9 10 {3 * ticks} {ticks} {2 * ticks} {ticks} 20 0 1 0"
+    assert cpu._seconds(line, children=False) == 4.0 and cpu._seconds(line, children=True) == 7.0
+    fake = tmp_path / "proc"
+    for pid, name in ((7, "postgres"), (8, "python3"), (9, "postgres")):
+        (fake / str(pid)).mkdir(parents=True)
+        (fake / str(pid) / "stat").write_text(f"{pid} ({name}) S 1 2 3 4 5 6 7 8 9 10 {ticks} {ticks} {ticks} 0 20")
+    (fake / "self").mkdir()
+    monkeypatch.setattr(cpu, "PROC", fake)
+    assert cpu.postgres_cpu() == 6.0 and cpu.process_cpu(8) == 2.0 and cpu.process_cpu(99) is None
+    monkeypatch.setattr(cpu, "PROC", tmp_path / "none")
+    assert cpu.postgres_cpu() is None
 
 
 def test_the_10x_day_is_judged_against_the_baselines_in_the_same_run():

@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> dict:
                 bare = [scale.bare_aiohttp(unlimited, 2 * args.n, args.n, log=log)]
                 results["scale"] = [scale.one_day(unlimited, args.n, log=log)]
                 bare.append(scale.bare_aiohttp(unlimited, 2 * args.n, args.n, log=log))
-                results["bare_aiohttp_runs_per_s"] = bare
-                results["bare_aiohttp_per_s"] = sum(bare) / len(bare)
+                results["bare_aiohttp_runs"] = bare
+                results["bare_aiohttp_per_s"] = sum(r["per_s"] for r in bare) / len(bare)
                 results["scale"].append(scale.one_day(unlimited, big, log=log))
                 if not args.no_baseline:
                     with baseline.worktree() as tree:

@@ -22,7 +22,6 @@ own. Every run's calls are also counted by the server, and must equal what the l
 from __future__ import annotations
 
 import asyncio
-import resource
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import aiohttp
 import httpx
 
+from pipelines.bench.cpu import own_cpu
 from pipelines.bench.runs import Stage
 from pipelines.sample_api.world import resource_id
 from pipelines.settings import load_settings
@@ -37,11 +37,6 @@ from pipelines.source import event_loop
 from pipelines.source.client import SourceApiClient
 from pipelines.source.config import ClientSettings, Credentials
 from pipelines.source.flat import declaration_from_flat
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def bare_aiohttp_loop(url: str, paths: list[str], concurrency: int) -> None:
@@ -94,9 +89,9 @@ def _measure(
     loop: event_loop.LoopName = "asyncio",
 ) -> dict:
     stage.server.reset()
-    cpu, started = _cpu(), time.perf_counter()
+    cpu, started = own_cpu(), time.perf_counter()
     counted = event_loop.run(run(), loop)
-    wall, used = time.perf_counter() - started, _cpu() - cpu
+    wall, used = time.perf_counter() - started, own_cpu() - cpu
     served = stage.server.stats().get("detail", 0)
     row = {
         "loop": name,

@@ -20,6 +20,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from pipelines.bench.cpu import own_cpu
 from pipelines.definitions import defs
 from pipelines.settings import load_settings
 from pipelines.sync.resources import _store
@@ -47,9 +48,9 @@ def run_day(partition: str) -> dict:
         statements += 1
 
     instance = DagsterInstance.get()
-    started = time.perf_counter()
+    cpu, started = own_cpu(), time.perf_counter()
     run_id, success = _execute(instance, partition)
-    process_wall = time.perf_counter() - started
+    process_wall, cpu = time.perf_counter() - started, own_cpu() - cpu
     record = instance.get_run_record_by_id(run_id)
     if record is None or record.start_time is None or record.end_time is None:
         raise RuntimeError(f"run {run_id} left no start and end time")
@@ -70,6 +71,7 @@ def run_day(partition: str) -> dict:
         "run_id": run_id,
         "run_wall_s": run_wall,
         "process_wall_s": process_wall,
+        "cpu_s": cpu,  # this process's, from the run's start: the client, the engine, Dagster's work
         "batch_busy_s": busy_seconds(intervals),
         "batches": len(intervals),
         "sub_jobs": summary["sub_jobs"],

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from pipelines.bench.ceiling import bare_aiohttp_loop
+from pipelines.bench.cpu import CpuSplit, own_cpu
 from pipelines.bench.days import describe
 from pipelines.bench.postgres import postgres_database
 from pipelines.bench.runs import Stage, measure
@@ -29,22 +30,28 @@ def one_day(stage: Stage, resources: int, log=print, version: str = "this commit
         log(f"  scale: {resources:,} sub-jobs, bulk probes, day 1, at {version} ...")
         env = stage.env(warehouse, source_probe_strategy="bulk", source_rate_limit=0)
         env.pop("PYTHONPATH", None)
+        split = CpuSplit(stage.server.process.pid)
         figures = measure(stage, 1, "pipelines.bench.day", "2026-01-01", env, cwd)
-    row = describe(stage, "bulk", 1, figures)
+        row = describe(stage, "bulk", 1, figures)
+        row.update(split.done(figures["server_calls"]))
+    if "cpu_s" in figures:  # a baseline's checkout may not say
+        row["sync_cpu_us"] = figures["cpu_s"] / max(1, figures["server_calls"]) * 1e6
     row["version"] = version
     row["requests_per_s"] = figures["server_calls"] / figures["run_wall_s"]
     row["requests_per_busy_s"] = figures["server_sync_calls"] / max(1e-9, figures["batch_busy_s"])
     return row
 
 
-def bare_aiohttp(stage: Stage, requests: int, resources: int, log=print) -> float:
-    """Requests per second of the faster of two bare aiohttp loops, on asyncio's loop and on uvloop."""
+def bare_aiohttp(stage: Stage, requests: int, resources: int, log=print) -> dict:
+    """The faster of two bare aiohttp loops, on asyncio's loop and on uvloop: its requests per
+    second, and the CPU a request cost its process (``client_cpu_us``) and the API server."""
     log(f"  bare aiohttp loops: {requests:,} detail calls at concurrency {stage.concurrency}, asyncio and uvloop ...")
     stage.server.configure(resources=resources, latency_ms=0, latency_jitter_ms=0, rate_limit=0, day=1)
     paths = [f"/items/{resource_id(n % resources)}/details" for n in range(requests)]
-    rates = []
+    runs = []
     for loop in ("asyncio", "uvloop"):
-        started = time.perf_counter()
+        split, cpu, started = CpuSplit(stage.server.process.pid), own_cpu(), time.perf_counter()
         event_loop.run(bare_aiohttp_loop(stage.server.url, paths, stage.concurrency), loop)
-        rates.append(requests / (time.perf_counter() - started))
-    return max(rates)
+        wall, used = time.perf_counter() - started, own_cpu() - cpu
+        runs.append({"per_s": requests / wall, "client_cpu_us": used / requests * 1e6, **split.done(requests)})
+    return max(runs, key=lambda r: r["per_s"])

@@ -82,7 +82,8 @@ def synced_resources_asset(scope: SourceScope, job_set: AssetsDefinition) -> Ass
         pending = store.pending_batches(day, force=config.force)
         handed = store.handed_listing(day)
         context.log.info(
-            f"{len(pending)} batches to sync for {day}" + (", the watchlist listed beside" if handed else "")
+            f"{len(pending)} batches to sync for {day}"
+            + (", and the watchlist's listing beside them" if handed else "")
         )
         groups = list(chunked(pending, config.batches_per_step)) or [[]]  # one empty step keeps the graph whole
         for n, group in enumerate(groups):
