@@ -9,7 +9,7 @@ import sys
 from pipelines.bench import cpu
 from pipelines.bench.days import minimum_calls
 from pipelines.bench.demo import BASELINE, demo_target, parse_summary
-from pipelines.bench.report import STEPS, cpu_split, one_thread_bound, targets, ten_x_target
+from pipelines.bench.report import STEPS, cpu_split, one_process_bound, targets, ten_x_target
 from pipelines.bench.runs import server_rate
 from pipelines.demo import render
 from pipelines_tests.helpers import ROOT
@@ -135,9 +135,9 @@ def test_the_cpu_split_says_what_one_sync_process_can_reach():
     small = {"sync_cpu_us": 200.0, "server_cpu_us": 110.4, "postgres_cpu_us": 39.6}
     assert cpu_split(small) == "200+110+40" and cpu_split({"sync_cpu_us": 5.0}) == "5+?+?"
     results = {"bare_aiohttp_per_s": 8_000.0, "bare_aiohttp_runs": [{"client_cpu_us": 90.0}, {"client_cpu_us": 110.0}]}
-    said = one_thread_bound(small, results)  # 1e6 / 200 us = 5,000 req/s against 8,000
+    said = one_process_bound(small, results)  # 1e6 / 200 us = 5,000 req/s against 8,000
     assert "the sync process 200 us (the bare loop's 100)" in said and "at most 0.62x" in said
-    assert one_thread_bound({}, results) == "" and one_thread_bound(small, {"bare_aiohttp_runs": []}) == ""
+    assert one_process_bound({}, results) == "" and one_process_bound(small, {"bare_aiohttp_runs": []}) == ""
 
 
 def test_cpu_seconds_are_read_from_proc(tmp_path, monkeypatch):

@@ -174,10 +174,7 @@ def refresh_watchlist(
                 raise
             refresh_error = str(exc)  # an API outage must not stop the day: keep what is tracked
             context.log.warning(f"watchlist not refreshed, syncing the ids already tracked: {exc}")
-    for shown, problem in update.refused_sample:
-        context.log.warning(f"watchlist: refused id {shown}: it {problem}")
-    if update.refused > len(update.refused_sample):
-        context.log.warning(f"watchlist: {update.refused - len(update.refused_sample)} more ids refused")
+    log_refused(context.log, update)
     counts = store.watchlist_counts()
     context.log.info(
         f"watchlist: {update.listed} ids listed ({update.reactivated} reactivated, {update.refused} refused), "
@@ -199,6 +196,14 @@ def refresh_watchlist(
             **(listed.figures() if listed is not None else {}),
         }
     )
+
+
+def log_refused(log, update: WatchlistUpdate) -> None:
+    """The ids a refresh refused, by name as far as the sample goes, as warnings."""
+    for shown, problem in update.refused_sample:
+        log.warning(f"watchlist: refused id {shown}: it {problem}")
+    if update.refused > len(update.refused_sample):
+        log.warning(f"watchlist: {update.refused - len(update.refused_sample)} more ids refused")
 
 
 def default_batch_size(declared: SourceDeclaration) -> int:

@@ -2,8 +2,8 @@
 
 From the second day on, when the listing only finds ids (the probe is another call), nothing the
 day's batches do waits for it: the watchlist step hands the listing over (``warehouse/handoffs.py``)
-and one sync step runs it on its own client (one rate, one concurrency bound, one breaker) while
-its batches run. The ids it finds new, or finds served again after they were gone, are appended
+and one sync step runs it on the client of its batches (one rate, one concurrency bound, one
+breaker) while they run. The ids it finds new, or finds served again after they were gone, are appended
 to the job set in new batches once the listing is whole, and the same step syncs them. A listing
 that fails as an outage leaves what it listed written and the handoff pending, for the day's
 next run; a failure of the API as a whole (``ApiFailure``) stops the run like any call's.
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from pipelines.source.client import SourceApiClient
-from pipelines.source.errors import ApiFailure, SourceError
+from pipelines.source.errors import SourceError
 from pipelines.source.meter import CallMeter
 from pipelines.sync.paged_writes import write_while_listing
 from pipelines.warehouse.store import Warehouse
@@ -69,9 +69,7 @@ async def list_beside(
 
         try:
             await write_while_listing(client.iter_ids(meter=done.meter), watch, done.update)
-        except ApiFailure:
-            raise
-        except SourceError as exc:
+        except SourceError as exc:  # an outage; an ApiFailure (not a SourceError) stops the run
             done.error = str(exc)
         await asyncio.to_thread(store.build_job_set, day, batch_size)  # what was listed is kept
         if done.error is None:

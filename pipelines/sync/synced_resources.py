@@ -29,7 +29,7 @@ from dagster import (
 from pydantic import Field
 
 from pipelines.core.batching import chunked
-from pipelines.core.engine import SyncPlan, run_batches
+from pipelines.core.engine import BatchSummary, SyncPlan, run_batches
 from pipelines.core.log_lines import Coalesced
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.core.systemic import GuardPolicy
@@ -37,7 +37,7 @@ from pipelines.core.tasks import both
 from pipelines.settings import load_settings
 from pipelines.source import event_loop
 from pipelines.source.errors import ApiFailure
-from pipelines.sync.assets import check_source, default_batch_size, job_set
+from pipelines.sync.assets import check_source, default_batch_size, job_set, log_refused
 from pipelines.sync.listing_beside import ListedBeside, list_beside
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
@@ -165,20 +165,21 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
     lines = Coalesced(context.log.info)  # every batch's line, a few events in all
     beside = None
 
+    def on_batch(summary: BatchSummary) -> None:
+        lines.add(summary.line())
+
     async def go():
         nonlocal beside
         async with source_api.open(simulated_day(context.partition_key), spend, listing_spend) as client:
             try:
-                sync = run_batches(client, store, plan, batch_nos, on_batch=lambda s: lines.add(s.line()))
+                sync = run_batches(client, store, plan, batch_nos, on_batch=on_batch)
                 if listing is None:
                     done = await sync
                 else:
                     size = listing["batch_size"] or default_batch_size(declared)
                     done, beside = await both(sync, list_beside(client, store, day, size, listing["after"]))
                     report_listing(context.log, beside)
-                    done += await run_batches(
-                        client, store, plan, beside.new_batches, on_batch=lambda s: lines.add(s.line())
-                    )
+                    done += await run_batches(client, store, plan, beside.new_batches, on_batch=on_batch)
             finally:
                 lines.flush()
             if client.breaker.times_opened:
@@ -202,8 +203,7 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
 def report_listing(log, beside: ListedBeside) -> None:
     """The listing beside the sync in the step's log: its line, refused ids, an outage loudly."""
     (log.warning if beside.error else log.info)(beside.line())
-    for shown, problem in beside.update.refused_sample:
-        log.warning(f"watchlist: refused id {shown}: it {problem}")
+    log_refused(log, beside.update)
 
 
 synced_resources = synced_resources_asset(DEFAULT_SCOPE, job_set)

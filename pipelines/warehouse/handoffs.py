@@ -26,9 +26,15 @@ class HandoffOps:
 
     def hand_over_listing(self, day: date, run_id: str) -> None:
         """The day's listing is the sync's to run (again, if an earlier one finished)."""
-        row = {"partition": day, "run_id": run_id, "batch_size": None, "handed_at": datetime.now(UTC)}
+        row = {
+            "partition": day,
+            "run_id": run_id,
+            "batch_size": None,
+            "handed_at": datetime.now(UTC),
+            "finished_at": None,
+        }
         with self.engine.begin() as conn:
-            conn.execute(upsert(self.dialect, listing_handoffs, [{**row, "finished_at": None}]))
+            conn.execute(upsert(self.dialect, listing_handoffs, [row]))
 
     def note_batch_size(self, day: date, batch_size: int) -> None:
         """The batch size the ids the listing finds new are numbered in (the job set's own)."""
