@@ -32,7 +32,7 @@ class Counters:
         self._throttled: Counter[int] = Counter()
 
     def snapshot(self) -> dict[str, int]:
-        snap = dict(self._c)
+        snap = {name: 0 for name in BILLABLE} | dict(self._c)  # an endpoint never called was called 0 times
         snap["billable"] = sum(self._c[name] for name in BILLABLE)
         return snap
 
