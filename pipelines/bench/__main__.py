@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -109,6 +110,7 @@ def run(args: argparse.Namespace) -> dict:
                 bare.append(scale.bare_aiohttp(unlimited, 2 * args.n, args.n, log=log))
                 results["bare_aiohttp_runs"] = bare
                 results["bare_aiohttp_per_s"] = sum(r["per_s"] for r in bare) / len(bare)
+                results["cores"] = len(os.sched_getaffinity(0))  # the cores the runs above shared
                 results["scale"].append(scale.one_day(unlimited, big, log=log))
                 if not args.no_baseline:
                     with baseline.worktree() as tree:

@@ -242,17 +242,28 @@ def cpu_split(r: dict) -> str:
 
 
 def one_process_bound(small: dict, results: dict) -> str:
-    """What the CPU split says of the ratio: one sync process sends at most 1 / (its CPU a
-    request) requests a second, however free the cores, against the bare loop's measured rate."""
+    """What the CPU split says of the ratio. One sync process sends at most 1 / (its CPU a
+    request) requests a second, however free the cores. And on the measuring machine's cores,
+    shared with the API server and PostgreSQL, no sync can pass cores / (its process's CPU + the
+    server's + PostgreSQL's) a second, even one whose process cost only the bare loop's own CPU:
+    that is the most this machine lets the whole sync reach, against the bare loop's rate."""
     bare = results.get("bare_aiohttp_runs") or []
     if "sync_cpu_us" not in small or not bare or "client_cpu_us" not in bare[0]:
         return ""
     client = sum(b["client_cpu_us"] for b in bare) / len(bare)
     bound = 1e6 / small["sync_cpu_us"] / results["bare_aiohttp_per_s"]
-    return (
+    said = (
         f"; CPU a request: the sync process {small['sync_cpu_us']:.0f} us (the bare loop's {client:.0f}),"
         f" so one sync process reaches at most {bound:.2f}x on any number of cores"
     )
+    cores, server, postgres = results.get("cores"), small.get("server_cpu_us"), small.get("postgres_cpu_us")
+    if cores and server is not None and postgres is not None:
+        floor = cores * 1e6 / (client + server + postgres) / results["bare_aiohttp_per_s"]
+        said += (
+            f"; on these {cores} cores, beside the API server ({server:.0f} us) and PostgreSQL ({postgres:.0f} us),"
+            f" a sync whose process cost only the bare loop's {client:.0f} us would reach at most {floor:.2f}x"
+        )
+    return said
 
 
 def scaleout_target(rows: Sequence[dict]) -> tuple[str, bool | str] | None:
