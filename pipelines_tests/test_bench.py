@@ -62,8 +62,9 @@ def test_a_small_benchmark_run_counts_calls_the_server_agrees_with(tmp_path):
         assert row["calls"] == row["client_calls"]
     # the client's ceiling: every loop's calls, as many as the server answered
     loops = results["ceiling"]
-    assert [r["loop"] for r in loops] == ["bare aiohttp", "bare aiohttp, uvloop", "bare httpx", "client"]
-    assert [len(r["every_run"]) for r in loops] == [5, 5, 1, 5]  # the aiohttp loops and the client take turns
+    names = ["bare aiohttp", "bare aiohttp, uvloop", "bare aiohttp, uvloop, parsed", "bare httpx", "client"]
+    assert [r["loop"] for r in loops] == names
+    assert [len(r["every_run"]) for r in loops] == [5, 5, 5, 1, 5]  # the aiohttp loops and the client take turns
     assert max(loops[0]["vs_aiohttp"], loops[1]["vs_aiohttp"]) == 1.0  # against the faster bare loop
     assert all(run["server_requests"] == run["client_requests"] == 500 for r in loops for run in r["every_run"])
     assert all(r["cpu_us_per_request"] > 0 and r["vs_aiohttp"] > 0 for r in loops)
@@ -129,6 +130,13 @@ def test_targets_judge_what_was_measured():
     got = {t["target"]: (t["measured"], t["met"]) for t in targets({"days": [naive, timed]}, 200)}
     assert got["14.3 bulk day 2: per-run overhead <= 2 s (was about 5 s)"] == ("2.40 s", "NO")
     assert got["14.3 bulk day 2 <= 1.15 x rate bound (was 1.21x)"] == ("1.100", "yes")
+    loop = {"requests_per_s": 9_000.0, "cpu_us_per_request": 90.0}
+    ceiling = [{**loop, "loop": "client", "vs_aiohttp": 0.79}]
+    got = {t["target"]: (t["measured"], t["met"]) for t in targets({"ceiling": ceiling}, 200)}
+    assert got["14.1 client req/s >= 0.8 x bare aiohttp"] == ("0.79x (9,000 req/s, 90 us CPU/req)", "NO")
+    ceiling += [{**loop, "loop": "bare aiohttp, uvloop, parsed", "vs_aiohttp": 0.93}]
+    got = {t["target"]: (t["measured"], t["met"]) for t in targets({"ceiling": ceiling}, 200)}
+    assert got["14.1 client req/s >= 0.8 x bare aiohttp"][0].endswith("; the bare loop parsing each body: 0.93x")
 
 
 def test_the_cpu_split_says_what_one_sync_process_can_reach():

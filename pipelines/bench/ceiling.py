@@ -6,6 +6,9 @@ latency and no rate limit.
   nothing else: what this machine's one process can send; on asyncio's loop, as a user writes
   it, and on uvloop, the loop the client runs on (``SYNC_EVENT_LOOP``). The client is compared
   with the faster of the two.
+* **bare aiohttp, uvloop, parsed**: the uvloop loop that also parses each body (``orjson``), as
+  any sync must to check and store a record: how much of the client's gap is that work. Not a
+  baseline; the client is compared with the bare loops that only read.
 * **bare httpx**: the same loop through ``httpx.AsyncClient`` (the project's HTTP interface).
 * **client**: ``SourceApiClient.detail`` as the sync calls it (the gate, the rate, the breaker,
   the size cap and decompression, the answer judged and parsed, the call counted).
@@ -28,6 +31,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 
 from pipelines.bench.cpu import own_cpu
 from pipelines.bench.runs import Stage
@@ -39,14 +43,16 @@ from pipelines.source.config import ClientSettings, Credentials
 from pipelines.source.flat import declaration_from_flat
 
 
-async def bare_aiohttp_loop(url: str, paths: list[str], concurrency: int) -> None:
+async def bare_aiohttp_loop(url: str, paths: list[str], concurrency: int, parse: bool = False) -> None:
     gate = asyncio.Semaphore(concurrency)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
 
         async def one(path: str) -> None:
             async with gate, session.get(url + path) as response:
-                await response.read()
+                body = await response.read()
                 response.raise_for_status()
+                if parse:
+                    orjson.loads(body)
 
         await asyncio.gather(*(one(p) for p in paths))
 
@@ -122,16 +128,27 @@ def client_ceiling(stage: Stage, requests: int, resources: int, log=print, round
     loop = load_settings().sync_event_loop  # the client's loop, as the sync runs it
     bare: list[dict] = []
     bare_uvloop: list[dict] = []
+    parsed: list[dict] = []
     client: list[dict] = []
     for _ in range(rounds):
         bare.append(_measure(stage, "bare aiohttp", lambda: bare_aiohttp_loop(url, paths, c), requests, log))
         bare_uvloop.append(
             _measure(stage, "bare aiohttp, uvloop", lambda: bare_aiohttp_loop(url, paths, c), requests, log, "uvloop")
         )
+        parsed.append(
+            _measure(
+                stage,
+                "bare aiohttp, uvloop, parsed",
+                lambda: bare_aiohttp_loop(url, paths, c, parse=True),
+                requests,
+                log,
+                "uvloop",
+            )
+        )
         client.append(_measure(stage, "client", lambda: _client(url, ids, c), requests, log, loop))
     few = paths[:HTTPX_REQUESTS]  # ten times slower: a shorter run says as much
     httpx_row = _measure(stage, "bare httpx", lambda: _bare_httpx(url, few, c), len(few), log)
-    rows = [_median(bare), _median(bare_uvloop), _median([httpx_row]), _median(client)]
+    rows = [_median(bare), _median(bare_uvloop), _median(parsed), _median([httpx_row]), _median(client)]
     baseline = max(rows[0]["requests_per_s"], rows[1]["requests_per_s"])
     for row in rows:
         row["vs_aiohttp"] = row["requests_per_s"] / baseline
