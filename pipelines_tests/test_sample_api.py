@@ -37,6 +37,7 @@ def test_projection_returns_only_requested_fields_and_an_etag():
     assert len(full.content) > 10 * len(small.content)
     assert counters["probe"] == 2 and counters["probe_full"] == 1 and counters["billable"] == 2
     assert counters["detail"] == counters["bulk_probe"] == counters["listing"] == 0  # never called: 0, not absent
+    assert counters["unauthorized"] == counters["throttled"] == counters["transient"] == 0
 
 
 @pytest.mark.parametrize("conditional", [True, False])

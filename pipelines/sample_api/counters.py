@@ -8,6 +8,12 @@ from collections import Counter
 
 # Every request that reached an API endpoint (not /_sim) is billable, whatever its answer.
 BILLABLE = ("probe", "bulk_probe", "detail", "listing")
+# What else the API counts (answers and faults); every name is in a snapshot, 0 until counted.
+COUNTED = (
+    *BILLABLE,
+    *("unauthorized", "throttled", "transient", "timeouts", "flaky", "gone", "malformed", "poison"),
+    *("not_modified", "probe_full", "bytes_sent"),
+)
 
 
 class Counters:
@@ -32,7 +38,7 @@ class Counters:
         self._throttled: Counter[int] = Counter()
 
     def snapshot(self) -> dict[str, int]:
-        snap = {name: 0 for name in BILLABLE} | dict(self._c)  # an endpoint never called was called 0 times
+        snap = {name: 0 for name in COUNTED} | dict(self._c)  # never counted: 0, not absent
         snap["billable"] = sum(self._c[name] for name in BILLABLE)
         return snap
 
