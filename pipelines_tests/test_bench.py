@@ -9,7 +9,7 @@ import sys
 from pipelines.bench import cpu
 from pipelines.bench.days import minimum_calls
 from pipelines.bench.demo import BASELINE, demo_target, parse_summary
-from pipelines.bench.report import STEPS, cpu_split, one_process_bound, targets, ten_x_target
+from pipelines.bench.report import STEPS, cpu_split, sync_cpu_bounds, targets, ten_x_target
 from pipelines.bench.runs import server_rate
 from pipelines.demo import render
 from pipelines_tests.helpers import ROOT
@@ -143,15 +143,15 @@ def test_the_cpu_split_says_what_one_sync_process_can_reach():
     small = {"sync_cpu_us": 200.0, "server_cpu_us": 110.4, "postgres_cpu_us": 39.6}
     assert cpu_split(small) == "200+110+40" and cpu_split({"sync_cpu_us": 5.0}) == "5+?+?"
     results = {"bare_aiohttp_per_s": 8_000.0, "bare_aiohttp_runs": [{"client_cpu_us": 90.0}, {"client_cpu_us": 110.0}]}
-    said = one_process_bound(small, results)  # 1e6 / 200 us = 5,000 req/s against 8,000
+    said = sync_cpu_bounds(small, results)  # 1e6 / 200 us = 5,000 req/s against 8,000
     assert "the sync process 200 us (the bare loop's 100)" in said and "at most 0.62x" in said
-    assert one_process_bound({}, results) == "" and one_process_bound(small, {"bare_aiohttp_runs": []}) == ""
+    assert sync_cpu_bounds({}, results) == "" and sync_cpu_bounds(small, {"bare_aiohttp_runs": []}) == ""
     assert "on these" not in said  # the cores it ran on unknown: no machine bound
     # 2 cores, 2e6 / (100 + 110.4 + 39.6) us = 8,000 req/s: the bare loop's own rate, 1.00x
-    said = one_process_bound(small, {**results, "cores": 2})
+    said = sync_cpu_bounds(small, {**results, "cores": 2})
     assert "on these 2 cores, beside the API server (110 us) and PostgreSQL (40 us)" in said
     assert said.endswith("a sync whose process cost only the bare loop's 100 us would reach at most 1.00x")
-    assert one_process_bound({**small, "postgres_cpu_us": 150.0}, {**results, "cores": 2}).endswith("at most 0.69x")
+    assert sync_cpu_bounds({**small, "postgres_cpu_us": 150.0}, {**results, "cores": 2}).endswith("at most 0.69x")
 
 
 def test_cpu_seconds_are_read_from_proc(tmp_path, monkeypatch):

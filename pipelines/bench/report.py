@@ -241,7 +241,7 @@ def cpu_split(r: dict) -> str:
     return "+".join("?" if p is None else f"{p:.0f}" for p in parts)
 
 
-def one_process_bound(small: dict, results: dict) -> str:
+def sync_cpu_bounds(small: dict, results: dict) -> str:
     """What the CPU split says of the ratio. One sync process sends at most 1 / (its CPU a
     request) requests a second, however free the cores. And on the measuring machine's cores,
     shared with the API server and PostgreSQL, no sync can pass cores / (its process's CPU + the
@@ -384,7 +384,7 @@ def targets(results: dict, rate: float) -> list[dict]:
         add("7 10x day: peak RSS <= 500 MB", f"{large['peak_rss_mb']:.0f} MB", large["peak_rss_mb"] <= 500)
         add("7 10x day: time <= 11x", f"{ratio:.2f}x", ratio <= 11)
         ceiling = small["requests_per_busy_s"] / results["bare_aiohttp_per_s"]
-        why = one_process_bound(small, results)
+        why = sync_cpu_bounds(small, results)
         add("14.1 sync req/s (in batches) >= 0.8 x bare aiohttp", f"{ceiling:.2f}x{why}", ceiling >= 0.8)
         if (ten_x := ten_x_target(large, results.get("scale", []))) is not None:
             add(f"14.2 10x day >= 3x faster than at {BASELINE}", *ten_x)
