@@ -65,3 +65,36 @@ def test_an_infinite_retry_after_stays_infinite_for_the_caller_to_refuse():
 def test_source_error_says_what_and_where():
     err = SourceError(ErrorClass.PERMANENT, "HTTP 403", url="http://api/items/x", status=403)
     assert str(err) == "permanent: HTTP 403 (GET http://api/items/x -> 403)"
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        {},
+        {"errors": {"transient": [500, 503, 520], "gone": [404, 410, 451]}},
+        {"errors": {"throttle": [420, 429]}, "conditional": {"not_modified_status": 399}},
+        {"conditional": None},
+    ],
+)
+def test_the_statuses_the_client_takes_without_judging_are_those_judge_finds_usable(declared):
+    """The client's fast path (``usable_statuses``) answers as ``judge`` would, for every status,
+    whatever the answer's headers and body and whether it was sent conditional."""
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from pipelines.source.answers import judge, usable_statuses
+    from pipelines.source.flat import declaration_from_flat
+    from pipelines.source.wire import Answer, Call
+
+    base = declaration_from_flat("http://api.test", {}).model_dump()
+    source = type(declaration_from_flat("http://api.test", {})).model_validate({**base, **declared})
+    usable = usable_statuses(source.conditional, source.errors)
+    call = Call("GET", "http://api.test/items/a", CIMultiDictProxy(CIMultiDict()))
+    for status in range(100, 600):
+        for headers, body in [({}, b""), ({"location": "/x", "retry-after": "1"}, b'{"id": "a"}')]:
+            for sent_conditional in (False, True):
+                answer = Answer(call, status, CIMultiDict(headers), body)
+                found = judge(answer, source.conditional, sent_conditional, source.errors)
+                if status in usable:
+                    assert found == (None, ""), (status, found)
+    # a declaration cannot make a 2xx a failure (error statuses are 400-599, not-modified 3xx)
+    assert usable == set(range(200, 300))

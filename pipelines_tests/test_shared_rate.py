@@ -128,3 +128,14 @@ def test_an_unreachable_redis_names_the_setting():
 
     with pytest.raises(RuntimeError, match="SOURCE_RATE_LIMITER_URL"):
         asyncio.run(go())
+
+
+def test_a_local_rate_reserves_without_an_await_as_reserve_does_and_a_shared_one_never():
+    clock, policy = Clock(), RatePolicy(ceiling=10)
+    awaited, nowait = LocalRate(policy, clock), LocalRate(policy, clock)
+
+    async def go():
+        return [await awaited.reserve() for _ in range(3)]
+
+    assert [nowait.reserve_nowait() for _ in range(3)] == asyncio.run(go()) == pytest.approx([0.0, 0.1, 0.2])
+    assert RedisRate("redis://127.0.0.1:1/0", _key(), policy).reserve_nowait() is None  # it needs Redis's answer

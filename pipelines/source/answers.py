@@ -53,6 +53,19 @@ def throttle_wait(headers: Mapping[str, str], errors: Errors) -> float:
     return retry_after_seconds(value, floor=floor)
 
 
+def usable_statuses(conditional: Conditional | None, errors: Errors) -> frozenset[int]:
+    """The statuses ``judge`` finds usable whatever else the answer holds (its headers, its body,
+    whether it was conditional): every 2xx the source declares neither a failure nor its
+    not-modified answer. The client judges every other answer in full."""
+    not_modified = conditional.not_modified_status if conditional is not None else None
+    return frozenset(
+        status
+        for status in range(200, 300)
+        if status != not_modified
+        and classify_status(status, errors.throttle, errors.transient, errors.gone, errors.auth) is None
+    )
+
+
 def judge(
     answer: Answer, conditional: Conditional | None, sent_conditional: bool, errors: Errors
 ) -> tuple[ErrorClass | None, str]:

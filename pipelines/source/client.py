@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from pipelines.source.answers import UNSENT, judge, retry_after_seconds, throttle_wait
+from pipelines.source.answers import UNSENT, judge, retry_after_seconds, throttle_wait, usable_statuses
 from pipelines.source.body import ENCODINGS, BodyTooLarge, UnsupportedEncoding
 from pipelines.source.breaker import CircuitBreaker, Go, Reject
 from pipelines.source.concurrency import ConcurrencyGate
@@ -141,6 +141,7 @@ class SourceApiClient:
                 proxy_url=settings.proxy_url,
             )
         )
+        self._usable = usable_statuses(source.conditional, source.errors)
         self.gate = ConcurrencyGate(GradientLimit(rate.max_concurrency, rate.min_concurrency))
         self.rate = _rate(settings)
         self._paused_until = 0.0  # this client's own view of the last 429's pause
@@ -404,7 +405,7 @@ class SourceApiClient:
         """
         throttled_for, throttles = 0.0, 0
         deadline, max_bytes = self.source.client.timeouts.deadline, self.source.client.max_response_bytes
-        gate, sender = self.gate, self._sender
+        gate, sender, rate = self.gate, self._sender, self.rate
         while True:
             if self.failure is not None:
                 raise self.failure
@@ -417,7 +418,9 @@ class SourceApiClient:
                 trial = decision.trial if isinstance(decision, Go) else await self._pass_breaker(call, kind)
                 failed = False
                 try:
-                    await self._wait_turn()
+                    wait = rate.reserve_nowait()  # most calls wait for nothing: no await then
+                    if wait is None or wait > 0 or self._paused_until > time.monotonic():
+                        await self._wait_turn(wait)
                     if self.failure is not None:
                         raise self.failure
                     spend = self.spend if kind != "listing" else self.listing_spend
@@ -466,7 +469,10 @@ class SourceApiClient:
                             ErrorClass.TRANSIENT, f"{what}: {type(exc).__name__}", call, kind=kind
                         ) from None
                     rtt = time.monotonic() - sent
-                    error_class, problem = judge(answer, self.source.conditional, conditional, self.source.errors)
+                    if answer.status_code in self._usable:
+                        error_class, problem = None, ""
+                    else:
+                        error_class, problem = judge(answer, self.source.conditional, conditional, self.source.errors)
                     failed = error_class is ErrorClass.TRANSIENT
                 finally:
                     if first or trial:
@@ -508,15 +514,18 @@ class SourceApiClient:
         if self.failure is not None:
             raise self.failure
 
-    async def _wait_turn(self) -> None:
-        """Wait for this request's slot of the (shared) rate, and out any pause a 429 set meanwhile."""
+    async def _wait_turn(self, wait: float | None) -> None:
+        """Wait for this request's slot of the (shared) rate (``wait``: what reserving it answered;
+        None: not reserved yet), and out any pause a 429 set meanwhile (then reserve again)."""
         while True:
-            wait = await self.rate.reserve()
+            if wait is None:
+                wait = await self.rate.reserve()
             if wait > 0:
                 await asyncio.sleep(wait)
             if time.monotonic() >= self._paused_until:
                 return
             await asyncio.sleep(self._paused_until - time.monotonic())
+            wait = None
 
     async def _pass_breaker(self, call: Call, kind: str) -> bool:
         """Wait while the breaker holds calls; True when this call is its half-open trial."""

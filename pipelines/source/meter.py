@@ -29,7 +29,9 @@ class CallMeter:
         self.unsent += other.unsent
 
 
-@dataclass(frozen=True)
+# The answers are made on every call: slots and no frozen (a frozen dataclass's __init__ sets each
+# field through object.__setattr__, about 0.4 us a call); nothing changes one once made.
+@dataclass(slots=True)
 class Probe:
     """A probe's answer: the projected record, or ``not_modified`` for a 304."""
 
@@ -39,7 +41,7 @@ class Probe:
     attempts: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Detail:
     record: dict | list  # the declared shape: an object, or a list (stored as JSON either way)
     attempts: int = 1

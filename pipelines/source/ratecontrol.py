@@ -126,15 +126,25 @@ class GradientLimit:
         self.minimum, self.maximum = minimum, maximum
         self.tolerance, self.window, self.min_samples = tolerance, window, min_samples
         self.long_tau, self.smoothing = long_tau, smoothing
-        self.limit = float(maximum)
+        self._limit = float(maximum)
+        self._allowed = maximum
         self.short: float | None = None
         self.long: float | None = None
         self._window_start: float | None = None
         self._sum = 0.0
         self._n = 0
 
+    @property
+    def limit(self) -> float:
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: float) -> None:
+        self._limit = value
+        self._allowed = max(self.minimum, int(value))  # asked on every call: worked out when it moves
+
     def allowed(self) -> int:
-        return max(self.minimum, int(self.limit))
+        return self._allowed
 
     def sample(self, rtt: float, now: float) -> None:
         if self._window_start is None:

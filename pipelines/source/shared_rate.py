@@ -30,6 +30,10 @@ class LocalRate:
     async def reserve(self) -> float:
         return reserve(self.state, self.policy, self.clock())
 
+    def reserve_nowait(self) -> float | None:
+        """``reserve`` without an await (in process, it needs none): on every call."""
+        return reserve(self.state, self.policy, self.clock())
+
     async def throttled(self, retry_after: float) -> bool:
         return throttled(self.state, self.policy, self.clock(), retry_after)
 
@@ -140,6 +144,10 @@ class RedisRate:
 
     async def reserve(self) -> float:
         return float((await self._call("reserve"))[0])
+
+    def reserve_nowait(self) -> None:
+        """None: a slot of the shared rate takes a round trip to Redis (``reserve``)."""
+        return None
 
     async def throttled(self, retry_after: float) -> bool:
         return (await self._call("throttled", retry_after))[0] == b"1"
