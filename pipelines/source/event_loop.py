@@ -10,10 +10,11 @@ While the loop runs, the heap it started with is frozen (``gc.freeze``): the gar
 then walks only what the loop makes, not the 200,000 objects of Dagster, pandas and SQLAlchemy
 a step process holds. The client's requests make enough objects for a collection every few dozen requests, and the
 full ones walked that whole heap: measured on a step process's heap (the modules a step imports,
-20,000 detail calls at concurrency 16), collections took 17 us a request, 3.4 us frozen;
-a whole 30,000 sub-job day at no rate limit spent 257 instead of 299-345 us of CPU a request
-(``make bench ARGS="--sections scale --n 30000 --scale-n 30000"``, 2026-12-02). The heap is
-unfrozen when the loop ends, so what became garbage meanwhile is collected after all.
+20,000 detail calls at concurrency 16), collections took 17 us a request, 3.4 us frozen. A
+whole 30,000 sub-job day at no rate limit, three runs each way turn about (``make bench
+ARGS="--sections scale --n 30000 --scale-n 30000"``, 2026-12-02), spent 2.04-2.17x the API
+server's CPU a request frozen, 2.29-2.39x not: about a tenth less (docs/benchmark.md). The heap
+is unfrozen when the loop ends, so what became garbage meanwhile is collected after all.
 """
 
 from __future__ import annotations
