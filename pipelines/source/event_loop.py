@@ -8,9 +8,10 @@ the dependency is not installed and asyncio's loop runs.
 
 While the loop runs, the heap it started with is frozen (``gc.freeze``): the garbage collector
 then walks only what the loop makes, not the 200,000 objects of Dagster, pandas and SQLAlchemy
-a step process holds. The client's requests make enough objects for a collection every few dozen requests, and the
-full ones walked that whole heap: measured on a step process's heap (the modules a step imports,
-20,000 detail calls at concurrency 16), collections took 17 us a request, 3.4 us frozen. A
+a step process holds. The client's requests make enough objects for a collection every few dozen
+requests, and the full ones walked that whole heap: measured on a step process's heap (the
+modules a step imports, 20,000 detail calls at concurrency 16), collections took 17 us a
+request, 3.4 us frozen. A
 whole 30,000 sub-job day at no rate limit, three runs each way turn about (``make bench
 ARGS="--sections scale --n 30000 --scale-n 30000"``, 2026-12-02), spent 2.04-2.17x the API
 server's CPU a request frozen, 2.29-2.39x not: about a tenth less (docs/benchmark.md). The heap

@@ -126,8 +126,7 @@ class GradientLimit:
         self.minimum, self.maximum = minimum, maximum
         self.tolerance, self.window, self.min_samples = tolerance, window, min_samples
         self.long_tau, self.smoothing = long_tau, smoothing
-        self._limit = float(maximum)
-        self._allowed = maximum
+        self.limit = float(maximum)  # the setter works out allowed()
         self.short: float | None = None
         self.long: float | None = None
         self._window_start: float | None = None

@@ -28,9 +28,9 @@ class LocalRate:
         self.state = RateState()
 
     async def reserve(self) -> float:
-        return reserve(self.state, self.policy, self.clock())
+        return self.reserve_nowait()
 
-    def reserve_nowait(self) -> float | None:
+    def reserve_nowait(self) -> float:
         """``reserve`` without an await (in process, it needs none): on every call."""
         return reserve(self.state, self.policy, self.clock())
 
