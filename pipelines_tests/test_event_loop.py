@@ -2,6 +2,7 @@
 request or where uvloop is not installed."""
 
 import asyncio
+import contextlib
 import sys
 
 import uvloop
@@ -92,3 +93,98 @@ def test_loops_of_two_threads_keep_the_heap_frozen_until_the_last_ends():
     thread.join(10)
     assert len(seen) == 2 and all(count > 0 for count in seen)
     assert gc.get_freeze_count() == 0
+
+
+class _Interrupt(BaseException):
+    """What the handler before the loop raises (Dagster's raises DagsterExecutionInterruptedError)."""
+
+
+def _swallowing_callback(loop: asyncio.AbstractEventLoop) -> None:
+    """A library's callback that catches everything (aiohttp's protocol, a timer): an interrupt
+    raised inside it would be lost."""
+    with contextlib.suppress(BaseException):  # the point
+        sum(range(1000))
+    loop.call_soon(_swallowing_callback, loop)
+
+
+def _busy_until_stopped(cleaned: list[str]):
+    async def busy() -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_soon(_swallowing_callback, loop)
+        try:
+            end = loop.time() + 5  # a loop nothing stops gives up here, and the test fails
+            while loop.time() < end:
+                await asyncio.sleep(0.001)
+        finally:
+            await asyncio.sleep(0.05)  # cleanup that awaits (a claim given back, calls written down)
+            cleaned.append("cleaned")
+
+    return busy()
+
+
+def _signal_soon(signum: int, after: float = 0.2) -> None:
+    import os
+    import threading
+
+    threading.Timer(after, os.kill, args=(os.getpid(), signum)).start()
+
+
+def test_a_signal_cancels_the_loop_runs_its_cleanup_then_reaches_the_handler_before_it():
+    import signal
+    import time
+
+    def raising(signum, frame):
+        raise _Interrupt(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.signal(signum, raising)
+        try:
+            cleaned: list[str] = []
+            started = time.monotonic()
+            _signal_soon(signum)
+            try:
+                event_loop.run(_busy_until_stopped(cleaned))
+            except _Interrupt as exc:
+                assert exc.args == (signum,)
+            else:
+                raise AssertionError("the loop was not stopped")
+            assert cleaned == ["cleaned"]  # its finally clauses ran before the handler's interrupt
+            assert time.monotonic() - started < 2
+            assert signal.getsignal(signum) is raising  # the handler before the loop is back
+        finally:
+            signal.signal(signum, previous)
+
+
+def test_a_signal_whose_handler_only_records_it_still_stops_the_step():
+    import signal
+
+    recorded: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: recorded.append(signum))
+    try:
+        cleaned: list[str] = []
+        _signal_soon(signal.SIGTERM)
+        try:
+            event_loop.run(_busy_until_stopped(cleaned), "asyncio")
+        except event_loop.Stopped as exc:
+            assert exc.signum == signal.SIGTERM and "SIGTERM" in str(exc)
+        else:
+            raise AssertionError("the loop was not stopped")
+        assert recorded == [signal.SIGTERM] and cleaned == ["cleaned"]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_loop_outside_the_main_thread_leaves_signals_alone():
+    import signal
+    import threading
+
+    before = signal.getsignal(signal.SIGTERM)
+    answers: list[int] = []
+
+    async def quick() -> int:
+        return 7
+
+    thread = threading.Thread(target=lambda: answers.append(event_loop.run(quick())))
+    thread.start()
+    thread.join()
+    assert answers == [7] and signal.getsignal(signal.SIGTERM) is before

@@ -11,6 +11,7 @@ Screenshots go to test-artifacts/ui/.
 import shutil
 import textwrap
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,8 @@ query Status($id: String!) {
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    """dagster dev on a PostgreSQL instance, a PostgreSQL warehouse and the sample API on loopback."""
+    """dagster dev on a PostgreSQL instance, a PostgreSQL warehouse and the sample API on loopback
+    (``(dev, instance, warehouse_url, api)``)."""
     tmp = tmp_path_factory.mktemp("deployed")
     server = SampleServer(resources=400, day=1, token=TOKEN)
     project = team_project(tmp)
@@ -93,7 +95,7 @@ def deployed(tmp_path_factory):
         try:
             dev.wait_for_assets()
             instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
-            yield dev, instance, warehouse_url
+            yield dev, instance, warehouse_url, server
             instance.dispose()
         finally:
             dev.stop()
@@ -117,7 +119,7 @@ def wait_for_run(instance, run_id: str, timeout: float = 300) -> DagsterRunStatu
 
 
 def test_a_partition_runs_through_the_daemons_queue_on_a_postgres_instance(deployed):
-    dev, instance, warehouse_url = deployed
+    dev, instance, warehouse_url, _ = deployed
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     client = DagsterGraphQLClient("127.0.0.1", port_number=dev.port)
     run_id = client.submit_job_execution(f"{SOURCE}_daily_sync_job", tags={"dagster/partition": "2026-01-01"})
@@ -138,7 +140,7 @@ def test_a_partition_runs_through_the_daemons_queue_on_a_postgres_instance(deplo
 def test_the_ui_shows_the_lineage_and_launches_a_partition(deployed):
     from playwright.sync_api import sync_playwright
 
-    dev, instance, warehouse_url = deployed
+    dev, instance, warehouse_url, _ = deployed
     assert Path(CHROMIUM).exists(), "the UI test needs Debian's chromium (apt-get install chromium)"
     out = _artifacts()
     with sync_playwright() as p:
@@ -179,7 +181,7 @@ def test_the_ui_shows_the_lineage_and_launches_a_partition(deployed):
 
 
 def test_a_two_day_backfill_through_graphql(deployed):
-    dev, instance, warehouse_url = deployed
+    dev, instance, warehouse_url, _ = deployed
     days = ["2026-01-02", "2026-01-03"]
     params = {"partitionNames": days, "assetSelection": [{"path": key(a).path} for a in ASSETS], "fromFailure": False}
     reply = dev.graphql(BACKFILL, {"params": params})["data"]["launchPartitionBackfill"]
@@ -194,3 +196,52 @@ def test_a_two_day_backfill_through_graphql(deployed):
     assert status in ("COMPLETED", "COMPLETED_SUCCESS"), status
     materialized = instance.get_materialized_partitions(key("synced_resources"))
     assert set(days) <= materialized
+
+
+TERMINATE = """
+mutation Terminate($runId: String!) {
+  terminateRun(runId: $runId) {
+    __typename
+    ... on TerminateRunFailure { message }
+    ... on PythonError { message }
+  }
+}"""
+PAST_DAY = {"pipelines/sync_past_day": "true"}  # the operator's opt-in to sync a day before the newest
+
+
+def test_terminate_in_the_ui_stops_a_syncing_run_within_seconds(deployed):
+    """The UI's Terminate (GraphQL ``terminateRun``) on a run that is calling the API: it stops
+    within seconds, calls nothing more, and the next run of the day finishes it."""
+    dev, instance, warehouse_url, api = deployed
+    day = "2026-01-20"
+    client = DagsterGraphQLClient("127.0.0.1", port_number=dev.port)
+    api.configure(day=20, latency_ms=500)  # most of the 400 changed since day 1: ten seconds of details
+    try:
+        api.reset()
+        run_id = client.submit_job_execution(f"{SOURCE}_daily_sync_job", tags={"dagster/partition": day, **PAST_DAY})
+        deadline = time.monotonic() + 120
+        while api.stats()["detail"] < 20:  # the sync step is calling
+            assert instance.get_run_by_id(run_id).status not in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE)
+            assert time.monotonic() < deadline, "the run never got to its detail calls"
+            time.sleep(0.2)
+        reply = dev.graphql(TERMINATE, {"runId": run_id})["data"]["terminateRun"]
+        assert reply["__typename"] == "TerminateRunSuccess", reply
+        asked = time.monotonic()
+        status = wait_for_run(instance, run_id, timeout=60)
+        stopped_in = time.monotonic() - asked
+        sent = api.stats()["billable"]
+        time.sleep(2)
+        assert api.stats()["billable"] == sent  # nothing of it calls on
+    finally:
+        api.configure(latency_ms=0)
+    print(f"terminateRun: {status.value} in {stopped_in:.1f}s, {sent} calls sent")
+    assert status is DagsterRunStatus.CANCELED and stopped_in < 10
+    assert sent < 400  # stopped mid-way through the details
+
+    again = client.submit_job_execution(f"{SOURCE}_daily_sync_job", tags={"dagster/partition": day, **PAST_DAY})
+    assert wait_for_run(instance, again) is DagsterRunStatus.SUCCESS
+    store = WarehouseResource(url=warehouse_url).store(SOURCE)
+    conservation = store.conservation(date.fromisoformat(day))
+    assert conservation["sub_jobs"] == 400 and conservation["without_outcome"] == 0
+    assert conservation["outcomes_without_sub_job"] == 0
+    api.configure(day=1)

@@ -5,16 +5,15 @@ from pydantic import Field
 
 from pipelines.core.batching import batch_size_for
 from pipelines.settings import load_settings
-from pipelines.source import event_loop
 from pipelines.source.client import CallMeter
 from pipelines.source.declaration import SourceDeclaration
-from pipelines.source.errors import ApiFailure, SourceError
+from pipelines.source.errors import SourceError
 from pipelines.sync.listing_probe import Listing
 from pipelines.sync.paged_writes import write_while_listing
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
 from pipelines.sync.resources import DeclaredSource
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
-from pipelines.sync.stops import stop_run
+from pipelines.sync.stops import run_loop
 from pipelines.sync.watchlist_source import WatchlistCsvError, csv_ids
 from pipelines.warehouse.store import SourceMismatchError, Warehouse, WatchlistUpdate
 
@@ -163,12 +162,10 @@ def refresh_watchlist(
                 await write_while_listing(client.iter_listing(probe.plan.since, meter=meter), record, update)
                 probe.finish()
 
-        try:
-            event_loop.run(from_listing(), _settings.sync_event_loop)
+        try:  # a refused credential, a looping listing, a stop the run was told: the run stops here
+            run_loop(context, store, from_listing(), day, "watchlist", scope.name)
             if not probing:
                 store.finish_handed_listing(day)  # an earlier run's handoff is done with: listed here
-        except ApiFailure as exc:  # a refused credential, a looping listing: the run stops here
-            raise stop_run(context.log, store, exc, context.run.run_id, day, "watchlist", scope.name) from None
         except SourceError as exc:
             if not store.watchlist_counts()["active"]:
                 raise

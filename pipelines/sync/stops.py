@@ -1,18 +1,24 @@
-"""Stopping a run when the API fails as a whole, and saying so: the Dagster log, an alert of
-the failure's own kind (webhook and ``alerts`` row), a halt the run's other steps obey, and a
-step failure that Dagster does not retry (a retry would only spend the same calls again)."""
+"""Stopping a run, and saying so: when the API fails as a whole (the Dagster log, an alert of the
+failure's own kind, webhook and ``alerts`` row), and when the run is told to stop (the UI's
+Terminate, SIGTERM, SIGINT). Either way a halt the run's other steps obey, and a step failure
+that Dagster does not retry (a retry would only spend the same calls again)."""
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from datetime import date
+from typing import Any, TypeVar
 
-from dagster import Failure
+from dagster import DagsterExecutionInterruptedError, Failure
 
 from pipelines.alerting.channel import send
 from pipelines.alerting.messages import Alert
 from pipelines.settings import load_settings
+from pipelines.source import event_loop
 from pipelines.source.errors import ApiFailure
 from pipelines.warehouse.store import Warehouse
+
+T = TypeVar("T")
 
 TITLES = {
     "auth_failed": "The API refused the credential",
@@ -51,3 +57,32 @@ def halted(store: Warehouse, run_id: str) -> Failure | None:
     return Failure(
         description=f"this run was stopped by an earlier step ({halt['kind']}): {halt['message']}", allow_retries=False
     )
+
+
+def run_loop(
+    context, store: Warehouse, coro: Coroutine[Any, Any, T], day: date, where: str, source: str | None = None
+) -> T:
+    """Run a step's calls (``coro``) on the client's event loop; an API failing as a whole stops
+    the run (``stop_run``), and so does a stop the run was told (``stopped``)."""
+    try:
+        return event_loop.run(coro, load_settings().sync_event_loop)
+    except ApiFailure as exc:
+        raise stop_run(context.log, store, exc, context.run.run_id, day, where, source) from None
+    except (KeyboardInterrupt, DagsterExecutionInterruptedError) as exc:
+        raise stopped(context.log, store, context.run.run_id, day, where, exc) from None
+
+
+def stopped(log, store: Warehouse, run_id: str, day: date | None, where: str, interrupt: BaseException) -> Failure:
+    """The run was told to stop while this step called the API: its calls in flight are
+    cancelled, its batches in flight give their claims back unwritten, its calls are written
+    down. Dagster would retry an interrupted step that has a retry policy, and the interrupt is
+    spent: so the run is halted (its other steps stop before calling) and this step fails
+    without a retry. A new run of the partition finishes the day."""
+    why = str(interrupt) or type(interrupt).__name__
+    message = (
+        f"{where}: the run was told to stop ({why}): the calls in flight were cancelled and nothing half-done "
+        "was written; a new run of the partition finishes the day"
+    )
+    store.halt_run(run_id, day, "stopped", message)
+    log.warning(message)
+    return Failure(description=message, metadata={"kind": "stopped"}, allow_retries=False)

@@ -35,13 +35,11 @@ from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.core.systemic import GuardPolicy
 from pipelines.core.tasks import both
 from pipelines.settings import load_settings
-from pipelines.source import event_loop
-from pipelines.source.errors import ApiFailure
 from pipelines.sync.assets import check_source, default_batch_size, job_set, log_refused
 from pipelines.sync.listing_beside import ListedBeside, list_beside
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
-from pipelines.sync.stops import halted, stop_run
+from pipelines.sync.stops import halted, run_loop
 from pipelines.sync.summary import numbers, tables
 
 _settings = load_settings()
@@ -186,10 +184,7 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
                 context.log.warning(f"circuit breaker opened {client.breaker.times_opened} time(s) in this step")
             return client.meter, done
 
-    try:
-        meter, done = event_loop.run(go(), _settings.sync_event_loop)
-    except ApiFailure as exc:
-        raise stop_run(context.log, store, exc, context.run.run_id, day, "sync_batches", scope.name) from None
+    meter, done = run_loop(context, store, go(), day, "sync_batches", scope.name)
     listed = beside.figures() if beside is not None else {}
     return {
         "batches": len(done),
