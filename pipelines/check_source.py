@@ -32,6 +32,7 @@ def describe(source: SourceDeclaration) -> list[str]:
         "  listing: " + (f"{source.listing.path}, {source.listing.paginator.type} pages" if source.listing else "none"),
         f"  price per 1,000 calls: probe {source.cost.probe:g}, bulk probe {source.cost.bulk_probe:g}, "
         f"detail {source.cost.detail:g}, listing {source.cost.listing:g}",
+        f"  spend a day: {_ceiling(source)}",
     ]
     if client.base_url_env:
         variables.append(client.base_url_env)
@@ -39,6 +40,18 @@ def describe(source: SourceDeclaration) -> list[str]:
     if unset and not source.embedded:
         lines.append(f"  NOT SET in this environment: {', '.join(unset)}")
     return lines
+
+
+def _ceiling(source: SourceDeclaration) -> str:
+    spend, policy = source.spend, source.spend_policy()
+    calls = (
+        f"at most {spend.max_calls:,} calls"
+        if spend.max_calls is not None
+        else f"at most {spend.min_calls:,} + {spend.headroom:g} x ({policy.per_id:g} calls a tracked id and the listing's pages)"
+    )
+    money = f", {spend.max_cost:g} in money" if spend.max_cost is not None else ""
+    age = f"; a day older than {spend.max_age_days} days is not synced unless opted in" if spend.max_age_days else ""
+    return calls + money + age
 
 
 def main(argv: list[str] | None = None) -> int:

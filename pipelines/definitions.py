@@ -12,13 +12,15 @@ from pathlib import Path
 
 from dagster import ComponentTree, Definitions, load_from_defs_folder
 
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings, SettingsError, load_settings
+from pipelines.source.yaml_screen import screen_file
 from pipelines.sync.budgets import check_budgets
 from pipelines.sync.executors import executor_for
 from pipelines.sync.io_manager import WarehouseIOManager
 from pipelines.sync.resources import DeclaredSource, SourceApiResource, WarehouseResource, from_env
 from pipelines.sync.scope import DEFAULT_SCOPE
 from pipelines.sync.source_defs import source_definitions
+from pipelines.warehouse.connect import default_schema
 
 
 def build_source_api(settings: Settings) -> SourceApiResource:
@@ -55,9 +57,31 @@ def build_sources(settings: Settings, project: Path = PROJECT) -> Definitions:
     ``pipelines/defs/`` (the embedded sample's ships there), each under its own name."""
     if settings.configured_by_environment():
         return source_definitions(DEFAULT_SCOPE, build_source_api(settings))
+    if settings.watchlist_csv:
+        raise SettingsError(
+            "WATCHLIST_CSV is set, but the sources are components: a watchlist CSV belongs to one source. Give it "
+            "as watchlist_csv: in that source's defs.yaml, or configure the one source by SOURCE_DECLARATION"
+        )
+    for defs_yaml in sorted((project / "defs").rglob("defs.yaml")):  # before any YAML loader sees them
+        screen_file(defs_yaml)
     sources = load_components(project)
-    check_budgets({key: api for key, api in (sources.resources or {}).items() if isinstance(api, DeclaredSource)})
+    apis = {key: api for key, api in (sources.resources or {}).items() if isinstance(api, DeclaredSource)}
+    check_names(apis, settings.warehouse_url)
+    check_budgets(apis)
     return sources
+
+
+def check_names(apis: dict[str, DeclaredSource], warehouse_url: str) -> None:
+    """No source is named like the schema the warehouse's connection writes to by default: it
+    would share the tables of a source configured by environment."""
+    shared = default_schema(warehouse_url)
+    for api in apis.values():
+        name = api.declaration().name
+        if name == shared:
+            raise SettingsError(
+                f"{api.declaration_file}: name: {name!r} is the schema WAREHOUSE_URL's connection writes to by default "
+                "(its user's, or its search_path's): the source would share another's tables; name it otherwise"
+            )
 
 
 def load_components(project: Path) -> Definitions:

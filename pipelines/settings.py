@@ -24,31 +24,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from pipelines.source.credentials import OUR_PREFIXES
 from pipelines.source.flat import FLAT_KEYS
-from pipelines.source.redact import header_problem, scrub_logs, url_secrets
+from pipelines.source.redact import header_problem, register, url_secrets
 from pipelines.source.urls import PLACEHOLDER, mask_url, placeholders
 
 CsvList = Annotated[list[str], NoDecode]
 DAY = 86_400.0
 # Prefixes of our variables, and variables with them that belong to someone else.
-PREFIXES = (
-    "SOURCE_",
-    "SAMPLE_API_",
-    "WAREHOUSE_",
-    "PIPELINE_",
-    "SYNC_",
-    "SCHEDULE_",
-    "COMPLETION_",
-    "ALERT_",
-    "COST_",
-    "RETRY_",
-    "DEAD_LETTER_",
-    "WATCHLIST_",
-)
+PREFIXES = ("SOURCE_", *OUR_PREFIXES)
 # SOURCE_DATE_EPOCH: reproducible builds; WAREHOUSE_DB: docker/.env's database name for initdb.
 FOREIGN = frozenset({"SOURCE_DATE_EPOCH", "WAREHOUSE_DB"})
 
 
+WAREHOUSE_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"})
 ONE_STEP = 100_000  # batches per step: every batch of a day (a 10-million-id day has 100,000)
 
 
@@ -227,8 +216,33 @@ class Settings(BaseSettings):
     @field_validator("warehouse_url")
     @classmethod
     def _supported_warehouse(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql")):
-            raise ValueError("must be a sqlite:/// or postgresql:// SQLAlchemy URL")
+        from sqlalchemy.engine import make_url  # noqa: PLC0415 (only to read the URL)
+        from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):
+            url = None
+        if url is None or url.drivername not in WAREHOUSE_DRIVERS:
+            raise ValueError(
+                f"must be a sqlite:///path or postgresql://user@host/db SQLAlchemy URL (drivers: "
+                f"{', '.join(sorted(WAREHOUSE_DRIVERS))}), got {mask_url(value)!r}"
+            )
+        if url.drivername.startswith("sqlite") and not url.database:
+            raise ValueError(f"names no SQLite file (sqlite:///path/to/warehouse.db), got {mask_url(value)!r}")
+        return value
+
+    @field_validator("watchlist_csv")
+    @classmethod
+    def _readable_csv(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from pipelines.sync.watchlist_source import check_csv  # noqa: PLC0415 (pandas, only when set)
+
+        try:
+            check_csv(value)  # an unreadable file stops the code location here, named
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix("WATCHLIST_CSV ")) from None
         return value
 
     @field_validator("source_rate_limiter_url")
@@ -350,7 +364,7 @@ def load_settings() -> Settings:
             for err in exc.errors()
         )
         raise SettingsError(f"invalid setting(s) in the environment: {problems}") from None
-    scrub_logs(settings.secret_values())
+    register(settings.secret_values())
     return settings
 
 

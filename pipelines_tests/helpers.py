@@ -64,13 +64,17 @@ class FlakyTcpProxy:
         self.cuts = 0
         self._pattern: bytes | None = None
         self._refuse_for = 0.0
+        self._cut_all = False
+        self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._closed = False
         self._listener = self._listen()
         threading.Thread(target=self._accept_loop, daemon=True).start()
 
-    def cut_on(self, pattern: bytes, refuse_for: float) -> None:
-        self._pattern, self._refuse_for = pattern, refuse_for
+    def cut_on(self, pattern: bytes, refuse_for: float, every_connection: bool = False) -> None:
+        """Cut the connection that sends ``pattern`` (``every_connection``: and every other one,
+        as a database that went down would), then refuse connections for ``refuse_for`` seconds."""
+        self._pattern, self._refuse_for, self._cut_all = pattern, refuse_for, every_connection
 
     def close(self) -> None:
         self._closed = True
@@ -91,6 +95,8 @@ class FlakyTcpProxy:
                 time.sleep(0.01)  # listener closed during a refusal window
                 continue
             upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._open.update((client, upstream))
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
@@ -103,7 +109,8 @@ class FlakyTcpProxy:
                             self._pattern = None
                             self.cuts += 1
                             self._refuse()
-                            for sock in (src, dst):  # shutdown first: it wakes the other pump's recv
+                            cut = {src, dst} | (self._open if self._cut_all else set())
+                            for sock in cut:  # shutdown first: it wakes the other pump's recv
                                 with contextlib.suppress(OSError):
                                     sock.shutdown(socket.SHUT_RDWR)
                                 sock.close()

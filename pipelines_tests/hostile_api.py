@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import functools
 import json
+import random
 import threading
 import time
 import zlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -41,6 +43,20 @@ class Mode:
     listing: list[str] = field(default_factory=list)  # what the listing serves
     listing_status: int | None = None  # the listing (only) answered with this status
     listing_delay: float = 0.0  # seconds before each listing page is answered
+    # How the listing pages: "cursor" (?cursor=&limit=, next_cursor in the body), "offset"
+    # (?offset=&limit=) or "link" (?page=&per_page=, a Link header naming the next page).
+    listing_style: str = "cursor"
+    advancing_cursor: str | None = None  # after the first page: "empty" pages or the "same" page, a new cursor each
+    new_ids_for_ever: bool = False  # every page new ids (i0, i1, ...) and a next cursor, for ever
+    unstable_order: bool = False  # every page cut from a new shuffle of the listing (an unstable sort)
+    relative_links: bool = False  # Link references relative to the page: <?page=2&per_page=100>
+    link_needs_page: bool = False  # a Link header only when the request names a page
+    total_header: bool = False  # X-Total-Count: the listing's length
+    bad_items: dict[int, object] = field(default_factory=dict)  # listing index: the item served instead
+    markers: dict[str, str] = field(default_factory=dict)  # an id's updated_at (default: 2026-01-01T00:00:00+00:00)
+    honour_filter: str | None = None  # the listing serves only items changed since ?<this>=; None: ignores it
+    bulk_twice: dict[str, int] = field(default_factory=dict)  # a bulk answer holds these ids again, this version
+    delay: float = 0.0  # seconds before any answer (a slow API)
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,7 @@ class HostileApi:
 
     def _answer(self, h: BaseHTTPRequestHandler) -> None:
         m = self.mode
+        time.sleep(m.delay)
         raw_path, _, query = h.path.partition("?")
         params = parse_qs(query)
         headers: dict[str, str] = {}
@@ -104,7 +121,9 @@ class HostileApi:
         segments = [unquote(s, errors="replace") for s in raw_path.split("/")[1:]]
         if segments == ["items"] and "ids" in params:
             ids = [i for i in params["ids"][0].split(",") if i]
-            return self._send(h, 200, {"items": [self._record(i) for i in ids], "missing": []}, headers)
+            items = [self._record(i) for i in ids]
+            items += [{**self._record(i), "version": v} for i, v in m.bulk_twice.items() if i in ids]
+            return self._send(h, 200, {"items": items, "missing": []}, headers)
         if segments == ["items"]:
             return self._listing(h, params, headers)
         if len(segments) in (2, 3) and segments[0] == "items" and segments[1] in m.status_ids:
@@ -124,7 +143,7 @@ class HostileApi:
             headers["ETag"] = '"' + ("e" * (m.etag_bytes - 2)) + '"'
         else:
             headers["ETag"] = f'"{m.version}"'
-        body = {"id": rid, "version": m.version, "updated_at": "2026-01-01T00:00:00+00:00"}
+        body = {"id": rid, "version": m.version, "updated_at": self._marker(rid)}
         if m.reflect:
             body["request_headers"] = self._echo(h)
         self._send(h, 200, body, headers)
@@ -145,18 +164,70 @@ class HostileApi:
         time.sleep(m.listing_delay)
         if m.listing_status is not None:
             return self._send(h, m.listing_status, {"error": f"HTTP {m.listing_status}"}, headers)
-        start = int((params.get("cursor") or ["0"])[0] or 0)
+        if m.total_header:
+            headers["X-Total-Count"] = str(len(m.listing))
+        if m.listing_style == "link":
+            return self._link_page(h, params, headers)
         limit = int((params.get("limit") or ["500"])[0])
-        page = m.listing[start : start + limit]
-        nxt: str | None = "1" if m.cursor_loop else (str(start + limit) if start + limit < len(m.listing) else None)
-        self._send(h, 200, {"items": [{"id": i} for i in page], "next_cursor": nxt}, headers)
+        if m.listing_style == "offset":
+            start = int((params.get("offset") or ["0"])[0] or 0)
+            items = [self._listing_item(i, rid) for i, rid in self._ordered()[start : start + limit]]
+            return self._send(h, 200, {"items": items}, headers)
+        if m.honour_filter and m.honour_filter in params:
+            since = datetime.fromisoformat(params[m.honour_filter][0])
+            listing = [rid for rid in m.listing if datetime.fromisoformat(self._marker(rid)) >= since]
+            return self._send(h, 200, {"items": [self._listing_item(0, rid) for rid in listing][:limit]}, headers)
+        cursor = (params.get("cursor") or ["0"])[0] or "0"
+        if m.new_ids_for_ever:
+            start = int(cursor)
+            page = [{"id": f"i{n}"} for n in range(start, start + limit)]
+            return self._send(h, 200, {"items": page, "next_cursor": str(start + limit)}, headers)
+        if m.advancing_cursor and cursor != "0":
+            served = [] if m.advancing_cursor == "empty" else [{"id": i} for i in m.listing[:limit]]
+            return self._send(h, 200, {"items": served, "next_cursor": str(int(cursor) + 1)}, headers)
+        start = int(cursor)
+        page = [self._listing_item(start + i, rid) for i, rid in enumerate(m.listing[start : start + limit])]
+        nxt: str | None
+        if m.cursor_loop:
+            nxt = "1"
+        elif m.advancing_cursor:
+            nxt = str(start + limit)
+        else:
+            nxt = str(start + limit) if start + limit < len(m.listing) else None
+        self._send(h, 200, {"items": page, "next_cursor": nxt}, headers)
+
+    def _ordered(self) -> list[tuple[int, str]]:
+        listing = list(enumerate(self.mode.listing))
+        if self.mode.unstable_order:
+            with self._lock:
+                random.Random(len(self.seen)).shuffle(listing)  # another order for every request
+        return listing
+
+    def _link_page(self, h, params: dict[str, list[str]], headers: dict[str, str]) -> None:
+        m = self.mode
+        per_page = int((params.get("per_page") or ["100"])[0])
+        asked = params.get("page")
+        page = int((asked or ["1"])[0])
+        start = (page - 1) * per_page
+        items = [self._listing_item(start + i, rid) for i, rid in enumerate(m.listing[start : start + per_page])]
+        if start + per_page < len(m.listing) and (asked or not m.link_needs_page):
+            query = f"?page={page + 1}&per_page={per_page}"
+            headers["Link"] = f'<{query if m.relative_links else self.url + "/items" + query}>; rel="next"'
+        self._send(h, 200, items, headers)
+
+    def _listing_item(self, index: int, rid: str) -> object:
+        item = {"id": rid, "version": self.mode.version, "updated_at": self._marker(rid)}
+        return self.mode.bad_items.get(index, item)
+
+    def _marker(self, rid: str) -> str:
+        return self.mode.markers.get(rid, "2026-01-01T00:00:00+00:00")
 
     def _record(self, rid: str) -> dict:
         m = self.mode
         record = {
             "id": rid,
             "version": m.version,
-            "updated_at": "2026-01-01T00:00:00+00:00",
+            "updated_at": self._marker(rid),
             "name": f"the resource {rid}",
             "attributes": {"size": len(rid)},
         }

@@ -42,9 +42,11 @@ def assert_lineage(definitions, prefix: list[str]) -> None:
     assert checks == {
         (tuple(key(a).path), c)
         for a, c in (
+            ("watchlist", "listing_complete"),
             ("synced_resources", "conservation"),
             ("dead_letter", "dead_letter_rate"),
             ("synced_resources", "synced_share"),
+            ("synced_resources", "spend_ceiling"),
         )
     }
     for k in graph.get_all_asset_keys():

@@ -69,7 +69,7 @@ def test_a_batch_that_loses_its_claim_stops_calling_and_writes_nothing(sample_se
         )
         return server.stats()["probe"]
 
-    spend = SpendLog(lambda calls, final: store.record_spent(D1, "sync", "client-a", "run-a", calls, final))
+    spend = SpendLog(lambda calls, cost, final: store.record_spent(D1, "sync", "client-a", "run-a", calls, final, cost))
 
     async def go():
         async with SourceApiClient(settings, spend=spend) as client:
@@ -96,7 +96,7 @@ def test_an_api_failure_cancels_every_batch_in_flight_and_releases_their_claims(
     store.upsert_watchlist([f"r{i:07d}" for i in range(1000)], "listing", D1)
     store.build_job_set(D1, 100)
     settings = client_settings(server.url, token="wrong-token")
-    spend = SpendLog(lambda calls, final: store.record_spent(D1, "sync", "client-a", "run-a", calls, final))
+    spend = SpendLog(lambda calls, cost, final: store.record_spent(D1, "sync", "client-a", "run-a", calls, final, cost))
 
     async def go():
         async with SourceApiClient(settings, spend=spend) as client:

@@ -141,12 +141,13 @@ def test_a_retry_after_of_nothing_has_a_floor_and_a_bound(api, retry_after):
     assert elapsed >= 3 * 0.05
 
 
-def test_an_endless_retry_after_fails_at_once(api):
+def test_an_endless_retry_after_defers_the_clients_day_at_once(api):
     api.mode.retry_after = "100000"
     settings = client_settings(api.url, max_throttle_wait=600)
     started = time.monotonic()
     error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
-    assert error.error_class is ErrorClass.THROTTLED and meter.total == 1
+    assert error.error_class is ErrorClass.DEFERRED and meter.total == 1  # tier 2, free; the client stops
+    assert "longer than errors.max_throttle_wait" in error.message
     assert time.monotonic() - started < 5
 
 
@@ -191,16 +192,18 @@ def test_a_redirect_with_a_body_is_not_an_answer(api):
     assert error.status == 302
 
 
-def test_a_listing_whose_cursor_does_not_advance_stops(api):
+def test_a_listing_whose_cursor_does_not_advance_stops_incomplete(api):
     api.mode.listing = [f"r{i}" for i in range(10)]
     api.mode.cursor_loop = True
 
     async def pages(client):
-        return [page async for page in client.iter_ids()]
+        account = client.listing_account()
+        return [page async for page in client.iter_ids(account=account)], account
 
-    error, meter = call(client_settings(api.url, listing_page_size=5), pages)
-    assert isinstance(error, ApiFailure) and error.kind == "api_contract" and "does not advance" in str(error)
+    (pages_served, account), meter = call(client_settings(api.url, listing_page_size=5), pages)
     assert meter.total == 2  # cursor "" served "1", and "1" served "1" again: detected there
+    assert pages_served == [["r0", "r1", "r2", "r3", "r4"], ["r5"]]  # each id once
+    assert not account.complete and "the next page does not advance" in account.verdict()
 
 
 def test_calls_never_sent_are_not_billable():
@@ -257,3 +260,34 @@ def test_a_reflecting_api_never_gets_a_secret_into_an_error(api, credential):
     stored = " ".join([str(error), error.url, repr(error.headers), repr(error.request_headers), error.body_excerpt])
     for secret in secrets:
         assert secret not in stored, secret
+
+
+def test_a_bulk_answer_holding_an_id_twice_is_that_resources_failure_not_a_guess(api):
+    """The same id twice with different versions: no record is chosen, nor is it taken as
+    missing; the same id twice saying the same thing is one answer."""
+    api.mode.bulk_twice = {"r2": 99, "r3": 1}  # r2 again at another version; r3 again, the same
+    settings = client_settings(api.url, probe_strategy="bulk")
+    (records, missing), _ = call(settings, lambda c: c.bulk_probe(["r1", "r2", "r3"], FIELDS))
+    assert set(records) == {"r1", "r3"} and missing == []
+
+    from pipelines.core.fingerprint import fingerprint
+    from pipelines.core.outcomes import StoredState
+    from pipelines.core.sync_batch import ProbeStrategy, sync_batch
+    from pipelines.source.meter import CallMeter
+
+    async def batch(client):
+        stored = {rid: StoredState(fingerprint({"version": 1}, ["version"])) for rid in ("r1", "r2", "r3")}
+        return await sync_batch(
+            client,
+            ["r1", "r2", "r3"],
+            stored,
+            strategy=ProbeStrategy.BULK,
+            probe_fields=FIELDS,
+            fingerprint_fields=["version"],
+            meter=CallMeter(),
+        )
+
+    result, _ = call(settings, batch)
+    by_id = {r.resource_id: r for r in result.results}
+    assert by_id["r2"].error_class == "poison" and "served twice saying different things" in by_id["r2"].reason
+    assert by_id["r1"].outcome.value == by_id["r3"].outcome.value == "unchanged"

@@ -92,7 +92,9 @@ def test_new_ids_are_synced_by_the_same_run_and_nothing_waits_for_the_listing(ap
     assert synced["watchlist_refused"] == 1 and synced["watchlist_listing_calls"] == 1
     assert synced["watchlist_listing_error"] == ""
     checks = {e.check_name: e.passed for e in second.get_asset_check_evaluations()}
-    assert checks == {"conservation": True, "synced_share": True, "dead_letter_rate": True}
+    assert checks == dict.fromkeys(
+        ("listing_complete", "conservation", "synced_share", "spend_ceiling", "dead_letter_rate"), True
+    )
 
     outcomes = store.outcomes_of(date.fromisoformat(D2))
     assert {rid: outcomes.get(rid) for rid in NEW} == dict.fromkeys(NEW, "changed")  # synced today, not tomorrow
@@ -142,18 +144,38 @@ def test_a_listing_outage_syncs_the_tracked_ids_and_the_next_run_lists_again(api
     assert len(probes) == 1 and all(rid not in probes[0] for rid in TRACKED)  # the tracked ids were done
 
 
-def test_a_listing_that_pages_for_ever_stops_the_run_and_quarantines_nothing(api, res):
+def test_a_listing_that_pages_for_ever_stops_incomplete_and_the_day_syncs_what_is_tracked(api, res):
+    """A runaway listing stops at its bound and is incomplete: the ids already tracked are synced
+    all the same, nothing is deactivated or quarantined, the watchlist's check fails, one alert
+    goes out a day, and the day's next run lists again."""
     store = res["warehouse"].store()
     with instance_for_test() as instance:
         assert run(res, D1, instance).success
-        api.mode.cursor_loop = True
+        api.mode.listing = [*TRACKED, *NEW]
+        api.mode.advancing_cursor = "empty"  # empty pages, a new cursor each, for ever
+        api.reset()
         result = run(res, D2, instance)
-    assert not result.success
-    failed = "\n".join(str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure)
-    assert "page" in failed
-    outcomes = store.outcomes_of(date.fromisoformat(D2))
-    assert store.dead_letters() == [] and store.watchlist_counts()["active"] == len(TRACKED)
-    assert set(outcomes.values()) <= {"unchanged"}  # what completed before the stop is kept, nothing else
+        again = run(res, D2, instance)  # the day's next run lists again, and alerts no more
+    assert result.success and again.success
+    listing_calls = [t for t in api.targets() if t.startswith("/items?") and "ids=" not in t]
+    assert len(listing_calls) == 2 * (1 + 5)  # each run: the first page, then five that added nothing
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert not checks["listing_complete"].passed
+    assert "5 pages in a row added no new id" in checks["listing_complete"].description
+    outcomes = store.outcomes_of(date.fromisoformat(D2))  # what its first page served is kept, and synced
+    assert {outcomes[rid] for rid in TRACKED} == {"unchanged"} and {outcomes[rid] for rid in NEW} == {"changed"}
+    assert store.dead_letters() == [] and store.watchlist_counts()["active"] == len(TRACKED) + len(NEW)
+    assert handoff(store, D2).finished_at is None  # still to be listed whole
+    with store.engine.connect() as conn:
+        kinds = conn.execute(sa.text("SELECT kind FROM alerts WHERE partition = :d"), {"d": D2}).scalars().all()
+    assert kinds == ["listing_incomplete"]
+
+    api.mode.advancing_cursor = None  # the API mended: the next run lists whole
+    with instance_for_test() as instance:
+        mended = run(res, D2, instance)
+    assert mended.success
+    assert {c.check_name: c.passed for c in mended.get_asset_check_evaluations()}["listing_complete"]
+    assert handoff(store, D2).finished_at is not None
 
 
 def test_the_watchlist_alone_lists_in_place(api, res):

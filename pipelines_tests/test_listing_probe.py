@@ -133,3 +133,48 @@ def test_a_day_that_did_not_sync_does_not_move_the_watermark(
     assert figures["changed"] == changed_2_or_3  # day 2's changes are caught on day 3, not lost
     rows = stored(store)
     assert all(rows[rid] == ("live", fp) for rid, fp in truth(profile, world, 3).items())
+
+
+def test_an_incomplete_listing_probe_is_partial_it_assumes_nothing_unchanged_or_gone(tmp_path, sqlite_warehouse_url):
+    """Day 2's listing shifts its order between pages (an unstable sort) and lists some ids twice,
+    others never: it cannot account for its items, so the ids it served are used, every other
+    id is probed (found unchanged, none assumed gone), and the watchlist's check fails."""
+    import yaml
+
+    from pipelines.source.declaration import declare
+    from pipelines_tests.hostile_api import HostileApi
+
+    api = HostileApi()
+    api.mode.listing = [f"h{i:03d}" for i in range(300)]
+    api.mode.listing_style = "offset"
+    changes = {
+        "probe.strategy": "listing",
+        "listing.fields": ["id", "version", "updated_at"],
+        "listing.paginator": {"type": "offset"},
+        "listing.page_size": 100,
+        "bulk_probe": None,
+        "conditional": None,
+    }
+    path = tmp_path / "hostile.yaml"
+    path.write_text(yaml.safe_dump(declare(api.url, changes, name="hostile").model_dump(mode="json")))
+    res = {
+        "source_api": SourceApiResource(declaration_file=str(path)),
+        "warehouse": WarehouseResource(url=sqlite_warehouse_url),
+    }
+    store = res["warehouse"].store()
+    try:
+        with instance_for_test() as instance:
+            first = sync_day(res, partition(1), instance)
+            assert first["changed"] == 300
+            api.mode.unstable_order = True
+            api.reset()
+            second = sync_day(res, partition(2), instance)
+            listed = store.listing_account(date.fromisoformat(partition(2)))
+            probed = [t for t in api.targets() if t.startswith("/items/h")]
+    finally:
+        api.close()
+    assert not listed["complete"] and "served twice" in listed["problem"]
+    assert store.listing_mode(date.fromisoformat(partition(2))) is ListingMode.PARTIAL
+    assert len(probed) == 300 - listed["distinct_ids"] > 0  # only the ids it did not serve, each once
+    assert (second["unchanged"], second["gone"], second["changed"]) == (300, 0, 0)
+    assert store.watchlist_counts()["active"] == 300

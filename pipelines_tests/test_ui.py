@@ -39,6 +39,7 @@ CHROMIUM_ARGS = [
 ASSETS = ["watchlist", "retry_queue", "job_set", "synced_resources", "dead_letter"]
 SOURCE = "shop"
 TOKEN = "tok-ui"
+PAST_DAY = {"pipelines/sync_past_day": "true"}  # the operator's opt-in to sync a day before the newest
 
 
 def key(asset: str) -> AssetKey:
@@ -183,7 +184,13 @@ def test_the_ui_shows_the_lineage_and_launches_a_partition(deployed):
 def test_a_two_day_backfill_through_graphql(deployed):
     dev, instance, warehouse_url, _ = deployed
     days = ["2026-01-02", "2026-01-03"]
-    params = {"partitionNames": days, "assetSelection": [{"path": key(a).path} for a in ASSETS], "fromFailure": False}
+    params = {
+        "partitionNames": days,
+        "assetSelection": [{"path": key(a).path} for a in ASSETS],
+        "fromFailure": False,
+        # days before the newest synced (the UI test's "Latest"): a backfill opts in, or is refused
+        "tags": [{"key": k, "value": v} for k, v in PAST_DAY.items()],
+    }
     reply = dev.graphql(BACKFILL, {"params": params})["data"]["launchPartitionBackfill"]
     assert reply["__typename"] == "LaunchBackfillSuccess", reply
     deadline = time.monotonic() + 420
@@ -206,7 +213,6 @@ mutation Terminate($runId: String!) {
     ... on PythonError { message }
   }
 }"""
-PAST_DAY = {"pipelines/sync_past_day": "true"}  # the operator's opt-in to sync a day before the newest
 
 
 def test_terminate_in_the_ui_stops_a_syncing_run_within_seconds(deployed):

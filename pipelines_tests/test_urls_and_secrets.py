@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pipelines.core.ids import MAX_ID_LENGTH, id_problem
 from pipelines.source.body import BodyTooLarge, UnsupportedEncoding, read_body
-from pipelines.source.redact import Redactor, scrub_logs, url_secrets
+from pipelines.source.redact import Redactor, register, url_secrets
 from pipelines.source.urls import id_segment, item_path, mask_url, placeholders, strip_userinfo
 
 SEGMENT_SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%")
@@ -77,7 +77,7 @@ def test_the_redactor_scrubs_text_headers_bodies_and_urls():
 
 
 def test_secrets_never_reach_a_log_line(caplog):
-    scrub_logs(["hook-secret-path-0987"])
+    register(["hook-secret-path-0987"])
     caplog.set_level(logging.INFO)
     logging.getLogger("httpx").info("HTTP Request: POST %s %r", "https://hooks/x/hook-secret-path-0987", 500)
     assert "hook-secret-path-0987" not in caplog.text and "[redacted]" in caplog.text

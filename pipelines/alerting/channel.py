@@ -55,3 +55,21 @@ def send(alert: Alert, store: Warehouse, webhook_url: str | None) -> str | None:
             )
         )
     return error
+
+
+def send_once(alert: Alert, store: Warehouse, webhook_url: str | None, log=None) -> bool:
+    """``send`` unless an alert of the same kind for the same partition was already sent (each
+    run of a day that finds the same situation would repeat it); answers whether it went out.
+    ``log``: where the alert and a delivery failure are also said."""
+    with store.engine.connect() as conn:
+        sent = conn.execute(
+            sa.select(alerts.c.id).where(alerts.c.kind == alert.kind, alerts.c.partition == alert.partition).limit(1)
+        ).first()
+    if sent is not None:
+        return False
+    if log is not None:
+        log.warning(f"ALERT {alert.text()}")
+    error = send(alert, store, webhook_url)
+    if error and log is not None:
+        log.error(f"alert webhook failed (the alert is in the alerts table): {error}")
+    return True

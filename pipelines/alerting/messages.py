@@ -15,12 +15,14 @@ ICONS = {
     "auth_failed": ":closed_lock_with_key:",
     "systemic_failure": ":rotating_light:",
     "api_contract": ":rotating_light:",
+    "listing_incomplete": ":warning:",
+    "spend_ceiling": ":money_with_wings:",
 }
 
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # short / behind_pace / no_job_set / deferred / recovered / run_failed / auth_failed / systemic_failure / api_contract
+    kind: str  # short / behind_pace / no_job_set / deferred / recovered / run_failed / auth_failed / systemic_failure / api_contract / listing_incomplete / spend_ceiling
     partition: str | None
     title: str
     details: dict[str, Any] = field(default_factory=dict)

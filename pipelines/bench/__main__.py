@@ -14,13 +14,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.bench import adaptive, baseline, ceiling, days, demo, scale, scaleout, shared, warehouse
+from pipelines.bench import adaptive, baseline, ceiling, days, demo, runaway, scale, scaleout, shared, warehouse
 from pipelines.bench.postgres import dagster_home_on_postgres, postgres_database
 from pipelines.bench.report import render, targets
 from pipelines.bench.runs import Stage
 from pipelines.sample_api.process import SampleServer
 
-SECTIONS = ("days", "adaptive", "shared", "warehouse", "ceiling", "scale", "scaleout", "demo")
+SECTIONS = ("days", "runaway", "adaptive", "shared", "warehouse", "ceiling", "scale", "scaleout", "demo")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -35,6 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--shared-n", type=int, default=2_000, help="sub-jobs of each of the three partitions")
     p.add_argument("--scale-n", type=int, default=None, help="sub-jobs of the big day (default 10 x --n)")
     p.add_argument("--ceiling-n", type=int, default=20_000, help="detail calls of each run of the client's ceiling")
+    p.add_argument("--runaway-n", type=int, default=3_000, help="ids of each runaway mode's day")
     p.add_argument("--strategies", default=",".join(days.STRATEGIES))
     p.add_argument("--no-naive", action="store_true", help="the standard day without the naive pipeline's")
     p.add_argument(
@@ -83,6 +84,9 @@ def run(args: argparse.Namespace) -> dict:
                 results["days"] = days.standard_days(
                     stage, args.strategies.split(","), naive=not args.no_naive, log=log, profile_name=args.profile
                 )
+            if "runaway" in sections:
+                log(f"runaways: a day against each, {args.runaway_n:,} ids, calls against the day's ceiling")
+                results["runaway"] = runaway.runaway_days(args.runaway_n, log=log)
             if "adaptive" in sections:
                 log("adaptive concurrency")
                 server.configure(resources=args.adaptive_n)

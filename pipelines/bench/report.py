@@ -38,6 +38,18 @@ DAY_COLUMNS: list[Column] = [
 ]
 
 
+RUNAWAY_COLUMNS: list[Column] = [
+    ("mode", lambda r: r["mode"]),
+    ("ids", lambda r: f"{r['ids']:,}"),
+    ("calls", lambda r: f"{r['server_calls']:,}"),
+    ("ceiling", lambda r: f"{r['ceiling_calls']:,}"),
+    ("within", lambda r: "yes" if r["within"] else "NO"),
+    ("seconds", lambda r: f"{r['seconds_to_stop']:.1f}"),
+    ("deferred", lambda r: f"{r['deferred']:,}"),
+    ("ceiling bound", lambda r: "yes" if r["ceiling_reached"] else ""),
+]
+
+
 STEPS = ("watchlist", "retry_queue", "job_set", "plan_sync_steps", "sync_batches", "summarize_sync", "dead_letter")
 
 
@@ -68,6 +80,14 @@ def render(results: dict) -> str:
         ours = [r for r in results["days"] if "step_seconds" in r and r["pipeline"] != "naive"]
         if ours:
             parts.append(overhead_table(ours))
+    if "runaway" in results:
+        parts.append(
+            table(
+                "Runaways (issue 25): server-counted calls against the day's ceiling",
+                results["runaway"],
+                RUNAWAY_COLUMNS,
+            )
+        )
     if "adaptive" in results:
         parts.append(
             table(
@@ -333,6 +353,15 @@ def targets(results: dict, rate: float) -> list[dict]:
             f"worst {worst_overhead['overhead_share']:.1%} "
             f"({worst_overhead['pipeline']} day {worst_overhead['day']}, {worst_overhead['batches']} batches)",
             worst_overhead["overhead_share"] <= 0.05,
+        )
+    if runaways := results.get("runaway"):
+        worst = max(runaways, key=lambda r: r["server_calls"] / r["ceiling_calls"])
+        add(
+            "25.1 every runaway at or under the day's ceiling",
+            f"{sum(r['within'] for r in runaways)} of {len(runaways)}; the nearest {worst['mode']}: "
+            f"{worst['server_calls']:,} of {worst['ceiling_calls']:,}; the longest to stop "
+            f"{max(r['seconds_to_stop'] for r in runaways):.0f}s",
+            all(r["within"] for r in runaways),
         )
     for r in results.get("adaptive", []):
         ok = r["throttled_share"] <= 0.02 and r["throughput_vs_rate"] >= 0.9

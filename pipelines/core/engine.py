@@ -21,7 +21,8 @@ import asyncio
 import contextlib
 import functools
 import uuid
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TypeVar
@@ -81,15 +82,17 @@ async def run_batches(
     plan: SyncPlan,
     batch_nos: Sequence[int],
     on_batch: Callable[[BatchSummary], None] = lambda s: None,
+    ahead: Awaitable[Sequence[int]] | None = None,
 ) -> list[BatchSummary]:
-    gate = asyncio.Semaphore(plan.parallelism)
+    """Run the batches in order, ``parallelism`` at a time. ``ahead``: batches known later (the
+    ids a listing beside the sync found new), run before every batch not yet started once
+    known: when a spending ceiling binds, new ids go first."""
     guard = SystemicGuard(plan.guard)
     summaries: list[BatchSummary] = []
 
     async def one(batch_no: int) -> bool:
         """Sync the batch if it can be claimed; False when another owner holds it."""
-        async with gate:
-            summary = await _run_one(client, store, plan, batch_no, guard)
+        summary = await _run_one(client, store, plan, batch_no, guard)
         if summary is not None:
             on_batch(summary)
             summaries.append(summary)
@@ -98,23 +101,60 @@ async def run_batches(
     # The first batch runs alone (it has every request slot to itself, so it is hardly slower):
     # a fault shared by every resource then costs one batch's calls before the guard stops the
     # step, whichever call it shows in; four batches in flight would all have sent their probes.
-    held, rest = [], list(batch_nos)
-    while rest:
-        first = rest.pop(0)
-        if await one(first):
-            break
-        held.append(first)
-    ran = await gather_or_fail(*(one(n) for n in rest))
-    held += [n for n, r in zip(rest, ran, strict=True) if not r]
+    held, rest = [], deque(batch_nos)
+    try:
+        while rest:
+            first = rest.popleft()
+            if await one(first):
+                break
+            held.append(first)
+    except BaseException:
+        if asyncio.iscoroutine(ahead):
+            ahead.close()  # never started: the failure stops it too
+        raise
+    held += await _in_order(one, rest, plan.parallelism, ahead)
     while held:  # held by another run: wait until completed there, or until its lease runs out
         status = await asyncio.to_thread(store.ledger_status, plan.day, held)
         held = [n for n in held if status.get(n, ("", None))[0] != LedgerStatus.COMPLETED]
         if not held:
             break
         await asyncio.sleep(min(5.0, plan.lease_seconds / 4))
-        ran = await gather_or_fail(*(one(n) for n in held))
-        held = [n for n, r in zip(held, ran, strict=True) if not r]
+        held = await _in_order(one, deque(held), plan.parallelism)
     return summaries
+
+
+async def _in_order(
+    one: Callable[[int], Awaitable[bool]],
+    queue: deque[int],
+    workers: int,
+    ahead: Awaitable[Sequence[int]] | None = None,
+) -> list[int]:
+    """Run ``one`` over the queue, ``workers`` at a time, in its order; the batches ``ahead``
+    answers go to its front once it answers. Answers the batches another owner held. The first
+    failure cancels every batch in flight (``gather_or_fail``)."""
+    held: list[int] = []
+    known = asyncio.Event()
+
+    async def arrive() -> None:
+        try:
+            if ahead is not None:
+                queue.extendleft(reversed(list(await ahead)))
+        finally:
+            known.set()
+
+    async def worker() -> None:
+        while True:
+            if not queue:
+                if known.is_set():
+                    return
+                await known.wait()
+                continue
+            n = queue.popleft()
+            if not await one(n):
+                held.append(n)
+
+    await gather_or_fail(arrive(), *(worker() for _ in range(workers)))
+    return held
 
 
 class _Claim:

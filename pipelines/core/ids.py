@@ -12,7 +12,24 @@ import re
 MAX_ID_LENGTH = 200  # the warehouse's id columns (warehouse/schema.py: Id)
 # A source's name: its assets' key prefix, its group and its warehouse namespace (a PostgreSQL
 # schema, part of a file name), so nothing any of them would need quoted.
-SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # whole: match with fullmatch
+# Names no source may take: PostgreSQL's own schemas (and every pg_ one, which it reserves), the
+# schema a connection uses by default, SQLite's own names.
+RESERVED_NAMES = frozenset({"public", "information_schema", "sqlite_master", "sqlite_schema", "sqlite_temp_master"})
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a source's name and warehouse namespace (None: it can)."""
+    if not SOURCE_NAME.fullmatch(name):
+        return f"must be lower-case letters, digits and _ starting with a letter (at most 40), got {name!r}"
+    if name in RESERVED_NAMES or name.startswith(("pg_", "sqlite_")):
+        return (
+            f"{name!r} is a schema the database keeps for itself (public, information_schema, pg_*): "
+            "a source's tables there would mix with others'; name the source otherwise"
+        )
+    return None
+
+
 _UNCARRIABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 

@@ -10,12 +10,22 @@ probed alone, and found gone.
 The watermark is the latest change marker the API itself served (its clock, not ours), and it
 moves only with a day whose batches all completed: a day that never synced re-reads its changes
 the next day instead of losing them (the trap of an incremental cursor advanced per page).
+
+A change marker is data from the API, so it is judged before it moves anything (``Markers``):
+one stamped past the API's own present (its ``Date`` header) is reported and never trusted (an
+item stamped 2100 would move the watermark past every later change, for good); an item older
+than the filter's bound means the API ignored the filter, so the day was a full listing after
+all (and is treated as one: ids it did not serve are probed, deletions found).
+
+What no listing can see: a writer that stamps a change earlier than the watermark less the
+overlap (it lagged more than ``overlap_seconds``). The filter never serves it; the next full
+listing (every ``reconcile_every_days``) does.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -23,6 +33,7 @@ from enum import StrEnum
 class ListingMode(StrEnum):
     FULL = "full"  # every item: the day's truth, deletions included
     CHANGED = "changed"  # only items changed since ``since``
+    PARTIAL = "partial"  # ended incomplete: what it served is used, every other id is probed
 
 
 @dataclass(frozen=True)
@@ -70,3 +81,30 @@ def later(a: float | None, b: float | None) -> float | None:
     if a is None:
         return b
     return a if b is None else max(a, b)
+
+
+FUTURE_SKEW = 300.0  # seconds a change marker may run ahead of the API's clock (clocks differ a little)
+
+
+@dataclass
+class Markers:
+    """The change markers of one listing, judged as they come: the watermark they move to, and
+    what they say of the API."""
+
+    watermark: float | None  # where the day starts from (the last complete day's)
+    since: float | None = None  # the filter's bound (epoch seconds) in changed mode
+    future: int = 0  # markers past the API's present, not trusted
+    future_sample: list[str] = field(default_factory=list)
+    older: int = 0  # items older than the filter's bound: the filter was ignored
+
+    def see(self, rid: str, marker: float | None, present: float) -> None:
+        if marker is None:
+            return
+        if marker > present + FUTURE_SKEW:
+            self.future += 1
+            if len(self.future_sample) < 5:
+                self.future_sample.append(f"{rid} ({format_marker(marker)})")
+            return
+        if self.since is not None and marker < self.since - 1:
+            self.older += 1
+        self.watermark = later(self.watermark, marker)

@@ -185,7 +185,11 @@ async def _probe_all(
                 elif rid in gone:
                     answer = SourceError(ErrorClass.GONE, "missing from the bulk probe", kind="bulk_probe")
                 else:
-                    answer = SourceError(ErrorClass.POISON, "bulk probe item absent or invalid", kind="bulk_probe")
+                    answer = SourceError(
+                        ErrorClass.POISON,
+                        "bulk probe item absent, without a usable id, or served twice saying different things",
+                        kind="bulk_probe",
+                    )
                 answers[rid] = answer
                 error = answer if isinstance(answer, SourceError) else None
                 observed.append(("bulk_probe", error))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar, cast
+from typing import TypeVar
 
 T = TypeVar("T")
-A = TypeVar("A")
-B = TypeVar("B")
 
 
 async def gather_or_fail(*awaitables: Awaitable[T]) -> list[T]:
@@ -20,12 +18,6 @@ async def gather_or_fail(*awaitables: Awaitable[T]) -> list[T]:
     except BaseExceptionGroup as failed:
         raise _first(failed) from None
     return [task.result() for task in tasks]
-
-
-async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
-    """Two calls of different kinds side by side, as ``gather_or_fail`` runs them."""
-    a, b = await gather_or_fail(first, second)
-    return cast(A, a), cast(B, b)
 
 
 async def _awaited(awaitable: Awaitable[T]) -> T:

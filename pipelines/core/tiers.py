@@ -31,6 +31,10 @@ def route_failure(error_class: str, tier2_days_used: int, budget_days: int) -> R
         return Route(Outcome.DEAD, tier2_days_used, f"{kind}: not retried")
     if kind is ErrorClass.CIRCUIT_OPEN:
         return Route(Outcome.RETRY, tier2_days_used, "held by the circuit breaker (free retry)")
+    if kind is ErrorClass.SPEND_CEILING:
+        return Route(Outcome.RETRY, tier2_days_used, "held by the day's spending ceiling (free retry, first tomorrow)")
+    if kind is ErrorClass.DEFERRED:
+        return Route(Outcome.RETRY, tier2_days_used, "deferred: the API throttled the client (free retry)")
     # transient (and throttled for too long): tier 2 while the budget lasts
     if tier2_days_used < budget_days:
         return Route(Outcome.RETRY, tier2_days_used + 1, f"tier 2 day {tier2_days_used + 1} of {budget_days}")

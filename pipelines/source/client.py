@@ -3,15 +3,22 @@
 Every HTTP detail lives here: connection pooling, separate connect and read timeouts, an adaptive
 request rate (paced, shared through Redis when configured, cut on ``429 Retry-After`` which
 pauses every caller), a concurrency limit that latency moves, and tier 1 retries of transient
-errors with capped exponential backoff and jitter (tenacity). The token travels only in the
-``Authorization`` header and is never part of a URL, a log line or an error.
+errors with capped exponential backoff and jitter (tenacity). A credential travels only where
+the declaration puts it (a header, or a query parameter the redactor keeps out of every stored
+URL), and never in a log line or an error.
+
+What bounds it, whatever the API does: no call goes out that the day's spending ceiling has not
+granted (``spend.py``); a 429 pauses the whole client, floored and bounded, and past its bounds
+(a wait longer than the maximum, 429s in a row) defers the rest of the client's day unsent
+(``throttle.py``); a listing is bounded by what it can contain and keeps an account of every
+item (``listing_account.py``).
 
 What it refuses to be fooled by: an id is one percent-encoded path segment, never URL syntax;
 a request has an overall deadline (a server dripping a byte a second passes any read timeout);
-a body is capped after decompression; a ``Retry-After`` of 0, NaN or the past has a floor, and
-a call's throttling a bound in attempts as well as seconds; a 304 nobody asked for, or a
-redirect, is not an answer; a call that was never sent is not billed; and a 401/403 is the
-credential's failure, not the resource's: it stops every call of the client (``ApiFailure``).
+a body is capped after decompression; a 304 nobody asked for, or a redirect, is not an answer;
+a bulk answer holding one id twice, differently, answers nothing for it; a call that was never
+sent is not billed; and a 401/403 is the credential's failure, not the resource's: it stops
+every call of the client (``ApiFailure``).
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -30,8 +38,16 @@ from pipelines.source.body import ENCODINGS, BodyTooLarge, UnsupportedEncoding
 from pipelines.source.breaker import CircuitBreaker, Go, Reject
 from pipelines.source.concurrency import ConcurrencyGate
 from pipelines.source.config import ClientSettings
-from pipelines.source.declaration import ApiKeyAuth, BasicAuth, BearerAuth, SourceDeclaration
+from pipelines.source.declaration import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    OffsetPaginator,
+    PageNumberPaginator,
+    SourceDeclaration,
+)
 from pipelines.source.errors import BODY_EXCERPT, ApiFailure, ErrorClass, SourceError, auth_failure
+from pipelines.source.listing_account import ListingAccount, ListingRunaway
 from pipelines.source.meter import CallMeter, Detail, Probe
 from pipelines.source.paginators import Pager
 from pipelines.source.ratecontrol import INF, GradientLimit, RatePolicy
@@ -40,7 +56,8 @@ from pipelines.source.redact import Redactor, url_secrets
 from pipelines.source.selectors import id_text, select
 from pipelines.source.senders import AiohttpSender, HttpxSender, Sender
 from pipelines.source.shared_rate import LocalRate, RedisRate
-from pipelines.source.spend import SpendLog
+from pipelines.source.spend import SpendCeilingReached, SpendLog
+from pipelines.source.throttle import ThrottleAccount
 from pipelines.source.urls import list_query, strip_userinfo
 from pipelines.source.wire import Answer, Call, Calls, Route
 
@@ -109,6 +126,8 @@ class SourceApiClient:
             basic = httpx.BasicAuth(base.username, base.password)
         if basic is not None:  # a default header like the others, whichever sender sends it
             headers["Authorization"] = _basic_header(basic)
+        headers.update({k: v for k, v in credentials.headers.items() if v})  # client.secret_headers
+        self._params.update({k: v for k, v in credentials.params.items() if v})  # client.secret_params
         self._auth_setting = _auth_setting(source)
         self.redactor = Redactor(
             [*credentials.values(), *url_secrets(settings.base_url), *url_secrets(settings.proxy_url)]
@@ -142,6 +161,11 @@ class SourceApiClient:
             )
         )
         self._usable = usable_statuses(source.conditional, source.errors)
+        errors = source.errors
+        self.throttle = ThrottleAccount(
+            errors.max_throttle_wait,
+            errors.max_throttled_in_a_row or max(errors.max_throttle_attempts, 2 * rate.max_concurrency),
+        )
         self.gate = ConcurrencyGate(GradientLimit(rate.max_concurrency, rate.min_concurrency))
         self.rate = _rate(settings)
         self._paused_until = 0.0  # this client's own view of the last 429's pause
@@ -173,13 +197,28 @@ class SourceApiClient:
         await self._sender.aclose()
         await self._http.aclose()
         await self.rate.aclose()
-        total = self.meter.total
+        calls = dict(self.meter.calls)
+        await self.listing_done()
+        if self.listing_spend is not self.spend:
+            calls.pop("listing", None)  # written down apart
+        if self.spend is not None:
+            await self.spend.close(sum(calls.values()), self.source.cost.of(calls))
+
+    async def listing_done(self) -> None:
+        """The listing's calls are over (it is written down apart from the others'): what it
+        was granted and did not use goes back to the day's ceiling now, not when the client
+        closes."""
         if self.listing_spend is not self.spend and self.listing_spend is not None:
             listed = self.meter.calls["listing"]
-            await self.listing_spend.close(listed)
-            total -= listed
-        if self.spend is not None:
-            await self.spend.close(total)
+            await self.listing_spend.close(listed, self.source.cost.of({"listing": listed}))
+
+    @property
+    def ceiling_reached(self) -> str | None:
+        """The day's spending ceiling, once it held one of this client's calls back."""
+        for spend in (self.spend, self.listing_spend):
+            if spend is not None and spend.reached is not None:
+                return spend.reached.describe()
+        return None
 
     def limits(self) -> dict[str, float]:
         """The rate (requests/s; inf: none) and concurrency limit in force, and requests in flight."""
@@ -244,18 +283,23 @@ class SourceApiClient:
         parsed = self._parsed("bulk_probe", answer, attempts)
         items = self._list("bulk_probe", parsed, spec.data_selector, answer, attempts)
         records: dict[str, dict] = {}
+        ambiguous: set[str] = set()
         id_spec = self.source.id
         for item in items:
             rid = id_text(select(item, id_spec.path, None), id_spec.type)
-            if rid is not None and isinstance(item, dict):
-                records[rid] = item  # an item without a readable id stays unanswered (poison to the caller)
-        if spec.missing_selector is None:
-            wanted = set(rids)
-            return records, [rid for rid in rids if rid not in records and rid in wanted]
+            if rid is None or not isinstance(item, dict):
+                continue  # an item without a readable id stays unanswered (poison to the caller)
+            if rid in records and records[rid] != item:
+                ambiguous.add(rid)  # the same id twice, saying different things: no guess
+            records[rid] = item
+        for rid in ambiguous:  # unanswered: the caller makes it the resource's failure
+            del records[rid]
+        if spec.missing_selector is None:  # left out means missing; answered twice is not left out
+            return records, [rid for rid in rids if rid not in records and rid not in ambiguous]
         missing = select(parsed, spec.missing_selector, [])
         if not isinstance(missing, list):
             missing = []
-        return records, [t for m in missing if (t := id_text(m, id_spec.type)) is not None]
+        return records, [t for m in missing if (t := id_text(m, id_spec.type)) is not None and t not in ambiguous]
 
     @property
     def id_type(self) -> str:
@@ -279,23 +323,40 @@ class SourceApiClient:
             return Detail(self._list("detail", parsed, spec.data_selector, answer, attempts), attempts)
         return Detail(self._record("detail", answer, spec.data_selector, spec.required, rid, attempts), attempts)
 
-    async def iter_ids(self, meter: CallMeter | None = None) -> AsyncIterator[list[str]]:
+    async def iter_ids(
+        self, meter: CallMeter | None = None, account: ListingAccount | None = None
+    ) -> AsyncIterator[list[str]]:
         """Every id the listing serves, a page at a time (pages are yielded, never piled up)."""
-        async for page in self.iter_listing(meter=meter):
+        async for page in self.iter_listing(meter=meter, account=account):
             yield [rid for rid, _ in page]
 
-    async def iter_listing(
-        self, changed_since: str | None = None, meter: CallMeter | None = None
-    ) -> AsyncIterator[list[tuple[str, dict]]]:
-        """Every (id, item) the listing serves, a page at a time (yielded, never piled up); with
-        ``changed_since``, only the items the API says changed since then (the declared filter,
-        sent with the first page and kept by the paginator on every page after it).
-
-        A next page asked for twice would page for ever (and bill every page): an ApiFailure.
-        So is a next-page URL on another host (the credential would travel there)."""
+    def listing_account(self) -> ListingAccount:
+        """A new account of one walk of the declared listing (``source/listing_account.py``)."""
         spec = self.source.listing
         if spec is None:
             raise ValueError(f"source {self.source.name!r} declares no listing: give it a watchlist CSV")
+        return ListingAccount(
+            where=f"{self.source.name}: listing {spec.path}",
+            page_size=spec.page_size,
+            offset_paged=isinstance(spec.paginator, OffsetPaginator | PageNumberPaginator),
+            max_pages_without_new=spec.max_pages_without_new,
+        )
+
+    async def iter_listing(
+        self, changed_since: str | None = None, meter: CallMeter | None = None, account: ListingAccount | None = None
+    ) -> AsyncIterator[list[tuple[str, dict]]]:
+        """Every (id, item) the listing serves, a page at a time (yielded, never piled up), each id
+        once; with ``changed_since``, only the items the API says changed since then (the declared
+        filter, sent with the first page and kept by the paginator on every page after it).
+
+        ``account`` (one is made when not given) counts what the pages served and refused, and
+        says at the end whether that accounts for every item. A listing past its bounds (pages
+        that add no new id, more pages than its stated total allows, a next page already
+        served, a next page on another host) stops there: the account says why. A page's
+        failure is written in the account and raised (an outage; ``ApiFailure`` stops the run)."""
+        spec = self.source.listing
+        account = account if account is not None else self.listing_account()
+        assert spec is not None  # listing_account refuses a source without one
         pager = Pager(spec.paginator, spec.page_size, spec.page_size_param)
         params = {**pager.first(), **self._query(spec, self._projection(spec.fields))}
         if changed_since is not None:
@@ -307,53 +368,71 @@ class SourceApiClient:
         id_spec = self.source.id
         while True:
             call = self._calls.build("GET", target, params=params, headers=spec.headers or None)
-            answer, attempts = await self._get("listing", call, meter)
-            parsed = self._parsed("listing", answer, attempts)
-            items = self._list("listing", parsed, spec.data_selector, answer, attempts)
-            page = []
-            for item in items:
-                rid = id_text(select(item, id_spec.path, None), id_spec.type)
-                if rid is None or not isinstance(item, dict):
-                    raise self._error(
-                        ErrorClass.POISON,
-                        f"a listing item has no {id_spec.type} id at {id_spec.path}",
-                        answer.call,
-                        answer,
-                        attempts,
-                        "listing",
-                    )
-                page.append((rid, item))
-            yield page
             try:
-                following = pager.after(params, answer.headers, parsed, len(items))
-            except ValueError as exc:
-                raise ApiFailure(
-                    "api_contract", f"the listing cannot be paged: {exc}", (f"{self.source.name}: listing.paginator",)
-                ) from None
-            if following is None:
+                answer, attempts = await self._get("listing", call, meter)
+                parsed = self._parsed("listing", answer, attempts)
+                items = self._list("listing", parsed, spec.data_selector, answer, attempts)
+            except SourceError as exc:
+                account.stop(f"page {account.pages + 1} failed ({exc.error_class}: {exc.message})")
+                raise
+            except asyncio.CancelledError:
+                account.stop(f"stopped at page {account.pages + 1}")
+                raise
+            page: dict[str, dict] = {}
+            for item in items:
+                rid = id_text(select(item, id_spec.path, None), id_spec.type) if isinstance(item, dict) else None
+                if rid is None:
+                    account.refuse(*_refused_item(item, id_spec.path, id_spec.type))
+                elif rid not in page:
+                    page[rid] = item
+            total = self._stated_total(parsed, answer.headers)
+            account.clock(_http_date(answer.headers.get("date")))
+            try:
+                new = account.page(list(page), total)
+                yield [(rid, page[rid]) for rid in new]
+                following = pager.after(params, answer.headers, parsed, len(items), total)
+                account.last_page(has_next=following is not None)
+                if following is None:
+                    return
+                seen.add(_page_key(target, params))
+                if following.url is not None:  # relative to the page's own URL (RFC 3986, RFC 8288)
+                    url = self._same_origin(httpx.URL(answer.call.url).join(following.url))
+                    target, params = url.copy_merge_params(self._params), {}
+                else:
+                    params = following.params or {}
+                if _page_key(target, params) in seen:
+                    raise ListingRunaway(
+                        f"{account.where}: the next page does not advance: after {len(seen)} page(s) it "
+                        "pointed at a page already served"
+                    )
+            except (ListingRunaway, ValueError) as exc:  # bounds, a total that is no number, another host
+                account.stop(self.redactor.text(str(exc)))
                 return
-            seen.add(_page_key(target, params))
-            if following.url is not None:
-                target, params = self._same_origin(following.url).copy_merge_params(self._params), {}
-            else:
-                params = following.params or {}
-            if _page_key(target, params) in seen:
-                raise ApiFailure(
-                    "api_contract",
-                    f"the listing's next page does not advance: after {len(seen)} page(s) it pointed at a page "
-                    "already served, which would page for ever",
-                    (f"{self.source.name}: listing.paginator",),
-                )
 
-    def _same_origin(self, url: str) -> httpx.URL:
-        target = self._http.base_url.join(url)
+    def _stated_total(self, parsed: Any, headers: Mapping[str, str]) -> int | None:
+        """How many items the API says the listing holds (its body or a header), if it says."""
+        spec = self.source.listing
+        assert spec is not None
+        path = spec.total_path or getattr(spec.paginator, "total_path", None)
+        if isinstance(spec.paginator, PageNumberPaginator) and not spec.total_path:
+            path = None  # the page-number paginator's total_path counts pages, not items
+        value = select(parsed, path, None) if path else None
+        if value is None and spec.total_header:
+            value = headers.get(spec.total_header)
+        if value is None or isinstance(value, bool):
+            return None
+        try:
+            total = int(str(value).strip())
+        except ValueError:
+            return None  # a total that is no number states nothing
+        return total if total >= 0 else None
+
+    def _same_origin(self, target: httpx.URL) -> httpx.URL:
         base = self._http.base_url
         if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
-            raise ApiFailure(
-                "api_contract",
+            raise ValueError(
                 f"the listing's next page is on another host ({target.scheme}://{target.host}): not followed, "
-                "the credential would travel there",
-                (f"{self.source.name}: listing.paginator",),
+                "the credential would travel there"
             )
         return target
 
@@ -405,10 +484,15 @@ class SourceApiClient:
         """
         throttled_for, throttles = 0.0, 0
         deadline, max_bytes = self.source.client.timeouts.deadline, self.source.client.max_response_bytes
-        gate, sender, rate = self.gate, self._sender, self.rate
+        gate, sender, rate, throttle = self.gate, self._sender, self.rate, self.throttle
+        spend = self.spend if kind != "listing" else self.listing_spend
         while True:
             if self.failure is not None:
                 raise self.failure
+            if throttle.deferred is not None:  # the API throttled the client past its bounds
+                raise self._error(ErrorClass.DEFERRED, throttle.deferred, call, kind=kind)
+            if spend is not None and spend.exhausted:  # the day's ceiling: nothing more goes out
+                raise self._error(ErrorClass.SPEND_CEILING, spend.ceiling_message(), call, kind=kind)
             if not gate.try_enter():  # awaited only when it must wait: most calls find a place
                 await gate.enter()
             try:
@@ -416,16 +500,21 @@ class SourceApiClient:
                 # for a slot while the API went down must not be sent after the breaker opened.
                 decision = self.breaker.before_call()
                 trial = decision.trial if isinstance(decision, Go) else await self._pass_breaker(call, kind)
-                failed = False
+                failed = going = False
                 try:
                     wait = rate.reserve_nowait()  # most calls wait for nothing: no await then
                     if wait is None or wait > 0 or self._paused_until > time.monotonic():
                         await self._wait_turn(wait)
                     if self.failure is not None:
                         raise self.failure
-                    spend = self.spend if kind != "listing" else self.listing_spend
+                    if throttle.deferred is not None:  # decided while this call waited for its turn
+                        raise self._error(ErrorClass.DEFERRED, throttle.deferred, call, kind=kind)
                     if spend is not None:
-                        await spend.before_send()  # written down before it is sent: it is paid for
+                        try:  # granted before it is sent: it is paid for, and within the ceiling
+                            await spend.before_send()
+                        except SpendCeilingReached as exc:
+                            raise self._error(ErrorClass.SPEND_CEILING, str(exc), call, kind=kind) from None
+                    going = True
                     sent = time.monotonic()
                     try:  # the whole answer, within the deadline and the size cap
                         if sender.keeps_deadline:
@@ -475,7 +564,7 @@ class SourceApiClient:
                         error_class, problem = judge(answer, self.source.conditional, conditional, self.source.errors)
                     failed = error_class is ErrorClass.TRANSIENT
                 finally:
-                    if first or trial:
+                    if (first or trial) and going:  # a call never sent says nothing of the API
                         self.breaker.record(failed, trial)
             finally:
                 gate.release()
@@ -483,12 +572,16 @@ class SourceApiClient:
             if error_class is not ErrorClass.THROTTLED and not failed:
                 gate.sample(rtt)
             if error_class is None:
+                throttle.answered()
                 return answer
             if error_class is ErrorClass.THROTTLED:
                 s = self.source.errors
-                wait = throttle_wait(answer.headers, s)
+                asked = throttle_wait(answer.headers, s)
+                wait = throttle.throttled(asked)  # every call of the client pauses, for at most the bound
                 self._count(meter, throttled=1)
-                throttled_for += wait
+                if throttle.deferred is not None:
+                    raise self._error(ErrorClass.DEFERRED, throttle.deferred, call, answer, kind=kind)
+                throttled_for += asked
                 throttles += 1
                 if throttled_for > s.max_throttle_wait or throttles > s.max_throttle_attempts:
                     raise self._error(  # to tier 2 at once: tier 1 would only wait it out again
@@ -502,6 +595,7 @@ class SourceApiClient:
                 self._paused_until = max(self._paused_until, time.monotonic() + wait)
                 await self.rate.throttled(wait)
                 continue
+            throttle.answered()  # an answer that is not a 429: the API serves again
             error = self._error(error_class, problem, call, answer, kind=kind)
             if error_class is ErrorClass.AUTH:
                 self.fail(
@@ -516,16 +610,24 @@ class SourceApiClient:
 
     async def _wait_turn(self, wait: float | None) -> None:
         """Wait for this request's slot of the (shared) rate (``wait``: what reserving it answered;
-        None: not reserved yet), and out any pause a 429 set meanwhile (then reserve again)."""
+        None: not reserved yet), and out any pause a 429 set meanwhile (then reserve again). A
+        long wait is slept a little at a time: a call that waits must not outlive the client's
+        decision to stop calling (a failure of the API, a throttled-out day)."""
         while True:
             if wait is None:
                 wait = await self.rate.reserve()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await self._sleep_unless_stopped(wait)
             if time.monotonic() >= self._paused_until:
                 return
-            await asyncio.sleep(self._paused_until - time.monotonic())
+            await self._sleep_unless_stopped(self._paused_until - time.monotonic())
             wait = None
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.25))
+            if self.failure is not None or self.throttle.deferred is not None:
+                return  # the caller checks which, and raises it
 
     async def _pass_breaker(self, call: Call, kind: str) -> bool:
         """Wait while the breaker holds calls; True when this call is its half-open trial."""
@@ -631,3 +733,25 @@ def _basic_header(auth: httpx.BasicAuth) -> str:
     """The Authorization header httpx's BasicAuth would add, encoded as httpx encodes it."""
     request = httpx.Request("GET", "http://localhost/")
     return next(auth.auth_flow(request)).headers["Authorization"]
+
+
+def _refused_item(item: Any, path: str, id_type: str) -> tuple[str, str]:
+    """How a listing item without a usable id is named in the account: its id value as served
+    (cut short), and what is wrong with it."""
+    if not isinstance(item, dict):
+        return repr(item)[:80], f"is not an object but {type(item).__name__}"
+    value = select(item, path, None)
+    shown = repr(value)[:80]
+    if value is None:
+        return repr(item)[:80], f"has no id at {path or 'the top'}"
+    return shown, f"is not a{'n' if id_type == 'integer' else ''} {id_type} id (at {path}: {type(value).__name__})"
+
+
+def _http_date(value: str | None) -> float | None:
+    """An HTTP date (a ``Date`` header) as epoch seconds, or None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None

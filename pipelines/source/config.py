@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from pipelines.source.declaration import ApiKeyAuth, BasicAuth, BearerAuth, SourceDeclaration
-from pipelines.source.redact import header_problem
+from pipelines.source.declaration import ApiKeyAuth, BasicAuth, BearerAuth, SourceDeclaration, base_url_problem
+from pipelines.source.redact import header_problem, register, url_secrets
 from pipelines.source.urls import strip_userinfo
 
 
@@ -23,9 +23,11 @@ class Credentials:
     token: str | None = None  # bearer token or API key
     username: str | None = None
     password: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # client.secret_headers, resolved
+    params: dict[str, str] = field(default_factory=dict)  # client.secret_params, resolved
 
     def values(self) -> list[str]:
-        return [v for v in (self.token, self.password) if v]
+        return [v for v in (self.token, self.password, *self.headers.values(), *self.params.values()) if v]
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,9 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 def resolve_credentials(source: SourceDeclaration, environ: Mapping[str, str] = os.environ) -> Credentials:
     """The credentials the declaration names, read now; a variable it names and that is unset is
     an error naming it (calling without the credential would fail every call, and be billed),
-    except for the embedded sample API, which takes a credential only when it is given one."""
-    auth = source.client.auth
+    except for the embedded sample API, which takes a credential only when it is given one.
+    Every value read is known to the process's scrubber from here on (``redact.register``)."""
+    auth, client = source.client.auth, source.client
 
     def need(name: str) -> str:
         value = environ.get(name)
@@ -67,19 +70,36 @@ def resolve_credentials(source: SourceDeclaration, environ: Mapping[str, str] = 
             raise MissingSecretError(f"{name} {problem}")
         return value or ""
 
+    headers = {header: need(name) for header, name in client.secret_headers.items()}
+    params = {param: need(name) for param, name in client.secret_params.items()}
     if isinstance(auth, BearerAuth | ApiKeyAuth):
-        return Credentials(token=need(auth.token_env) or None)
-    if isinstance(auth, BasicAuth):
-        return Credentials(username=need(auth.username_env) or None, password=need(auth.password_env) or None)
-    return Credentials()
+        found = Credentials(token=need(auth.token_env) or None, headers=headers, params=params)
+    elif isinstance(auth, BasicAuth):
+        found = Credentials(
+            username=need(auth.username_env) or None,
+            password=need(auth.password_env) or None,
+            headers=headers,
+            params=params,
+        )
+    else:
+        found = Credentials(headers=headers, params=params)
+    register(found.values())
+    return found
 
 
 def resolve_base_url(source: SourceDeclaration, environ: Mapping[str, str] = os.environ) -> str | None:
-    """The API's URL (None: the embedded sample API)."""
+    """The API's URL (None: the embedded sample API). One read from a variable must be an API's
+    base URL; what it holds instead is not shown (a variable named in error may hold anything)."""
     client = source.client
     if client.base_url_env:
         value = environ.get(client.base_url_env, "").strip()
         if not value:
             raise MissingSecretError(f"{client.base_url_env} is not set: source {source.name!r} reads its URL from it")
+        problem = base_url_problem(strip_userinfo(value))
+        if problem is not None:
+            raise MissingSecretError(
+                f"{client.base_url_env} (source {source.name!r}'s URL) {problem}; its value is not shown"
+            )
+        register(url_secrets(value))
         return value
     return client.base_url

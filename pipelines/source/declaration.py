@@ -17,23 +17,68 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipelines.core.ids import SOURCE_NAME
+from pipelines.core.ceiling import SpendPolicy, per_id_need
+from pipelines.core.ids import name_problem
+from pipelines.source.credentials import carries_credential, looks_like_credential, variable_problem
 from pipelines.source.selectors import split
 from pipelines.source.urls import PLACEHOLDER, placeholders
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
 
 def _env_name(value: str) -> str:
-    if not ENV_NAME.match(value):
+    problem = variable_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# An HTTP header name is a token (RFC 9110): no space, no control character, no separator.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _header_name(value: str) -> str:
+    if not HEADER_NAME.fullmatch(value):
         raise ValueError(
-            "must be the NAME of an environment variable (letters, digits and _), never its value "
-            "(what was given is not shown: it may be a secret)"
+            f"{value[:60]!r} is not an HTTP header name (letters, digits and !#$%&'*+.^_`|~-; no space or line break)"
         )
     return value
 
 
+def _plain_value(value: str) -> str:
+    """A header or parameter value a request can carry as written: no control character (a CR or
+    LF would end the header and start another)."""
+    bad = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise ValueError(
+            f"holds the control character {bad!r} at position {value.index(bad)}: a request cannot carry it"
+        )
+    return value
+
+
+def _no_inline_credentials(where: str, values: dict[str, str]) -> dict[str, str]:
+    """Headers or parameters written in the declaration carry no credential: one named like a
+    credential, or with a value shaped like one, is refused (its value not shown)."""
+    for name, value in values.items():
+        if carries_credential(name) or looks_like_credential(value):
+            raise ValueError(
+                f"{name} looks like a credential (its value is not shown): declare it by variable name, "
+                f"client.secret_{where}: {{{name}: A_VARIABLE}} (or under auth), never inline"
+            )
+    return values
+
+
 EnvName = Annotated[str, AfterValidator(_env_name), Field(description="the NAME of an environment variable")]
+HeaderName = Annotated[str, AfterValidator(_header_name)]
+PlainValue = Annotated[str, AfterValidator(_plain_value)]
+Headers = Annotated[
+    dict[HeaderName, PlainValue],
+    AfterValidator(lambda value: _no_inline_credentials("headers", value)),
+    Field(description="static headers (never a credential)"),
+]
+Params = Annotated[
+    dict[str, PlainValue],
+    AfterValidator(lambda value: _no_inline_credentials("params", value)),
+    Field(description="static query parameters (never a credential)"),
+]
 Path = Annotated[str, Field(description="a dotted path into a JSON body; '' is the body itself")]
 Statuses = Annotated[frozenset[int], Field(description="HTTP statuses")]
 
@@ -59,6 +104,14 @@ class ApiKeyAuth(Spec):
     name: str = Field(min_length=1, description="the header (or query parameter) carrying the key")
     location: Literal["header", "query"] = "header"
     token_env: EnvName
+
+    @model_validator(mode="after")
+    def _name_fits(self) -> ApiKeyAuth:
+        if self.location == "header":
+            _header_name(self.name)
+        else:
+            _plain_value(self.name)
+        return self
 
     def variables(self) -> list[str]:
         return [self.token_env]
@@ -126,8 +179,14 @@ class Client(Spec):
     base_url_env: EnvName | None = None
     sample: SampleApi | None = None
     auth: Auth = NoAuth()
-    headers: dict[str, str] = {}
-    params: dict[str, str] = {}
+    headers: Headers = {}
+    params: Params = {}
+    secret_headers: dict[HeaderName, EnvName] = Field(
+        {}, description="headers that carry a credential: header name -> the variable holding its value"
+    )
+    secret_params: dict[str, EnvName] = Field(
+        {}, description="query parameters that carry a credential: name -> the variable holding its value"
+    )
     proxy_url_env: EnvName | None = None
     timeouts: Timeouts = Timeouts()
     max_response_bytes: int = Field(8 * 1024 * 1024, ge=1024, le=1 << 30, description="after decompression")
@@ -139,16 +198,9 @@ class Client(Spec):
     def _url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.match(r"https?://[^/\s@]+(/\S*)?$", value):
-            raise ValueError(f"must be an http:// or https:// URL without credentials, got {value[:80]!r}")
-        return value
-
-    @field_validator("headers")
-    @classmethod
-    def _no_secret_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        secret = [k for k in value if k.lower() in {"authorization", "proxy-authorization", "cookie"}]
-        if secret:
-            raise ValueError(f"{secret[0]} carries a credential: declare it under auth, by environment variable")
+        problem = base_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem if "@" in value or looks_like_credential(value) else f"{problem}: {value[:80]!r}")
         return value
 
     @model_validator(mode="after")
@@ -189,6 +241,13 @@ class Errors(Spec):
     max_throttle_wait: float = Field(600.0, gt=0, le=86_400)
     max_throttle_attempts: int = Field(20, ge=1, le=10_000)
     min_throttle_wait: float = Field(0.5, ge=0, le=3600)
+    max_throttled_in_a_row: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="429s in a row across the client that defer the rest of its day; null: "
+        "max(max_throttle_attempts, twice rate.max_concurrency)",
+    )
 
     @model_validator(mode="after")
     def _disjoint(self) -> Errors:
@@ -225,8 +284,8 @@ class Conditional(Spec):
 class Endpoint(Spec):
     path: str
     data_selector: Path = ""
-    headers: dict[str, str] = {}
-    params: dict[str, str] = {}
+    headers: Headers = {}
+    params: Params = {}
 
 
 class Probe(Endpoint):
@@ -318,6 +377,13 @@ class Listing(Endpoint):
     paginator: Paginator = CursorPaginator(type="cursor")
     fields: list[str] = Field(["id"], description="projected fields of a listing item (with projection)")
     changed_since: ChangedSince | None = None
+    total_path: Path | None = Field(
+        None, description="where a page's body states how many items the listing holds (checked against the ids listed)"
+    )
+    total_header: str | None = Field(None, description="a header stating it instead (X-Total-Count)")
+    max_pages_without_new: int = Field(
+        5, ge=1, le=10_000, description="pages in a row that add no new id before the listing is stopped as a runaway"
+    )
 
 
 class Cost(Spec):
@@ -330,6 +396,27 @@ class Cost(Spec):
 
     def of(self, calls: dict[str, int]) -> float:
         return sum(getattr(self, kind, 0.0) * n for kind, n in calls.items()) / 1000
+
+
+class Spend(Spec):
+    """What a day may spend (``core/ceiling.py``): enforced before every call is sent, shared by
+    every step, run and worker of the source. Unset, the ceiling is derived from what the
+    strategy needs for the tracked ids, with ``headroom`` (a normal day never reaches it)."""
+
+    max_calls: int | None = Field(
+        None, ge=1, le=10**12, description="a day's calls of this source; null: derived from the tracked ids"
+    )
+    max_cost: float | None = Field(
+        None, gt=0, le=10**12, description="a day's spend at the prices of cost:, in their currency; null: none"
+    )
+    headroom: float = Field(1.5, ge=1, le=100, description="the derived ceiling: this times a day of every id new")
+    min_calls: int = Field(1_000, ge=1, le=10**12, description="the derived ceiling's floor")
+    max_age_days: int | None = Field(
+        None,
+        ge=0,
+        le=100_000,
+        description="a run of a day older than this makes no call unless it opts in (tag pipelines/sync_past_day)",
+    )
 
 
 class SourceDeclaration(Spec):
@@ -348,14 +435,20 @@ class SourceDeclaration(Spec):
     detail: Detail = Detail()
     listing: Listing | None = Listing()
     cost: Cost = Cost()
+    spend: Spend = Spend()
+    watchlist_csv: str | None = Field(
+        None,
+        min_length=1,
+        description="a CSV whose resource_id (or id) column is the ids to track, instead of the listing; "
+        "a relative path is read from the declaration's folder",
+    )
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not SOURCE_NAME.match(value):
-            raise ValueError(
-                f"must be lower-case letters, digits and _ starting with a letter (at most 40), got {value!r}"
-            )
+        problem = name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
@@ -407,6 +500,35 @@ class SourceDeclaration(Spec):
     @property
     def embedded(self) -> bool:
         return self.client.sample is not None
+
+    def spend_policy(self) -> SpendPolicy:
+        """How this source's daily spending ceiling is worked out (``spend``, ``core/ceiling.py``)."""
+        spend = self.spend
+        return SpendPolicy(
+            per_id=per_id_need(self.probe.strategy, self.bulk_probe.max_ids if self.bulk_probe else None),
+            page_size=self.listing.page_size if self.listing else 0,
+            headroom=spend.headroom,
+            floor=spend.min_calls,
+            max_calls=spend.max_calls,
+            max_cost=spend.max_cost,
+        )
+
+    def price(self, kinds: tuple[str, ...]) -> float:
+        """The dearest of these kinds of call, one call (``cost`` is per 1,000)."""
+        return max(getattr(self.cost, kind) for kind in kinds) / 1000
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an API's base URL (None: it can): an http(s) URL with no password
+    (a credential goes by variable), no query (every call's path would be lost after it) and no
+    fragment. The URL is never quoted when it may hold a credential."""
+    if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", url):
+        if "?" in url or "#" in url:
+            return "must be an http:// or https:// URL without a query or fragment (a query would swallow every call's path; declare parameters under params)"
+        return "must be an http:// or https:// URL"
+    if "@" in url.split("/", 3)[2]:
+        return "must be an http:// or https:// URL without credentials (declare them under auth, by variable name)"
+    return None
 
 
 def _check_path(where: str, template: str, wanted: list[str]) -> None:

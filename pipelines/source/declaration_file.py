@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from pipelines.source.declaration import Auth, Paginator, SourceDeclaration
+from pipelines.source.yaml_screen import UnsafeYaml, screen, screen_file
 
 
 class DeclarationError(ValueError):
@@ -21,15 +22,19 @@ class DeclarationError(ValueError):
 
 
 def load_declaration(path: str | Path) -> SourceDeclaration:
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DeclarationError(f"{path}: cannot read the source declaration: {exc.strerror}") from None
-    return parse_declaration(text, str(path))
+        text = screen_file(path)
+    except UnsafeYaml as exc:
+        raise DeclarationError(str(exc)) from None
+    return parse_declaration(text, str(path), screened=True)
 
 
-def parse_declaration(text: str, origin: str = "<declaration>") -> SourceDeclaration:
+def parse_declaration(text: str, origin: str = "<declaration>", screened: bool = False) -> SourceDeclaration:
+    if not screened:
+        try:
+            screen(text, origin)
+        except UnsafeYaml as exc:
+            raise DeclarationError(str(exc)) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

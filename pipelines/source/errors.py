@@ -34,6 +34,8 @@ class ErrorClass(StrEnum):
     CIRCUIT_OPEN = "circuit_open"  # never sent: the breaker held it
     AUTH = "auth"  # 401/403: the credential, not the resource (an ApiFailure, never a sub-job's outcome)
     INVALID_ID = "invalid_id"  # an id that cannot be sent or stored (control characters, too long)
+    SPEND_CEILING = "spend_ceiling"  # never sent: the day's spending ceiling is reached
+    DEFERRED = "deferred"  # never sent: the API throttles the client past what it will wait for
 
 
 def classify_status(

@@ -7,6 +7,7 @@ URL to follow), or None when the listing is done. The client sends; these only d
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +58,11 @@ class Pager:
             params[spec.page_param] = str(spec.base_page)
         return params
 
-    def after(self, params: dict[str, str], headers: Any, body: Any, records: int) -> NextPage | None:
+    def after(
+        self, params: dict[str, str], headers: Any, body: Any, records: int, total: int | None = None
+    ) -> NextPage | None:
+        """The next request after a page of ``records`` items, or None: the listing is done.
+        ``total``: the items the API says the listing holds (offset and page number stop there)."""
         spec = self.spec
         if isinstance(spec, d.SinglePagePaginator):
             return None
@@ -76,14 +81,24 @@ class Pager:
             return None
         if isinstance(spec, d.OffsetPaginator):
             self.served += records
-            total = select(body, spec.total_path, None) if spec.total_path else None
-            if (total is not None and self.served >= _int(total)) or (total is None and records < self.page_size):
+            if total is None and spec.total_path:
+                total = (
+                    _int(select(body, spec.total_path, None))
+                    if select(body, spec.total_path, None) is not None
+                    else None
+                )
+            if (total is not None and self.served >= total) or (total is None and records < self.page_size):
                 return None
             return NextPage(params={**params, spec.offset_param: str(self.served)})
         assert isinstance(spec, d.PageNumberPaginator)
         self.page += 1
         pages = select(body, spec.total_path, None) if spec.total_path else None
-        last = spec.base_page + _int(pages) - 1 if pages is not None else None
+        if pages is not None:
+            last: int | None = spec.base_page + _int(pages) - 1
+        elif total is not None:  # the items the API states, in pages of the size asked for
+            last = spec.base_page + math.ceil(total / self.page_size) - 1
+        else:
+            last = None
         if (last is not None and self.page > last) or (last is None and records < self.page_size):
             return None
         return NextPage(params={**params, spec.page_param: str(self.page)})

@@ -62,14 +62,40 @@ _scrubber = Redactor()
 _factory = logging.getLogRecordFactory()
 
 
-def scrub_logs(secrets: Iterable[str | None]) -> None:
-    """Keep ``secrets`` out of every log line of this process, whoever logs it: httpx logs each
-    request's URL (a webhook's secret path) and httpcore, at DEBUG, each response's headers (a
-    reflecting API echoes the token). A record is scrubbed when it is made, which happens only
-    when its level is enabled, before any handler (ours, Dagster's, pytest's) formats it."""
+def register(secrets: Iterable[str | None]) -> None:
+    """Every secret value this process holds (the settings', and each credential a source's
+    declaration names, once read) joins the one scrubber that everything stored or logged
+    passes through: every log line of the process, whoever logs it (httpx logs each request's
+    URL, httpcore at DEBUG each response's headers; a record is scrubbed when it is made, before
+    any handler formats it), every statement's parameters written to the warehouse
+    (``warehouse/connect.py``), the metadata and failures handed to Dagster (``scrub``)."""
     global _scrubber
-    _scrubber = Redactor([*_scrubber.secrets, *secrets])
+    new = [s for s in secrets if s and len(s) >= MIN_SECRET and s not in _scrubber.secrets]
+    if new:
+        _scrubber = Redactor([*_scrubber.secrets, *new])
     logging.setLogRecordFactory(_scrubbing_factory)
+
+
+def scrub(value):
+    """``value`` (text, bytes, or JSON-shaped lists and dicts of them) without any secret the
+    process knows."""
+    scrubber = _scrubber
+    if not scrubber.secrets:
+        return value
+    if isinstance(value, str):
+        return scrubber.text(value)
+    if isinstance(value, bytes):
+        return scrubber.bytes(value)
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(scrub(v) for v in value)
+    return value
+
+
+def known_secrets() -> int:
+    """How many secret values the process's scrubber knows."""
+    return len(_scrubber.secrets)
 
 
 def _scrubbing_factory(*args, **kwargs) -> logging.LogRecord:

@@ -5,12 +5,17 @@ from pydantic import Field
 
 from pipelines.core.batching import batch_size_for
 from pipelines.settings import load_settings
-from pipelines.source.client import CallMeter
+from pipelines.source.client import CallMeter, SourceApiClient
 from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.errors import SourceError
+from pipelines.source.listing_account import ListingAccount
+from pipelines.source.redact import scrub
+from pipelines.sync.ceiling import report_ceiling
+from pipelines.sync.listing_accounts import close_listing
 from pipelines.sync.listing_probe import Listing
 from pipelines.sync.paged_writes import write_while_listing
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
+from pipelines.sync.past_days import refuse_past_day
 from pipelines.sync.resources import DeclaredSource
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.stops import run_loop
@@ -22,7 +27,9 @@ _settings = load_settings()
 
 class WatchlistConfig(Config):
     csv_path: str | None = Field(
-        default=_settings.watchlist_csv, description="CSV with a resource_id column; unset: the API listing"
+        default=None,
+        description="CSV with a resource_id column; unset: the source's own (its declaration's watchlist_csv, or "
+        "WATCHLIST_CSV for the source configured by environment), else the API listing",
     )
     beside_sync: bool = Field(
         default=_settings.sync_listing_beside,
@@ -62,7 +69,7 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
         partitions_def=daily_partitions,
         group_name=scope.group,
         kinds={"sql"},
-        required_resource_keys={"warehouse"},
+        required_resource_keys=scope.resource_keys,
     )
     def retry_queue(context: AssetExecutionContext) -> MaterializeResult:
         """Tier 2: the sub-jobs due on this day that earlier days could not finish, and dead-letter
@@ -72,7 +79,9 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
         Materialising it hands every entry due by the day to the day's job set.
         """
         day = partition_day(context.partition_key)
-        counts = scope.store(context).schedule_retries(day)
+        store = scope.store(context)
+        refuse_past_day(context, store, scope.api(context).declaration())
+        counts = store.schedule_retries(day)
         context.log.info(f"retry queue {day}: {counts['retry']} retries and {counts['replay']} replays scheduled")
         return MaterializeResult(metadata={**counts, "scheduled": counts["retry"] + counts["replay"]})
 
@@ -92,7 +101,9 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
         """
         store = scope.store(context)
         day = partition_day(context.partition_key)
-        batch_size = config.batch_size or default_batch_size(scope.api(context).declaration())
+        declared = scope.api(context).declaration()
+        refuse_past_day(context, store, declared)
+        batch_size = config.batch_size or default_batch_size(declared)
         added = store.build_job_set(day, batch_size)
         store.note_batch_size(day, batch_size)  # the listing beside the sync numbers new ids alike
         counts = store.job_set_counts(day)
@@ -118,14 +129,19 @@ def refresh_watchlist(
     scope: SourceScope,
 ) -> MaterializeResult:
     day = partition_day(context.partition_key)
-    check_source(context.log, store, source_api)
+    check_source(context.log, store, source_api, scope.name)
+    refuse_past_day(context, store, source_api.declaration())
+    csv_path = (
+        config.csv_path or source_api.watchlist_csv() or (_settings.watchlist_csv if scope.name is None else None)
+    )
     meter = CallMeter()
     refresh_error = None
+    complete = True  # a CSV, or a listing that accounts for every item
     update = WatchlistUpdate()
     declared = source_api.declaration()
     probing = declared.probe.strategy in ("listing", "changed_since")  # the listing is the day's probe
     listed: Listing | None = None
-    if not probing and not config.csv_path and config.beside_sync and _syncs_after(context, scope):
+    if not probing and not csv_path and config.beside_sync and _syncs_after(context, scope):
         tracked = store.watchlist_counts()
         if tracked["active"]:  # day 1 lists here: the job set waits for the ids it has none of
             store.hand_over_listing(day, context.run.run_id)
@@ -134,43 +150,53 @@ def refresh_watchlist(
                 "which syncs the ids it finds new at its end"
             )
             return MaterializeResult(metadata={"listing": "beside the sync", **tracked})
-    if config.csv_path:
+    if csv_path:
         try:
-            for ids in csv_ids(config.csv_path):
+            for ids in csv_ids(csv_path):
                 update.add(store.upsert_watchlist(ids, "csv", day))
         except WatchlistCsvError as exc:
             raise Failure(str(exc), allow_retries=False) from None
-    if probing or not config.csv_path:
+    if probing or not csv_path:
         spend = scope.spend_log(context, day, "listing")  # the listing's calls are paid for too
         day_index = (day - _settings.pipeline_start_date).days
         listed = Listing(store, declared, day, day_index) if probing else None
+        account: ListingAccount | None = None
+        lister: SourceApiClient | None = None
 
         def watch(ids: list[str]) -> WatchlistUpdate:
             return store.upsert_watchlist(ids, "listing", day)
 
         async def from_listing() -> None:
+            nonlocal account, lister
             async with source_api.open(simulated_day(context.partition_key), spend=spend) as client:
+                account, lister = client.listing_account(), client
                 if listed is None:
-                    await write_while_listing(client.iter_ids(meter=meter), watch, update)
+                    await write_while_listing(client.iter_ids(meter=meter, account=account), watch, update)
                     return
                 probe = listed
 
                 def record(items: list[tuple[str, dict]]) -> WatchlistUpdate:
-                    ids = probe.record(items)  # the fingerprints, then the ids
-                    return WatchlistUpdate() if config.csv_path else watch(ids)
+                    ids = probe.record(items, account.present if account else None)  # the fingerprints, then the ids
+                    return WatchlistUpdate() if csv_path else watch(ids)
 
-                await write_while_listing(client.iter_listing(probe.plan.since, meter=meter), record, update)
-                probe.finish()
+                pages = client.iter_listing(probe.plan.since, meter=meter, account=account)
+                await write_while_listing(pages, record, update)
+                probe.finish(account)
 
-        try:  # a refused credential, a looping listing, a stop the run was told: the run stops here
+        try:  # a refused credential, a stop the run was told: the run stops here
             run_loop(context, store, from_listing(), day, "watchlist", scope.name)
-            if not probing:
-                store.finish_handed_listing(day)  # an earlier run's handoff is done with: listed here
         except SourceError as exc:
             if not store.watchlist_counts()["active"]:
                 raise
             refresh_error = str(exc)  # an API outage must not stop the day: keep what is tracked
             context.log.warning(f"watchlist not refreshed, syncing the ids already tracked: {exc}")
+        if lister is not None:
+            report_ceiling(context.log, store, day, context.run.run_id, scope.name, lister.ceiling_reached)
+        if account is not None:
+            close_listing(context.log, store, account, day, context.run.run_id, scope.name)
+            complete = account.complete
+            if not probing and complete:
+                store.finish_handed_listing(day)  # an earlier run's handoff is done with: listed here
     log_refused(context.log, update)
     counts = store.watchlist_counts()
     context.log.info(
@@ -179,7 +205,9 @@ def refresh_watchlist(
     )
     if listed is not None:
         context.log.info(listed.line())
-    refused = "\n".join(f"- {shown}: {problem}" for shown, problem in update.refused_sample)
+        for warning in listed.warnings:
+            context.log.warning(warning)
+    refused = scrub("\n".join(f"- {shown}: {problem}" for shown, problem in update.refused_sample))
     return MaterializeResult(
         metadata={
             "listed": update.listed,
@@ -189,7 +217,8 @@ def refresh_watchlist(
             "active": counts["active"],
             "inactive": counts["inactive"],
             "calls": meter.total,
-            "refresh_error": refresh_error or "",
+            "refresh_error": scrub(refresh_error or ""),  # an API's words: never a secret we know
+            "listing_complete": complete,
             **(listed.figures() if listed is not None else {}),
         }
     )
@@ -214,12 +243,13 @@ def _syncs_after(context: AssetExecutionContext, scope: SourceScope) -> bool:
     return scope.key("synced_resources") in context.job_def.asset_layer.executable_asset_keys
 
 
-def check_source(log, store: Warehouse, source_api: DeclaredSource, loud: bool = True) -> None:
+def check_source(log, store: Warehouse, source_api: DeclaredSource, owner: str | None, loud: bool = True) -> None:
     """Say (loudly: a warning, once a run, by the watchlist) when the embedded sample API is the
-    source, and refuse to mix sources."""
+    source, and refuse to mix sources (``owner``: the source's name; None: the one configured by
+    environment)."""
     try:
         identity = source_api.identity()
-        store.claim_source(identity)
+        store.claim_source(identity, owner)
     except (SourceMismatchError, ValueError) as exc:
         raise Failure(str(exc), allow_retries=False) from None
     if identity == "sample":

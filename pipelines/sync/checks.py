@@ -1,6 +1,7 @@
-"""Asset checks of each day: nothing lost, and not too much dead-lettered.
+"""Asset checks of each day: a listing that accounts for every item, nothing lost, enough synced,
+and not too much dead-lettered.
 
-The three checks of a source run as ONE step (a ``multi_asset_check``): each step costs Dagster
+The checks of a source run as ONE step (a ``multi_asset_check``): each step costs Dagster
 about a third of a second of events, and a day's run is short enough for that to show in its
 overhead (``make bench``'s overhead by step).
 
@@ -42,6 +43,17 @@ DEAD_LETTER_RATE = (
     "The share of the day's sub-jobs sent to the dead letter stays under DEAD_LETTER_MAX_RATE; "
     "above it the run fails (and alerts) instead of passing quietly."
 )
+LISTING_COMPLETE = (
+    "The day's listing accounted for every item: the ids listed reach the total the API stated, "
+    "no item was skipped by an order that shifted between pages, no full first page ended the "
+    "listing, no runaway or outage stopped it. An incomplete listing deactivates nothing and the "
+    "day's next run lists again."
+)
+SPEND_CEILING = (
+    "The day stayed under its spending ceiling (spend: in the declaration; derived from the tracked "
+    "ids when not set). When the ceiling holds calls back, the day's remaining sub-jobs go to the "
+    "retry queue unsent and this blocking check fails the run, saying so."
+)
 SYNCED_SHARE = (
     "Enough was synced: at least COMPLETION_MIN_RATIO of the day's sub-jobs ended changed, unchanged "
     "or gone. An API down all day defers every sub-job to the retry queue while every batch still "
@@ -53,13 +65,27 @@ def source_checks(
     scope: SourceScope, synced_resources: AssetsDefinition, dead_letter: AssetsDefinition
 ) -> list[AssetChecksDefinition]:
     """The daily checks of one source's assets, in one step."""
-    synced, dead = synced_resources.key, dead_letter.key
+    synced, dead, watched = synced_resources.key, dead_letter.key, scope.key("watchlist")
 
     @multi_asset_check(
         name=scope.node("daily_checks"),
         specs=[
+            AssetCheckSpec(  # after the sync too: from day 2 on, the sync lists beside its batches
+                "listing_complete",
+                asset=watched,
+                additional_deps=[synced],
+                description=LISTING_COMPLETE,
+                partitions_def=daily_partitions,
+            ),
             AssetCheckSpec("conservation", asset=synced, description=CONSERVATION, partitions_def=daily_partitions),
             AssetCheckSpec("synced_share", asset=synced, description=SYNCED_SHARE, partitions_def=daily_partitions),
+            AssetCheckSpec(
+                "spend_ceiling",
+                asset=synced,
+                blocking=True,
+                description=SPEND_CEILING,
+                partitions_def=daily_partitions,
+            ),
             AssetCheckSpec(
                 "dead_letter_rate",
                 asset=dead,
@@ -75,7 +101,14 @@ def source_checks(
         store = scope.store(context)
         day = partition_day(context.partition_key)
         selected = context.selected_asset_check_keys
-        for check, asset in ((conservation, synced), (synced_share, synced), (dead_letter_rate, dead)):
+        checks = (
+            (listing_complete, watched),
+            (conservation, synced),
+            (synced_share, synced),
+            (spend_ceiling, synced),
+            (dead_letter_rate, dead),
+        )
+        for check, asset in checks:
             if AssetCheckKey(asset, check.__name__) in selected:
                 yield check(store, day, asset)
 
@@ -135,3 +168,57 @@ def synced_share(store, day, asset: AssetKey) -> AssetCheckResult:
 
 
 sync_checks = source_checks(DEFAULT_SCOPE, synced_resources, dead_letter)
+
+
+def listing_complete(store, day, asset: AssetKey) -> AssetCheckResult:
+    account = store.listing_account(day)
+    if account is None:
+        return AssetCheckResult(
+            asset_key=asset,
+            check_name="listing_complete",
+            passed=True,
+            description="no listing today (the watchlist comes from a CSV, or it was not listed)",
+        )
+    stated = account["stated_total"]
+    metadata = {
+        k: account[k] for k in ("pages", "served", "distinct_ids", "duplicates", "refused") if account[k] is not None
+    }
+    if stated is not None:
+        metadata["stated_total"] = stated
+    counted = f"{account['distinct_ids']} ids in {account['pages']} pages"
+    return AssetCheckResult(
+        asset_key=asset,
+        check_name="listing_complete",
+        passed=bool(account["complete"]),
+        severity=AssetCheckSeverity.ERROR,
+        metadata=metadata,
+        description=f"complete: {counted}" if account["complete"] else f"INCOMPLETE ({counted}): {account['problem']}",
+    )
+
+
+def spend_ceiling(store, day, asset: AssetKey) -> AssetCheckResult:
+    spent = store.spent_totals(day)
+    reached = store.ceiling_reached(day)
+    metadata = {"calls": spent["calls"] + spent["listing_calls"], "cost": round(spent["spent_cost"], 4)}
+    if reached is None:
+        return AssetCheckResult(
+            asset_key=asset,
+            check_name="spend_ceiling",
+            passed=True,
+            metadata=metadata,
+            description=f"{metadata['calls']} calls; the spending ceiling held none back",
+        )
+    deferred = store.error_classes(day, limit=100).get("spend_ceiling", 0)
+    ceiling = f"{reached['calls']:,} calls" + (f" and {reached['cost']:g} in money" if reached["cost"] else "")
+    return AssetCheckResult(
+        asset_key=asset,
+        check_name="spend_ceiling",
+        passed=False,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={**metadata, "ceiling_calls": reached["calls"], "deferred_sub_jobs": deferred},
+        description=(
+            f"the day's spending ceiling ({ceiling}) was reached by run {reached['run_id']}: no call went out after "
+            f"it, {deferred} sub-jobs went to the retry queue unsent (first tomorrow). Raise spend.max_calls, "
+            "spend.max_cost or spend.headroom in the declaration if the day really needs more"
+        ),
+    )

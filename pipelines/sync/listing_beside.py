@@ -17,6 +17,7 @@ from datetime import date
 
 from pipelines.source.client import SourceApiClient
 from pipelines.source.errors import SourceError
+from pipelines.source.listing_account import ListingAccount
 from pipelines.source.meter import CallMeter
 from pipelines.sync.paged_writes import write_while_listing
 from pipelines.warehouse.store import Warehouse
@@ -31,7 +32,8 @@ class ListedBeside:
     update: WatchlistUpdate = field(default_factory=WatchlistUpdate)
     meter: CallMeter = field(default_factory=CallMeter)
     new_batches: list[int] = field(default_factory=list)
-    error: str | None = None  # the listing failed (an outage): the handoff stays pending
+    error: str | None = None  # the listing failed or is incomplete: the handoff stays pending
+    account: ListingAccount | None = None  # what the walk served (None: it did not run)
 
     def figures(self) -> dict[str, int | str]:
         u = self.update
@@ -42,12 +44,13 @@ class ListedBeside:
             "listing_calls": self.meter.total,
             "new_batches": len(self.new_batches),
             "listing_error": self.error or "",
+            "listing_complete": self.account.complete if self.account is not None else True,
         }
 
     def line(self) -> str:
         if not self.ran:
             return f"watchlist listing beside the sync: already whole; {len(self.new_batches)} new batches to sync"
-        outcome = f"failed ({self.error}), to be listed again by the day's next run" if self.error else "whole"
+        outcome = f"incomplete ({self.error}), to be listed again by the day's next run" if self.error else "whole"
         u = self.update
         return (
             f"watchlist listing beside the sync: {outcome}; {u.listed} ids listed ({u.reactivated} reactivated, "
@@ -63,15 +66,19 @@ async def list_beside(
     done = ListedBeside()
     if await asyncio.to_thread(store.handed_listing, day) is not None:
         done.ran = True
+        done.account = account = client.listing_account()
 
         def watch(ids: list[str]) -> WatchlistUpdate:
             return store.upsert_watchlist(ids, "listing", day)
 
         try:
-            await write_while_listing(client.iter_ids(meter=done.meter), watch, done.update)
+            await write_while_listing(client.iter_ids(meter=done.meter, account=account), watch, done.update)
         except SourceError as exc:  # an outage; an ApiFailure (not a SourceError) stops the run
             done.error = str(exc)
+        await client.listing_done()  # what its grant did not use goes back to the day's ceiling
         await asyncio.to_thread(store.build_job_set, day, batch_size)  # what was listed is kept
+        if done.error is None and not account.complete:
+            done.error = "; ".join(account.problems())
         if done.error is None:
             await asyncio.to_thread(store.finish_handed_listing, day)
     pending = await asyncio.to_thread(store.pending_batches, day)

@@ -4,11 +4,13 @@ the day's batches (``core/listing_probe.py`` holds the rules)."""
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 from pipelines.core.fingerprint import MissingFieldsError, fingerprint
-from pipelines.core.listing_probe import ListingPlan, later, marker_seconds, plan_listing
+from pipelines.core.listing_probe import ListingMode, ListingPlan, Markers, marker_seconds, plan_listing
 from pipelines.source.declaration import SourceDeclaration
+from pipelines.source.listing_account import ListingAccount
 from pipelines.source.selectors import select
 from pipelines.warehouse.store import Warehouse
 
@@ -29,30 +31,56 @@ class Listing:
             reconcile_every_days=f.reconcile_every_days if f else 1,
             fmt=f.format if f else "iso8601",
         )
-        self.watermark = self.plan.watermark
+        since = None  # the filter's bound, in changed mode
+        if self.plan.mode is ListingMode.CHANGED and self.plan.watermark is not None and f is not None:
+            since = self.plan.watermark - f.overlap_seconds
+        self.markers = Markers(self.plan.watermark, since)
         self.served = self.unfingerprinted = 0
+        self.warnings: list[str] = []
         store.start_listing(day, self.plan)
 
-    def record(self, items: list[tuple[str, dict]]) -> list[str]:
+    def record(self, items: list[tuple[str, dict]], present: float | None = None) -> list[str]:
         """Write down the page's fingerprints; its ids. An item lacking a fingerprint field is
-        not written down: its id is probed alone, as one the listing did not serve."""
+        not written down: its id is probed alone, as one the listing did not serve. ``present``:
+        the API's clock (its Date header); unknown, ours."""
         fingerprints = []
+        now = present if present is not None else time.time()
         for rid, item in items:
             try:
                 fingerprints.append((rid, fingerprint(item, self.declared.fingerprint)))
             except MissingFieldsError:
                 self.unfingerprinted += 1
             if self.filter is not None:
-                marker = marker_seconds(select(item, self.filter.cursor_path, None), self.filter.format)
-                self.watermark = later(self.watermark, marker)
+                self.markers.see(
+                    rid, marker_seconds(select(item, self.filter.cursor_path, None), self.filter.format), now
+                )
         self.store.record_listed(self.day, fingerprints)
         self.served += len(items)
         return [rid for rid, _ in items]
 
-    def finish(self) -> None:
-        """The listing is whole: the day's batches may rely on it, and the next day's filter
-        starts from its watermark once this day has synced whole."""
-        self.store.finish_listing(self.day, self.watermark)
+    def finish(self, account: ListingAccount) -> None:
+        """The listing ended. Whole, the day's batches may rely on it, and the next day's filter
+        starts from its watermark once this day has synced whole. Incomplete (it could not
+        account for its items), it is partial: what it served is used, every id it did not serve
+        is probed (none assumed unchanged, none assumed gone), and no watermark moves. A filter
+        the API ignored makes it the full listing it was."""
+        m, f = self.markers, self.filter
+        if m.future:
+            self.warnings.append(
+                f"{m.future} items carry a change marker ({f.cursor_path if f else ''}) past the API's own present "
+                f"(its Date header), e.g. {', '.join(m.future_sample)}: not trusted for the watermark"
+            )
+        if not account.complete:
+            self.store.finish_listing(self.day, None, ListingMode.PARTIAL)
+        elif m.older and f is not None:
+            self.warnings.append(
+                f"the API ignored the change filter listing.changed_since.param ({f.param}={self.plan.since}): "
+                f"{m.older} items older than it were served; the day is taken as the full listing it was "
+                "(ids it did not serve are probed, deletions found)"
+            )
+            self.store.finish_listing(self.day, m.watermark, ListingMode.FULL)
+        else:
+            self.store.finish_listing(self.day, m.watermark)
 
     def line(self) -> str:
         since = f" since {self.plan.since}" if self.plan.since else ""
@@ -64,4 +92,6 @@ class Listing:
             "listing_since": self.plan.since or "",
             "listing_served": self.served,
             "listing_unfingerprinted": self.unfingerprinted,
+            "listing_future_markers": self.markers.future,
+            "listing_filter_ignored": self.markers.older,
         }

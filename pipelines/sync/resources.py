@@ -11,6 +11,7 @@ from typing import Any
 from dagster import ConfigurableResource, EnvVar, Failure
 from pydantic import Field
 
+from pipelines.core.ceiling import Ceiling, Grant, SpendPolicy
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.source.client import ClientSettings, SourceApiClient
 from pipelines.source.config import Credentials, MissingSecretError, resolve_base_url, resolve_credentials
@@ -61,6 +62,13 @@ class DeclaredSource(ConfigurableResource):
 
     def _base_url(self) -> str:
         return resolve_base_url(self.declaration()) or EMBEDDED_URL
+
+    def watchlist_csv(self) -> str | None:
+        """The declaration's watchlist CSV (a relative path read from the declaration's folder)."""
+        csv = self.declaration().watchlist_csv
+        if csv is None or not self.declaration_file:
+            return csv
+        return str(Path(self.declaration_file).parent / csv)
 
     def _credentials(self, source: SourceDeclaration) -> tuple[Credentials, str | None]:
         proxy = os.environ.get(source.client.proxy_url_env) if source.client.proxy_url_env else None
@@ -221,10 +229,26 @@ class WarehouseResource(ConfigurableResource):
     def store(self, namespace: str | None = None) -> Warehouse:
         return _store(self.url, namespace)
 
-    def spend_log(self, day: date, kind: str, run_id: str, namespace: str | None = None) -> SpendLog:
-        """Where a client of ``run_id`` writes its calls down before sending them."""
+    def spend_log(
+        self,
+        day: date,
+        kind: str,
+        run_id: str,
+        namespace: str | None = None,
+        policy: SpendPolicy | None = None,
+        price: float = 0.0,
+    ) -> SpendLog:
+        """Where a client of ``run_id`` is granted its calls before sending them, within the
+        day's ceiling that ``policy`` works out (None: no ceiling); ``price``: its dearest call."""
         store, token = self.store(namespace), uuid.uuid4().hex
-        return SpendLog(lambda calls, final: store.record_spent(day, kind, token, run_id, calls, final))
+
+        def write(calls: int, cost: float, final: bool) -> Grant:
+            return store.record_spent(day, kind, token, run_id, calls, final, cost, policy)
+
+        def reached(ceiling: Ceiling) -> None:
+            store.note_ceiling_reached(day, run_id, ceiling)
+
+        return SpendLog(write, price=price, on_reached=reached)
 
     def existing(self, namespace: str | None = None) -> Warehouse:
         """The warehouse for a tool that only acts on what is there (replay): never created, so

@@ -60,7 +60,13 @@ class SourceScope:
         return context.resources.warehouse.store(self.namespace)
 
     def spend_log(self, context, day, kind: str):
-        return context.resources.warehouse.spend_log(day, kind, context.run.run_id, self.namespace)
+        """A client's grants of calls for ``day``: the sync's (probes, bulk probes, details) or the
+        listing's, within the source's daily spending ceiling."""
+        declared = self.api(context).declaration()
+        kinds = ("listing",) if kind == "listing" else ("probe", "bulk_probe", "detail")
+        return context.resources.warehouse.spend_log(
+            day, kind, context.run.run_id, self.namespace, declared.spend_policy(), declared.price(kinds)
+        )
 
 
 DEFAULT_SCOPE = SourceScope()

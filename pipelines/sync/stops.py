@@ -16,6 +16,7 @@ from pipelines.alerting.messages import Alert
 from pipelines.settings import load_settings
 from pipelines.source import event_loop
 from pipelines.source.errors import ApiFailure
+from pipelines.source.redact import scrub
 from pipelines.warehouse.store import Warehouse
 
 T = TypeVar("T")
@@ -35,7 +36,7 @@ def stop_run(
     store.halt_run(run_id, day, failure.kind, str(failure))
     log.error(f"{where}: {failure}")
     if first:
-        details = {"partition": day.isoformat() if day else "-", "run id": run_id, "what": failure.message[:900]}
+        details = {"partition": day.isoformat() if day else "-", "run id": run_id, "what": scrub(failure.message[:900])}
         if failure.settings:
             details["check"] = ", ".join(failure.settings)
         if failure.evidence is not None:
@@ -46,7 +47,7 @@ def stop_run(
         error = send(alert, store, load_settings().alert_webhook_url)
         if error:
             log.error(f"alert webhook failed (the alert is in the alerts table): {error}")
-    return Failure(description=str(failure), metadata={"kind": failure.kind}, allow_retries=False)
+    return Failure(description=scrub(str(failure)), metadata={"kind": failure.kind}, allow_retries=False)
 
 
 def halted(store: Warehouse, run_id: str) -> Failure | None:

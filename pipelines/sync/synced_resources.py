@@ -11,6 +11,8 @@ The ledger in the warehouse is the truth about which batches completed: a new ru
 partition skips them (unless ``force``), so it finishes a half-done day without re-fetching.
 """
 
+import asyncio
+
 from dagster import (
     AssetIn,
     AssetsDefinition,
@@ -33,11 +35,14 @@ from pipelines.core.engine import BatchSummary, SyncPlan, run_batches
 from pipelines.core.log_lines import Coalesced
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.core.systemic import GuardPolicy
-from pipelines.core.tasks import both
 from pipelines.settings import load_settings
+from pipelines.source.redact import scrub
 from pipelines.sync.assets import check_source, default_batch_size, job_set, log_refused
+from pipelines.sync.ceiling import report_ceiling
+from pipelines.sync.listing_accounts import close_listing
 from pipelines.sync.listing_beside import ListedBeside, list_beside
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
+from pipelines.sync.past_days import refuse_past_day
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.stops import halted, run_loop
 from pipelines.sync.summary import numbers, tables
@@ -72,11 +77,12 @@ def synced_resources_asset(scope: SourceScope, job_set: AssetsDefinition) -> Ass
         name=scope.node("plan_sync_steps"),
         ins={"job_set": In(Nothing)},
         out=DynamicOut(dict),
-        required_resource_keys={"warehouse"},
+        required_resource_keys=scope.resource_keys,
     )
     def plan_sync_steps(context: OpExecutionContext, config: PlanConfig):
         day = partition_day(context.partition_key)
         store = scope.store(context)
+        refuse_past_day(context, store, scope.api(context).declaration())
         pending = store.pending_batches(day, force=config.force)
         handed = store.handed_listing(day)
         context.log.info(
@@ -112,7 +118,7 @@ def synced_resources_asset(scope: SourceScope, job_set: AssetsDefinition) -> Ass
         store = scope.store(context)
         s = store.partition_summary(day)
         figures = numbers(s, sum(step["calls"] for step in steps), scope.api(context).declaration().cost)
-        listed = {f"watchlist_{k}": v for step in steps for k, v in step.get("listing", {}).items()}
+        listed = {f"watchlist_{k}": scrub(v) for step in steps for k, v in step.get("listing", {}).items()}
         context.add_output_metadata({**figures, **listed, **tables(store, day)})
         context.log.info(
             f"{day}: {s['batches_completed']}/{s['batches_expected']} batches, {s['sub_jobs']} sub-jobs, "
@@ -143,7 +149,7 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
     source_api, store = scope.api(context), scope.store(context)
     if (stopped := halted(store, context.run.run_id)) is not None:
         raise stopped
-    check_source(context.log, store, source_api, loud=False)
+    check_source(context.log, store, source_api, scope.name, loud=False)
     day = partition_day(context.partition_key)
     declared = source_api.declaration()
     plan = SyncPlan(
@@ -167,38 +173,48 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
         lines.add(summary.line())
 
     async def go():
-        nonlocal beside
         async with source_api.open(simulated_day(context.partition_key), spend, listing_spend) as client:
+
+            async def listed() -> list[int]:
+                """The listing beside the sync; its new ids' batches go before any not yet started."""
+                nonlocal beside
+                assert listing is not None
+                size = listing["batch_size"] or default_batch_size(declared)
+                beside = await list_beside(client, store, day, size, listing["after"])
+                await asyncio.to_thread(report_listing, context.log, beside, store, day, context.run.run_id, scope.name)
+                return beside.new_batches
+
             try:
-                sync = run_batches(client, store, plan, batch_nos, on_batch=on_batch)
-                if listing is None:
-                    done = await sync
-                else:
-                    size = listing["batch_size"] or default_batch_size(declared)
-                    done, beside = await both(sync, list_beside(client, store, day, size, listing["after"]))
-                    report_listing(context.log, beside)
-                    done += await run_batches(client, store, plan, beside.new_batches, on_batch=on_batch)
+                ahead = listed() if listing is not None else None
+                done = await run_batches(client, store, plan, batch_nos, on_batch=on_batch, ahead=ahead)
             finally:
                 lines.flush()
             if client.breaker.times_opened:
                 context.log.warning(f"circuit breaker opened {client.breaker.times_opened} time(s) in this step")
-            return client.meter, done
+            if client.throttle.deferred:
+                context.log.error(f"the API throttled this step's client: {client.throttle.deferred}")
+        return client.meter, done, client.ceiling_reached
 
-    meter, done = run_loop(context, store, go(), day, "sync_batches", scope.name)
+    meter, done, reached = run_loop(context, store, go(), day, "sync_batches", scope.name)
+    report_ceiling(context.log, store, day, context.run.run_id, scope.name, reached)
     listed = beside.figures() if beside is not None else {}
     return {
         "batches": len(done),
         "calls": meter.total - meter.calls["listing"],
         "throttled": meter.throttled,
         "retries": meter.retries,
+        "ceiling_reached": reached or "",
         **({"listing": listed} if listed else {}),
     }
 
 
-def report_listing(log, beside: ListedBeside) -> None:
-    """The listing beside the sync in the step's log: its line, refused ids, an outage loudly."""
+def report_listing(log, beside: ListedBeside, store, day, run_id: str, source: str | None) -> None:
+    """The listing beside the sync in the step's log: its line, refused ids, its account (an
+    incomplete one loudly, and alerted)."""
     (log.warning if beside.error else log.info)(beside.line())
     log_refused(log, beside.update)
+    if beside.account is not None:
+        close_listing(log, store, beside.account, day, run_id, source)
 
 
 synced_resources = synced_resources_asset(DEFAULT_SCOPE, job_set)

@@ -19,10 +19,11 @@ class WatchlistCsvError(ValueError):
     """The watchlist CSV cannot be read as ids; the message names WATCHLIST_CSV and the file."""
 
 
-def csv_ids(path: str, chunk_rows: int = 50_000) -> Iterator[list[str]]:
-    """Ids from the ``resource_id`` (or ``id``) column of a CSV, a chunk at a time."""
+def csv_ids(path: str, chunk_rows: int = 50_000, setting: str = "WATCHLIST_CSV") -> Iterator[list[str]]:
+    """Ids from the ``resource_id`` (or ``id``) column of a CSV, a chunk at a time; errors name
+    ``setting`` (the variable, or the declaration key, that named the file)."""
     if not Path(path).is_file():
-        raise WatchlistCsvError(f"WATCHLIST_CSV: no such file: {path}")
+        raise WatchlistCsvError(f"{setting}: no such file: {path}")
     read = {
         "dtype": str,
         "keep_default_na": False,
@@ -33,20 +34,32 @@ def csv_ids(path: str, chunk_rows: int = 50_000) -> Iterator[list[str]]:
     try:
         header = pd.read_csv(path, nrows=0, **read).columns
     except pd.errors.EmptyDataError:
-        raise WatchlistCsvError(f"WATCHLIST_CSV {path}: the file is empty (it needs a resource_id column)") from None
+        raise WatchlistCsvError(f"{setting} {path}: the file is empty (it needs a resource_id column)") from None
     except UnicodeDecodeError as exc:
-        raise WatchlistCsvError(f"WATCHLIST_CSV {path}: not UTF-8 ({exc.reason})") from None
+        raise WatchlistCsvError(f"{setting} {path}: not UTF-8 ({exc.reason})") from None
+    except pd.errors.ParserError as exc:  # an unterminated quote is found here, reading to its end
+        raise WatchlistCsvError(f"{setting} {path}: not a readable CSV: {_reason(exc)}") from None
     column = next((c for c in ID_COLUMNS if c in header), None)
     if column is None:
-        raise WatchlistCsvError(f"WATCHLIST_CSV {path}: needs a resource_id or id column, has {list(header)}")
+        raise WatchlistCsvError(f"{setting} {path}: needs a resource_id or id column, has {list(header)}")
     rows = 0
     try:
         for chunk in pd.read_csv(path, usecols=[column], chunksize=chunk_rows, **read):
             rows += len(chunk)
             yield chunk[column].tolist()
     except UnicodeDecodeError as exc:
-        raise WatchlistCsvError(f"WATCHLIST_CSV {path}: not UTF-8 ({exc.reason})") from None
+        raise WatchlistCsvError(f"{setting} {path}: not UTF-8 ({exc.reason})") from None
     except pd.errors.ParserError as exc:
-        raise WatchlistCsvError(f"WATCHLIST_CSV {path}: not a readable CSV: {exc}") from None
+        raise WatchlistCsvError(f"{setting} {path}: not a readable CSV: {_reason(exc)}") from None
     if not rows:
-        raise WatchlistCsvError(f"WATCHLIST_CSV {path}: the {column} column has no rows")
+        raise WatchlistCsvError(f"{setting} {path}: the {column} column has no rows")
+
+
+def check_csv(path: str, setting: str = "WATCHLIST_CSV") -> int:
+    """Read the whole CSV now (a setting's check at load): its number of ids, or the error."""
+    return sum(len(ids) for ids in csv_ids(path, setting=setting))
+
+
+def _reason(exc: Exception) -> str:
+    """pandas' parser error without its C-level preamble: "EOF inside string starting at row 1"."""
+    return str(exc).removeprefix("Error tokenizing data. C error: ").strip()

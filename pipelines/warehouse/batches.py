@@ -98,8 +98,18 @@ class BatchOps:
                 _COMPLETE, {**_mine(rec.partition, rec.batch_no, rec.claim_token), **_ledger_values(rec)}
             )
             if done.rowcount != 1:
+                if self._completed_by(conn, rec):
+                    return  # our own write, whose commit was answered by a connection that was lost
                 raise LostClaimError(f"batch {batch_id(rec.partition.isoformat(), rec.batch_no)} was taken over")
             self._write_batch(conn, rec)
+
+    def _completed_by(self, conn: sa.Connection, rec: BatchRecord) -> bool:
+        row = conn.execute(
+            sa.select(batch_ledger.c.status, batch_ledger.c.claim_token).where(
+                batch_ledger.c.partition == rec.partition, batch_ledger.c.batch_no == rec.batch_no
+            )
+        ).first()
+        return row is not None and row.status == LedgerStatus.COMPLETED and row.claim_token == rec.claim_token
 
     def _write_batch(self, conn: sa.Connection, rec: BatchRecord) -> None:
         day, now, result = rec.partition, rec.finished_at, rec.result

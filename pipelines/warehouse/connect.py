@@ -14,7 +14,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pipelines.core.ids import SOURCE_NAME
+from pipelines.core.ids import name_problem
+from pipelines.source.redact import known_secrets, scrub
 from pipelines.warehouse.schema import COLUMN_UPGRADES, TEXT_UPGRADES, metadata
 
 
@@ -36,8 +37,22 @@ def namespaced_url(url: str, namespace: str | None) -> str:
 
 
 def check_namespace(namespace: str | None) -> None:
-    if namespace is not None and not SOURCE_NAME.match(namespace):
-        raise ValueError(f"warehouse namespace {namespace!r}: lower-case letters, digits and _, a letter first")
+    if namespace is not None and (problem := name_problem(namespace)) is not None:
+        raise ValueError(f"warehouse namespace: {problem}")
+
+
+def default_schema(url: str) -> str | None:
+    """The schema a PostgreSQL connection of ``url`` writes to without a namespace: the first of
+    its search_path (``"$user", public`` by default: a schema named like the user, when one
+    exists). A source named like it would share the tables of the source configured by
+    environment."""
+    made = sa.engine.make_url(url)
+    if not made.drivername.startswith("postgresql"):
+        return None
+    options = str(made.query.get("options", ""))
+    if "search_path=" in options:
+        return options.split("search_path=", 1)[1].split()[0].split(",")[0].strip('"') or None
+    return made.username or None
 
 
 def _pg_options(namespace: str | None) -> str:
@@ -65,10 +80,22 @@ def create_warehouse_engine(url: str, namespace: str | None = None) -> sa.Engine
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
-        return engine
+        return scrubbed(engine)
     if namespace:
         _create_schema(url, namespace)
-    return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": _pg_options(namespace)})
+    return scrubbed(sa.create_engine(url, pool_pre_ping=True, connect_args={"options": _pg_options(namespace)}))
+
+
+def scrubbed(engine: sa.Engine) -> sa.Engine:
+    """Every statement's parameters pass the process's one scrubber (``source/redact.py``) before
+    they reach the database: no secret the process knows is stored, whichever table, column or
+    code path writes it (a dead letter's reflected headers, an alert's text, a halt's message)."""
+
+    @sa.event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _scrub(conn, cursor, statement, parameters, context, executemany):
+        return statement, scrub(parameters) if known_secrets() else parameters
+
+    return engine
 
 
 def _create_schema(url: str, namespace: str) -> None:
@@ -139,6 +166,7 @@ def existing_engine(url: str, namespace: str | None = None) -> sa.Engine:
         engine = sa.create_engine(url)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"options": _pg_options(namespace)})
+    engine = scrubbed(engine)
     try:
         with engine.connect() as conn:
             inspector = sa.inspect(conn)

@@ -29,17 +29,28 @@ class HaltOps:
             row = conn.execute(sa.select(run_halts).where(run_halts.c.run_id == run_id)).first()
         return dict(row._mapping) if row else None
 
-    def claim_source(self, source: str) -> None:
-        """Record which source this warehouse holds, or refuse a different kind of source: the
-        embedded sample API's demo data never goes into a real API's warehouse, nor the reverse."""
+    def claim_source(self, source: str, owner: str | None = None) -> None:
+        """Record which source this warehouse (or namespace) holds, or refuse another: the
+        embedded sample API's demo data never goes into a real API's warehouse, nor the reverse;
+        and a namespace belongs to the source that first wrote it (``owner``: the source's name;
+        None: the source configured by environment, in the warehouse's own tables)."""
         now = datetime.now(UTC)
+        owned_by = owner or "(the source configured by environment)"
         with self.engine.begin() as conn:
-            held = conn.execute(sa.select(warehouse_meta.c.value).where(warehouse_meta.c.key == "source")).scalar()
-            if held is None:
-                conn.execute(sa.insert(warehouse_meta).values(key="source", value=source, updated_at=now))
-                return
-        if (held == "sample") != (source == "sample"):
-            have = "the embedded sample API's demo data" if held == "sample" else f"the data of {held}"
+            held: dict[str, str] = {
+                k: v for k, v in conn.execute(sa.select(warehouse_meta.c.key, warehouse_meta.c.value))
+            }
+            missing = {k: v for k, v in (("source", source), ("owner", owned_by)) if k not in held}
+            for key, value in missing.items():
+                conn.execute(sa.insert(warehouse_meta).values(key=key, value=value, updated_at=now))
+        if held.get("owner", owned_by) != owned_by:
+            raise SourceMismatchError(
+                f"these tables belong to {held['owner']}, not to {owned_by}: two sources would mix their ids, "
+                "fingerprints and queues. Name the source otherwise, or point WAREHOUSE_URL at another warehouse."
+            )
+        held_source = held.get("source", source)
+        if (held_source == "sample") != (source == "sample"):
+            have = "the embedded sample API's demo data" if held_source == "sample" else f"the data of {held_source}"
             want = "the embedded sample API (SOURCE_API_URL is not set)" if source == "sample" else source
             raise SourceMismatchError(
                 f"this warehouse holds {have}; syncing {want} into it would mix the two. "

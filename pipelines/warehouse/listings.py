@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from pipelines.core.batching import chunked
 from pipelines.core.listing_probe import ListingMode, ListingPlan
 from pipelines.core.statuses import LedgerStatus
-from pipelines.warehouse.schema import batch_ledger, job_set, listed_states, listings
+from pipelines.warehouse.schema import batch_ledger, job_set, listed_states, listing_accounts, listings
 from pipelines.warehouse.upsert import upsert
 
 READ_CHUNK = 5_000
@@ -39,13 +39,36 @@ class ListingOps:
                 sa.update(listings).where(listings.c.partition == day).values(served=listings.c.served + len(rows))
             )
 
-    def finish_listing(self, day: date, watermark: float | None) -> None:
+    def finish_listing(self, day: date, watermark: float | None, mode: ListingMode | None = None) -> None:
+        """The day's listing ended; ``mode`` replaces the planned one (PARTIAL: it could not
+        account for its items, so it moves no watermark and every id it did not serve is probed)."""
+        values: dict = {"watermark": watermark, "finished_at": datetime.now(UTC)}
+        if mode is not None:
+            values["mode"] = mode.value
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(listings)
-                .where(listings.c.partition == day)
-                .values(watermark=watermark, finished_at=datetime.now(UTC))
-            )
+            conn.execute(sa.update(listings).where(listings.c.partition == day).values(**values))
+
+    def record_listing_account(self, day: date, run_id: str, figures: dict, refused_sample: list) -> None:
+        """A listing walk of the day ended: what it served, and whether that is every item."""
+        row = {
+            "partition": day,
+            "run_id": run_id,
+            "complete": bool(figures["complete"]),
+            **{k: int(figures[k]) for k in ("pages", "served", "duplicates", "refused")},
+            "distinct_ids": int(figures["distinct"]),
+            "stated_total": None if figures["stated_total"] < 0 else int(figures["stated_total"]),
+            "problem": str(figures["problem"])[:4000],
+            "refused_sample": [list(pair) for pair in refused_sample],
+            "finished_at": datetime.now(UTC),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(upsert(self.dialect, listing_accounts, [row]))
+
+    def listing_account(self, day: date) -> dict | None:
+        """The day's last listing walk (None: the day listed nothing: a CSV, or not yet)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(listing_accounts).where(listing_accounts.c.partition == day)).first()
+        return dict(row._mapping) if row else None
 
     def listing_mode(self, day: date) -> ListingMode | None:
         """The mode of the day's finished listing (None: no listing finished for the day)."""

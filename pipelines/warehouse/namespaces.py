@@ -20,7 +20,7 @@ from pipelines.warehouse.connect import (
     existing_engine,
     namespaced_url,
 )
-from pipelines.warehouse.schema import metadata, step_outputs
+from pipelines.warehouse.schema import metadata, step_outputs, warehouse_meta
 
 SOURCE_TABLES = [t.name for t in metadata.sorted_tables if t is not step_outputs]
 
@@ -34,9 +34,19 @@ def move_into_namespace(url: str, namespace: str) -> list[str]:
     check_namespace(namespace)
     _refuse_taken(url, namespace)
     existing_engine(url).dispose()  # a warehouse of ours is there, or WarehouseNotFoundError
-    if url.startswith("sqlite"):
-        return _move_sqlite(url, namespace)
-    return _move_postgres(url, namespace)
+    moved = _move_sqlite(url, namespace) if url.startswith("sqlite") else _move_postgres(url, namespace)
+    _hand_over(url, namespace)
+    return moved
+
+
+def _hand_over(url: str, namespace: str) -> None:
+    """The moved tables belong to the source named ``namespace`` from now on."""
+    engine = existing_engine(url, namespace)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.update(warehouse_meta).where(warehouse_meta.c.key == "owner").values(value=namespace))
+    finally:
+        engine.dispose()
 
 
 def _refuse_taken(url: str, namespace: str) -> None:

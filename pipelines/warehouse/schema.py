@@ -157,9 +157,22 @@ spent_calls = sa.Table(
     sa.Column("token", sa.String(64), primary_key=True),  # one client
     sa.Column("kind", sa.String(10), nullable=False),  # sync / listing
     sa.Column("run_id", sa.String(64), nullable=False),
-    sa.Column("calls", sa.BigInteger, nullable=False),  # reserved so far, or the exact count once final
+    sa.Column("calls", sa.BigInteger, nullable=False),  # granted so far, or the exact count once final
+    sa.Column("cost", sa.Float, nullable=False, server_default="0"),  # at the declared prices, likewise
     sa.Column("final", sa.Boolean, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# A day whose spending ceiling held calls back (core/ceiling.py): what the ceiling was, and when
+# it was first reached. The day's remaining sub-jobs went to the retry queue unsent.
+spend_ceilings = sa.Table(
+    "spend_ceilings",
+    metadata,
+    sa.Column("partition", sa.Date, primary_key=True),
+    sa.Column("calls", sa.BigInteger, nullable=False),
+    sa.Column("cost", sa.Float),
+    sa.Column("run_id", sa.String(64), nullable=False),  # the run that first reached it
+    sa.Column("reached_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 # The listing as the probe (probe strategies listing / changed_since): each day's listing, the
@@ -183,6 +196,25 @@ listed_states = sa.Table(
     sa.Column("partition", sa.Date, primary_key=True),
     sa.Column("resource_id", Id, primary_key=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),
+)
+
+# Every day's last listing walk, and whether it accounted for every item it should have served
+# (source/listing_account.py): an incomplete one deactivates nothing and fails the watchlist's check.
+listing_accounts = sa.Table(
+    "listing_accounts",
+    metadata,
+    sa.Column("partition", sa.Date, primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("complete", sa.Boolean, nullable=False),
+    sa.Column("pages", sa.BigInteger, nullable=False),
+    sa.Column("served", sa.BigInteger, nullable=False),  # items, duplicates and refused ones included
+    sa.Column("distinct_ids", sa.BigInteger, nullable=False),
+    sa.Column("duplicates", sa.BigInteger, nullable=False),
+    sa.Column("refused", sa.BigInteger, nullable=False),
+    sa.Column("stated_total", sa.BigInteger),  # what the API said the listing holds, if it said
+    sa.Column("problem", sa.Text, nullable=False),  # why it is incomplete ('' when complete)
+    sa.Column("refused_sample", Json, nullable=False),  # [[shown, problem], ...]
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 # A day whose watchlist listing was handed to the sync (it runs beside the batches of the ids
@@ -223,7 +255,7 @@ warehouse_meta = sa.Table(
 # PostgreSQL when found narrower (VARCHAR to TEXT is a catalogue change, no table rewrite).
 TEXT_UPGRADES = (("resources", "etag"),)
 # Columns added since a warehouse may have been created: (table, column), added when missing.
-COLUMN_UPGRADES = tuple(("batch_ledger", name) for name in LEDGER_KIND_CALLS)
+COLUMN_UPGRADES = (*(("batch_ledger", name) for name in LEDGER_KIND_CALLS), ("spent_calls", "cost"))
 
 # Values handed from one step to the next (the warehouse IO manager): steps on any worker read
 # them here, so no shared disk is needed. Small JSON documents (a step's batch numbers, figures).

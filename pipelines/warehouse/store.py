@@ -23,6 +23,7 @@ from pipelines.warehouse.connect import (
 from pipelines.warehouse.halts import HaltOps, SourceMismatchError
 from pipelines.warehouse.handoffs import HandoffOps
 from pipelines.warehouse.listings import ListingOps
+from pipelines.warehouse.patience import patient_class
 from pipelines.warehouse.queues import DeadLetterFilter, QueueOps
 from pipelines.warehouse.schema import (
     LEDGER_CALLS,
@@ -31,6 +32,7 @@ from pipelines.warehouse.schema import (
     batch_ledger,
     dead_letter,
     job_set,
+    resources,
     retry_queue,
     sub_job_outcomes,
     watchlist,
@@ -150,11 +152,16 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
             retry_queue.c.status == QueueStatus.SCHEDULED,
             retry_queue.c.resource_id == watchlist.c.resource_id,
         )
+        synced_before = sa.exists().where(resources.c.resource_id == watchlist.c.resource_id)
         listed = sa.select(
-            watchlist.c.resource_id, sa.literal(Origin.WATCHLIST.value).label("origin"), sa.literal(1).label("rank")
+            watchlist.c.resource_id,
+            sa.literal(Origin.WATCHLIST.value).label("origin"),
+            sa.case((synced_before, 2), else_=1).label("rank"),
         ).where(watchlist.c.active.is_(True), absent(watchlist.c.resource_id), ~in_queue)
         pending = sa.union_all(queued, listed).subquery("pending")
-        # the queue's entries first, then the watchlist, each by id: the order re-runs repeat
+        # the queue's entries first (retries, replays), then ids never synced, then the rest of the
+        # watchlist, each by id: the order re-runs repeat, and what a spending ceiling leaves
+        # unsynced is what has the most recent copy
         position = sa.func.row_number().over(order_by=(pending.c.rank, pending.c.resource_id)) - 1
         numbered = sa.select(
             sa.literal(day, job_set.c.partition.type),
@@ -180,6 +187,13 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
         """The day's highest batch number (None: no job set yet); new sub-jobs go after it."""
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(job_set.c.batch_no)).where(job_set.c.partition == day)).scalar()
+
+    def newest_synced_day(self) -> date | None:
+        """The newest day with a completed batch (None: nothing synced yet)."""
+        query = sa.select(sa.func.max(batch_ledger.c.partition)).where(batch_ledger.c.status == LedgerStatus.COMPLETED)
+        with self.engine.connect() as conn:
+            newest = conn.execute(query).scalar()
+        return date.fromisoformat(newest) if isinstance(newest, str) else newest
 
     def job_set_counts(self, day: date) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -376,6 +390,14 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
             query = query.where(table.c[name] == value)
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+
+# Every operation of the store rides out an outage of the warehouse (``patience.py``), but three
+# that must not hold a stop up: a lease's renewal (tried again a third of a lease later), a
+# claim's release (an unreleased claim expires with its lease) and a client's spend (its grants
+# are asked for again by the spend log; a final count not written leaves the grant, which
+# counts at least every call sent).
+patient_class(Warehouse, skip=frozenset({"renew_claim", "release_claim", "record_spent"}))
 
 
 def _insert_new(dialect: str):
