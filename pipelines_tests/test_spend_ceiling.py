@@ -80,6 +80,20 @@ def test_clients_in_many_threads_never_pass_the_ceiling_together(warehouse_url):
     assert grant.calls == freed and grant.ceiling is not None  # what it gave back is granted again, no more
 
 
+def test_a_derived_ceiling_follows_the_ids_the_day_tracks(sqlite_warehouse_url):
+    """Worked out from the ids tracked: a count taken before the day's listing wrote its ids
+    (nothing tracked yet) is counted again before a grant is refused on it."""
+    store = Warehouse(create_warehouse_engine(sqlite_warehouse_url))
+    day = date(2026, 1, 1)
+    policy = SpendPolicy(per_id=2, page_size=500, floor=10, headroom=1.0)
+    first = store.record_spent(day, "listing", "lister", "run", 1, False, 0.0, policy)
+    assert first.calls == 1 and first.ceiling is None  # nothing tracked: the floor's 11 calls
+    store.upsert_watchlist([f"w{i:04d}" for i in range(1_000)], "listing", day)
+    grant = store.record_spent(day, "sync", "syncer", "run", 2_000, False, 0.0, policy)
+    assert grant.calls == 2_000 and grant.ceiling is None  # 10 + 2,000 + 3 pages: the ids written since count
+    assert store.record_spent(day, "sync", "syncer", "run", 2_100, False, 0.0, policy).calls == 2_012
+
+
 def test_a_money_ceiling_counts_each_call_at_its_price(sqlite_warehouse_url):
     store = Warehouse(create_warehouse_engine(sqlite_warehouse_url))
     day = date(2026, 1, 1)

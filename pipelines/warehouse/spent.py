@@ -65,7 +65,8 @@ class SpentOps:
                 else:
                     conn.execute(upsert(self.dialect, spent_calls, [row], set_=_progress, where=_more))
             return Grant(calls)
-        ceiling = policy.ceiling(self._tracked_recently(day) if policy.max_calls is None else 0)
+        derived = policy.max_calls is None  # worked out from the ids tracked: counted again before a refusal
+        ceiling = policy.ceiling(self._tracked_recently(day) if derived else 0)
         with self.engine.connect() as conn:
             self._lock_day(conn, day)
             others = conn.execute(
@@ -83,6 +84,9 @@ class SpentOps:
                 conn.rollback()
                 return Grant(int(mine.calls))
             granted = _within(calls, cost, int(others[0]), float(others[1]), ceiling)
+            if granted < calls and derived:  # the count it was worked out from may be old: count now
+                ceiling = policy.ceiling(self._tracked_recently(day, fresh=True))
+                granted = _within(calls, cost, int(others[0]), float(others[1]), ceiling)
             granted = max(granted, int(mine.calls) if mine is not None else 0)  # a grant is never taken back
             unit = cost / calls if calls else 0.0
             row.update(calls=granted, cost=granted * unit)
@@ -108,13 +112,15 @@ class SpentOps:
         key = sa.func.hashtextextended(sa.func.concat(f"spend:{day.isoformat()}:", sa.func.current_schema()), 0)
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
-    def _tracked_recently(self, day: date) -> int:
-        """``tracked_ids``, counted again at most every ``TRACKED_TTL`` seconds: a client asks
-        for a grant a few times a second, and a day's ids change slowly."""
+    def _tracked_recently(self, day: date, fresh: bool = False) -> int:
+        """``tracked_ids``, counted again at most every ``TRACKED_TTL`` seconds (or now, when
+        ``fresh``): a client asks for a grant a few times a second, and a day's ids change slowly.
+        An old count can only be too low (a day's listing adds ids): it is counted again before
+        a grant is refused on it."""
         cache: dict[date, tuple[float, int]] = self.__dict__.setdefault("_tracked_cache", {})
         now = time.monotonic()
         held = cache.get(day)
-        if held is None or now - held[0] > TRACKED_TTL:
+        if held is None or fresh or now - held[0] > TRACKED_TTL:
             held = cache[day] = (now, self.tracked_ids(day))
         return held[1]
 
