@@ -143,6 +143,9 @@ def test_at_the_ceiling_no_call_goes_out_and_the_rest_of_the_day_waits_first_in_
     checks = {c.check_name: c for c in first.get_asset_check_evaluations()}
     assert not checks["spend_ceiling"].passed and "151 calls" in checks["spend_ceiling"].description
     assert checks["conservation"].passed  # every sub-job accounted for
+    synced = next(e for e in first.get_asset_materialization_events() if e.asset_key.path[-1] == "synced_resources")
+    plotted = {k: v.value for k, v in synced.materialization.metadata.items()}
+    assert (plotted["deferred_by_ceiling"], plotted["ceiling_reached"], plotted["calls_made"]) == (250, 1, 150)
     outcomes = store.outcomes_of(date.fromisoformat(D1))
     assert len(outcomes) == 300 and sorted(set(outcomes.values())) == ["changed", "retry"]
     assert sum(o == "changed" for o in outcomes.values()) == 50  # batch 0: 100 probes, then 50 details

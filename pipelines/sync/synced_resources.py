@@ -118,6 +118,10 @@ def synced_resources_asset(scope: SourceScope, job_set: AssetsDefinition) -> Ass
         store = scope.store(context)
         s = store.partition_summary(day)
         figures = numbers(s, sum(step["calls"] for step in steps), scope.api(context).declaration().cost)
+        classes = store.error_classes(day, limit=100)
+        figures["deferred_by_ceiling"] = classes.get("spend_ceiling", 0)  # sub-jobs sent to tomorrow unsent
+        figures["deferred_by_throttling"] = classes.get("deferred", 0)
+        figures["ceiling_reached"] = int(store.ceiling_reached(day) is not None)
         listed = {f"watchlist_{k}": scrub(v) for step in steps for k, v in step.get("listing", {}).items()}
         context.add_output_metadata({**figures, **listed, **tables(store, day)})
         context.log.info(
