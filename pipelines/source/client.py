@@ -405,8 +405,10 @@ class SourceApiClient:
                         f"{account.where}: the next page does not advance: after {len(seen)} page(s) it "
                         "pointed at a page already served"
                     )
-            except (ListingRunaway, ValueError) as exc:  # bounds, a total that is no number, another host
-                account.stop(self.redactor.text(str(exc)))
+            except (ListingRunaway, ValueError, httpx.InvalidURL) as exc:  # bounds, a total or next URL unusable
+                account.stop(
+                    self.redactor.text(f"{account.where}: {exc}" if account.where not in str(exc) else str(exc))
+                )
                 return
 
     def _stated_total(self, parsed: Any, headers: Mapping[str, str]) -> int | None:
