@@ -20,8 +20,10 @@ from pipelines.bench.runs import Stage, measure
 from pipelines.source.declaration import SourceDeclaration, declare
 from pipelines.source.declaration_file import load_declaration
 
-STRATEGIES = ("projected", "conditional", "bulk", "listing", "changed_since")
-LISTING = frozenset({"listing", "changed_since"})
+STRATEGIES = ("projected", "conditional", "bulk", "listing", "changed_since", "embedded", "embedded_since")
+LISTING = frozenset({"listing", "changed_since", "embedded", "embedded_since"})
+# The listing strategies with the details carried by the listing (detail.embedded): no detail call.
+EMBEDDED = {"embedded": "listing", "embedded_since": "changed_since"}
 PAGE_SIZE = 500  # the sample declaration's listing page
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -36,12 +38,17 @@ class Profile:
     changed_since: dict[str, str]
     page_size: int = PAGE_SIZE
     bulk_size: int = 100
+    embedded: dict | None = None  # how its listing carries the details
 
 
 def profile(name: str) -> Profile:
     if name == "items":
         return Profile(
-            "items", None, ["id", "version", "updated_at"], {"param": "updated_since", "cursor_path": "updated_at"}
+            "items",
+            None,
+            ["id", "version", "updated_at"],
+            {"param": "updated_since", "cursor_path": "updated_at"},
+            embedded={"carried_by": "listing", "params": {"embed": "details"}, "path": "details", "max_bytes": 16384},
         )
     shop = load_declaration(EXAMPLES / "sample_shop.yaml")
     assert shop.listing is not None and shop.bulk_probe is not None
@@ -52,6 +59,7 @@ def profile(name: str) -> Profile:
         {"param": "updated_at_min", "cursor_path": "updated_at"},
         page_size=shop.listing.page_size,
         bulk_size=shop.bulk_probe.max_ids,
+        embedded={"carried_by": "listing", "params": {"include": "metafields"}, "path": "metafields"},
     )
 
 
@@ -60,12 +68,14 @@ def minimum_calls(
 ) -> int:
     """The fewest calls the API's shape allows: a probe per id (or per 100 ids) and a detail per
     change; for the listing strategies, the listing's pages (every item's, or from day 2 on with
-    changed_since only the changed items') and a detail per change."""
+    changed_since only the changed items') and a detail per change, or none where the listing
+    carries the details."""
     if strategy == "naive":
         return 2 * sub_jobs
     if strategy in LISTING:
-        listed = changed if strategy == "changed_since" and day > 1 else sub_jobs
-        return max(1, math.ceil(listed / page_size)) + changed
+        filtered = strategy in ("changed_since", "embedded_since") and day > 1
+        listed = changed if filtered else sub_jobs
+        return max(1, math.ceil(listed / page_size)) + (0 if strategy in EMBEDDED else changed)
     probes = math.ceil(sub_jobs / bulk_size) if strategy == "bulk" else sub_jobs
     return probes + changed
 
@@ -75,7 +85,7 @@ def declared_env(stage: Stage, warehouse: str, strategy: str, shape: Profile | N
     with the strategy (a listing strategy's listing carrying the fingerprint, and its filter)."""
     shape = shape or profile("items")
     changes: dict[str, object] = {
-        "probe.strategy": strategy,
+        "probe.strategy": EMBEDDED.get(strategy, strategy),
         "rate.requests_per_second": stage.rate,
         "rate.max_concurrency": stage.concurrency,
         "rate.min_concurrency": min(2, stage.concurrency),
@@ -84,8 +94,10 @@ def declared_env(stage: Stage, warehouse: str, strategy: str, shape: Profile | N
         changes["detail.required"] = ["id", "version"]
     if strategy in LISTING:
         changes["listing.fields"] = shape.listing_fields
-    if strategy == "changed_since":
+    if strategy in ("changed_since", "embedded_since"):
         changes["listing.changed_since"] = shape.changed_since
+    if strategy in EMBEDDED:
+        changes["detail.embedded"] = shape.embedded
     source = declare(stage.server.url, changes, name="bench", base=shape.base)
     path = stage.dagster_home.parent / f"source-{shape.name}-{strategy}.yaml"
     path.write_text(yaml.safe_dump(source.model_dump(mode="json"), sort_keys=False))

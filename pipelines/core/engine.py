@@ -22,17 +22,18 @@ import contextlib
 import functools
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pipelines.core.batching import batch_id
+from pipelines.core.ids import id_problem
 from pipelines.core.listing_probe import ListingMode
 from pipelines.core.outcomes import Member
 from pipelines.core.ports import BatchRecord, BatchStore, LostClaimError, Prober, utcnow
 from pipelines.core.statuses import LedgerStatus, Origin
-from pipelines.core.sync_batch import Listed, ProbeStrategy, sync_batch
+from pipelines.core.sync_batch import Listed, ProbeStrategy, probe_together, sync_batch, unserved_need
 from pipelines.core.systemic import GuardPolicy, SystemicGuard
 from pipelines.core.tasks import gather_or_fail
 from pipelines.core.tiers import route_results
@@ -53,6 +54,7 @@ class SyncPlan:
     lease_seconds: float = 60.0
     force: bool = False
     guard: GuardPolicy = field(default_factory=GuardPolicy)
+    authoritative: bool = False  # listing.authoritative: a complete listing's unserved ids are gone
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,14 @@ async def run_batches(
     known: when a spending ceiling binds, new ids go first."""
     guard = SystemicGuard(plan.guard)
     summaries: list[BatchSummary] = []
+    probed, probing = await _unserved_probed(client, store, plan, batch_nos, guard)
 
     async def one(batch_no: int) -> bool:
-        """Sync the batch if it can be claimed; False when another owner holds it."""
-        summary = await _run_one(client, store, plan, batch_no, guard)
+        """Sync the batch if it can be claimed; False when another owner holds it. The calls
+        that probed the listing's unserved ids together are the first batch's to account for."""
+        nonlocal probing
+        summary = await _run_one(client, store, plan, batch_no, guard, probed, probing)
+        probing = None if summary is not None else probing
         if summary is not None:
             on_batch(summary)
             summaries.append(summary)
@@ -203,21 +209,70 @@ def _release_if_claimed(done: asyncio.Future, store: BatchStore, plan: SyncPlan,
             store.release_claim(plan.day, batch_no, token, utcnow())
 
 
-def _listed(store: BatchStore, day: date, members: Sequence[Member]) -> Listed:
+def _listed(
+    store: BatchStore, day: date, members: Sequence[Member], authoritative: bool, probed: Mapping[str, Any]
+) -> Listed:
     """What the day's listing said of these members (nothing, when no listing finished today:
-    then every member is probed)."""
+    then every member is probed), and what probing the ids it did not serve together answered."""
     mode = store.listing_mode(day)
     if mode is None:
         return Listed()
+    served = store.listed(day, [m.resource_id for m in members])
     return Listed(
-        fingerprints=store.listed_fingerprints(day, [m.resource_id for m in members]),
+        fingerprints={rid: fp for rid, (fp, _, _) in served.items()},
         changed_only=mode is ListingMode.CHANGED,
         must_probe=frozenset(m.resource_id for m in members if m.origin != Origin.WATCHLIST),
+        records={rid: projected for rid, (_, projected, _) in served.items() if projected is not None},
+        details={rid: detail for rid, (_, _, detail) in served.items() if detail is not None},
+        authoritative=authoritative and mode is ListingMode.FULL,
+        probed=probed,
     )
 
 
+async def _unserved_probed(
+    client: Prober, store: BatchStore, plan: SyncPlan, batch_nos: Sequence[int], guard: SystemicGuard
+) -> tuple[Mapping[str, Any], CallMeter | None]:
+    """Under the listing strategies, the ids of these batches that the day's listing did not
+    serve and that need a probe, probed together, a bulk call per ``bulk_size`` (one a batch
+    otherwise), and the calls it took. Nothing without a bulk probe: one call an id either way."""
+    if plan.strategy not in (ProbeStrategy.LISTING, ProbeStrategy.CHANGED_SINCE) or client.bulk_size is None:
+        return {}, None
+    mode = await asyncio.to_thread(store.listing_mode, plan.day)
+    members = await asyncio.to_thread(store.members_of, plan.day, list(batch_nos)) if mode is not None else []
+    if not members:
+        return {}, None
+    ids = [m.resource_id for m in members if id_problem(m.resource_id, client.id_type) is None]
+    listed = await asyncio.to_thread(store.listed_ids, plan.day, ids)
+    stored = await asyncio.to_thread(store.stored_states, [rid for rid in ids if rid not in listed])
+    outline = Listed(  # what the listing says of each id, without its fields
+        fingerprints=dict.fromkeys(listed, ""),
+        changed_only=mode is ListingMode.CHANGED,
+        must_probe=frozenset(m.resource_id for m in members if m.origin != Origin.WATCHLIST),
+        authoritative=plan.authoritative and mode is ListingMode.FULL,
+    )
+    wanted = [rid for rid in ids if unserved_need(outline, rid, stored) == "probe" and client.bulk_safe(rid)]
+    if len(wanted) < 2:
+        return {}, None
+    meter = CallMeter()
+    answers = await probe_together(
+        client,
+        wanted,
+        probe_fields=plan.probe_fields,
+        fingerprint_fields=plan.fingerprint_fields,
+        meter=meter,
+        guard=guard,
+    )
+    return answers, meter
+
+
 async def _run_one(
-    client: Prober, store: BatchStore, plan: SyncPlan, batch_no: int, guard: SystemicGuard
+    client: Prober,
+    store: BatchStore,
+    plan: SyncPlan,
+    batch_no: int,
+    guard: SystemicGuard,
+    probed: Mapping[str, Any],
+    probing: CallMeter | None,
 ) -> BatchSummary | None:
     token = uuid.uuid4().hex
     started = utcnow()
@@ -232,6 +287,8 @@ async def _run_one(
     if not claimed:
         return None
     meter = CallMeter()
+    if probing is not None:
+        meter.add(probing)  # the step's probes of the listing's unserved ids, counted once
     claim = _Claim(store, plan, batch_no, token)
     work = asyncio.current_task()
     assert work is not None
@@ -242,7 +299,7 @@ async def _run_one(
         stored = await asyncio.to_thread(store.stored_states, ids)
         listed = None
         if plan.strategy in (ProbeStrategy.LISTING, ProbeStrategy.CHANGED_SINCE):
-            listed = await asyncio.to_thread(_listed, store, plan.day, members)
+            listed = await asyncio.to_thread(_listed, store, plan.day, members, plan.authoritative, probed)
         raw = await sync_batch(
             client,
             ids,

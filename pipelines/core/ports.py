@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pipelines.core.listing_probe import ListingMode
 from pipelines.core.outcomes import BatchResult, Member, StoredState
@@ -59,11 +59,21 @@ class BatchStore(Protocol):
 
     def batch_members(self, day: date, batch_no: int) -> list[Member]: ...
 
+    def members_of(self, day: date, batch_nos: list[int]) -> list[Member]:
+        """The sub-jobs of all these batches (one read)."""
+        ...
+
+    def listed_ids(self, day: date, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` the day's listing served."""
+        ...
+
     def stored_states(self, ids: Sequence[str]) -> dict[str, StoredState]: ...
 
     def listing_mode(self, day: date) -> ListingMode | None: ...
 
-    def listed_fingerprints(self, day: date, ids: Sequence[str]) -> dict[str, str]: ...
+    def listed(self, day: date, ids: Sequence[str]) -> dict[str, tuple[str, dict | None, Any]]:
+        """What the day's listing served of ``ids``: fingerprint, fields, and carried detail."""
+        ...
 
     def record_batch(self, rec: BatchRecord) -> None:
         """Write the batch whole, or raise LostClaimError (and write nothing)."""
@@ -89,3 +99,8 @@ class Prober(Protocol):
     ) -> tuple[dict[str, dict], list[str]]: ...
 
     async def detail(self, rid: str, meter: CallMeter | None = None) -> Detail: ...
+
+    def embedded(self, record: dict, rid: str, kind: str) -> tuple[dict, Any]:
+        """``record`` (an answer of ``kind``) without the detail it carries, and that detail when
+        the source declares it there and it is usable (else None: a detail call is made)."""
+        ...

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from pipelines.core.batching import chunked
 from pipelines.core.fingerprint import Change, MissingFieldsError, decide, fingerprint
@@ -23,7 +24,7 @@ from pipelines.core.statuses import ResourceStatus
 from pipelines.core.systemic import GuardPolicy, SystemicGuard
 from pipelines.core.tasks import gather_or_fail
 from pipelines.source.errors import ErrorClass, SourceError
-from pipelines.source.meter import CallMeter, Probe
+from pipelines.source.meter import CallMeter, Detail, Probe
 
 Observed = list[tuple[str, SourceError | None]]
 
@@ -39,13 +40,18 @@ class ProbeStrategy(StrEnum):
 @dataclass(frozen=True)
 class Listed:
     """What the day's listing said, for the listing strategies: the fingerprint of every id it
-    served; ``complete``: it served only what changed, so a stored id it left out is unchanged;
-    ``must_probe``: ids never assumed unchanged (tier 2 retries and replays: their change may
-    predate the filter)."""
+    served, the fields it served (its projected record) and, where the listing carries them,
+    the details of new and changed ids; ``changed_only``: it served only what changed, so a
+    stored id it left out is unchanged; ``must_probe``: ids never assumed unchanged (tier 2
+    retries and replays: their change may predate the filter)."""
 
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     changed_only: bool = False
     must_probe: frozenset[str] = frozenset()
+    records: Mapping[str, dict] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+    authoritative: bool = False  # a complete listing the declaration trusts: an id it did not serve is gone
+    probed: Mapping[str, Any] = field(default_factory=dict)  # ids it did not serve, probed together for the step
 
 
 async def sync_batch(
@@ -64,17 +70,26 @@ async def sync_batch(
     observed: Observed = []
     result = BatchResult()
     sendable = []
-    known: dict[str, tuple[Probe, str | None]] = {}  # answered by the listing, no call made
+    known: dict[str, tuple[Probe, str | None] | SourceError] = {}  # answered already: no call made here
     for rid in resource_ids:
         problem = id_problem(rid, client.id_type)
         if problem is not None:  # never sent, never blocks the others: its own outcome, in the dead letter
             _record_failure(result, rid, SourceError(ErrorClass.INVALID_ID, f"id {problem}: cannot be sent or stored"))
         elif listed is not None and rid in listed.fingerprints:
-            known[rid] = (Probe(None, etag=None, attempts=0), listed.fingerprints[rid])
-        elif listed is not None and listed.changed_only and rid not in listed.must_probe and _has_state(stored, rid):
-            previous = stored[rid]
-            result.results.append(SubJobResult(rid, Outcome.UNCHANGED, "not_changed_since", attempts=0))
-            result.updates.append(ResourceUpdate(rid, ResourceStatus.LIVE, previous.fingerprint, previous.etag))
+            probe = Probe(listed.records.get(rid), etag=None, attempts=0, detail=listed.details.get(rid))
+            known[rid] = (probe, listed.fingerprints[rid])
+        elif listed is not None and (need := unserved_need(listed, rid, stored)) is not None:
+            if need == "unchanged":
+                previous = stored[rid]
+                result.results.append(SubJobResult(rid, Outcome.UNCHANGED, "not_changed_since", attempts=0))
+                result.updates.append(ResourceUpdate(rid, ResourceStatus.LIVE, previous.fingerprint, previous.etag))
+            elif need == "gone":
+                result.results.append(SubJobResult(rid, Outcome.GONE, "not in the authoritative listing", attempts=0))
+                result.updates.append(ResourceUpdate(rid, ResourceStatus.GONE))
+            elif rid in listed.probed:
+                known[rid] = listed.probed[rid]
+            else:
+                sendable.append(rid)
         else:
             sendable.append(rid)
     if strategy in (ProbeStrategy.LISTING, ProbeStrategy.CHANGED_SINCE):  # the rest is probed as declared
@@ -111,7 +126,7 @@ async def sync_batch(
             to_fetch.append((rid, current, probe, change.value))
 
     details = await gather_or_fail(
-        *(_observed("detail", client.detail(rid, meter=meter), guard, observed) for rid, *_ in to_fetch)
+        *(_detail_of(client, rid, probe, meter, guard, observed) for rid, _, probe, _ in to_fetch)
     )
     guard.judge_batch(observed)  # before anything of the batch is written
     for (rid, current, probe, reason), detail in zip(to_fetch, details, strict=True):
@@ -124,6 +139,53 @@ async def sync_batch(
             ResourceUpdate(rid, ResourceStatus.LIVE, current, probe.etag, probe.record, detail.record, changed=True)
         )
     return result
+
+
+def unserved_need(listed: Listed, rid: str, stored: Mapping[str, StoredState]) -> str | None:
+    """What an id the day's listing did not serve needs: None (it served it), "unchanged" (a
+    filtered listing leaves out what did not change), "gone" (a complete listing the
+    declaration calls authoritative), or "probe". Tier 2 retries and replays, and ids with
+    nothing stored, are always probed."""
+    if rid in listed.fingerprints:
+        return None
+    if rid in listed.must_probe or not _has_state(stored, rid):
+        return "probe"
+    if listed.changed_only:
+        return "unchanged"
+    return "gone" if listed.authoritative else "probe"
+
+
+async def probe_together(
+    client: Prober,
+    resource_ids: Sequence[str],
+    *,
+    probe_fields: Sequence[str],
+    fingerprint_fields: Sequence[str],
+    meter: CallMeter,
+    guard: SystemicGuard,
+) -> dict[str, tuple[Probe, str | None] | SourceError]:
+    """Probe ids from many batches together (a bulk call per ``bulk_size``): the ids a day's
+    listing did not serve, which one bulk probe each batch would otherwise pay for. Gone is the
+    answer expected of them, not a sign of the API failing."""
+    assert client.bulk_size is not None
+
+    async def alone(rid: str) -> tuple[Probe, str | None]:
+        answer = await client.probe(rid, probe_fields, meter=meter)
+        return answer, _fingerprint(answer, fingerprint_fields)
+
+    observed: Observed = []
+    watching = _ExpectingGone(guard)
+    return await _probe_all(
+        client,
+        list(resource_ids),
+        ProbeStrategy.BULK,
+        probe_fields,
+        fingerprint_fields,
+        meter,
+        alone,
+        watching,
+        observed,
+    )
 
 
 def _fingerprint(probe: Probe, fields: Sequence[str]) -> str:
@@ -177,7 +239,8 @@ async def _probe_all(
             for rid in chunk:
                 answer: tuple[Probe, str | None] | SourceError
                 if rid in records:
-                    probe = Probe(records[rid], etag=None)
+                    record, carried = client.embedded(records[rid], rid, "bulk_probe")
+                    probe = Probe(record, etag=None, detail=carried)
                     try:
                         answer = probe, _fingerprint(probe, fingerprint_fields)
                     except SourceError as exc:
@@ -229,6 +292,16 @@ def _has_state(stored: Mapping[str, StoredState], rid: str) -> bool:
 def _etag(stored: Mapping[str, StoredState], rid: str) -> str | None:
     state = stored.get(rid)
     return state.etag if state and state.fingerprint else None
+
+
+async def _detail_of(
+    client: Prober, rid: str, probe: Probe, meter: CallMeter, guard: SystemicGuard, observed: Observed
+):
+    """The resource's detail: the one its probe's answer carried (no call), else its own call."""
+    if probe.detail is not None:
+        meter.embedded += 1
+        return Detail(probe.detail, attempts=0)
+    return await _observed("detail", client.detail(rid, meter=meter), guard, observed)
 
 
 async def _observed(kind: str, call: Awaitable, guard: SystemicGuard, observed: Observed):

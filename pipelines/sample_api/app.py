@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from pipelines.sample_api.config import SampleApiConfig
 from pipelines.sample_api.counters import Counters
+from pipelines.sample_api.params import embeds as _embeds
 from pipelines.sample_api.params import fields_param as _fields
 from pipelines.sample_api.params import since_param as _since
 from pipelines.sample_api.shop import ShopProfile
@@ -177,13 +178,28 @@ class SampleApi:
         if len(ids) > self.config.max_bulk_ids:
             return JSONResponse({"error": f"at most {self.config.max_bulk_ids} ids per request"}, status_code=400)
         fields = _fields(request)
+        embed = _embeds(request, "embed", "details")
         items, missing = [], []
         for rid in ids:
             if self.world.exists(rid):
-                items.append(project(self.world.record(rid), fields))
+                items.append(
+                    self._embedded(project(self.world.record(rid), fields), rid)
+                    if embed
+                    else project(self.world.record(rid), fields)
+                )
             else:
                 missing.append(rid)
         return self.respond({"items": items, "missing": missing})
+
+    def _embedded(self, item: dict, rid: str) -> dict:
+        """``item`` with the resource's detail under ``details`` (``?embed=details``): the whole
+        record; left out for a malformed resource, invalid for a poison one, as the detail call
+        would fail for them."""
+        if self.world.is_malformed(rid):
+            return item
+        self.counters.add("embedded")
+        detail = {"id": None, "version": "corrupt", "name": 42} if self.world.is_poison(rid) else self.world.record(rid)
+        return {**item, "details": detail}
 
     async def _listing(self, request: Request) -> Response:
         if early := await self.gate(request, "listing"):
@@ -202,12 +218,14 @@ class SampleApi:
         since = _since(request, "updated_since")
         if isinstance(since, Response):
             return since
+        embed = _embeds(request, "embed", "details")
         items: list[dict] = []
         index = start
         while len(items) < limit and index < self.config.resources:
             rid = resource_id(index)
             if self.world.exists(rid) and (since is None or self.world.changed_since(rid, since)):
-                items.append(self.world.projected(rid, fields))
+                item = self.world.projected(rid, fields)
+                items.append(self._embedded(item, rid) if embed else item)
             index += 1
         next_cursor = str(index) if index < self.config.resources else None
         return self.respond({"items": items, "next_cursor": next_cursor})

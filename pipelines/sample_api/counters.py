@@ -12,7 +12,7 @@ BILLABLE = ("probe", "bulk_probe", "detail", "listing")
 COUNTED = (
     *BILLABLE,
     *("unauthorized", "throttled", "transient", "timeouts", "flaky", "gone", "malformed", "poison"),
-    *("not_modified", "probe_full", "bytes_sent"),
+    *("not_modified", "probe_full", "bytes_sent", "embedded"),
 )
 
 

@@ -24,3 +24,10 @@ def since_param(request: Request, param: str) -> datetime | Response | None:
     except ValueError:
         return JSONResponse({"error": f"{param} must be an ISO 8601 time"}, status_code=400)
     return since if since.tzinfo else since.replace(tzinfo=UTC)
+
+
+def embeds(request: Request, param: str, what: str) -> bool:
+    """Whether the request asks for ``what`` to be embedded in each item (``?embed=details``,
+    ``?include=metafields``; a list separated by commas)."""
+    raw = request.query_params.get(param, "")
+    return what in [part.strip() for part in raw.split(",")]

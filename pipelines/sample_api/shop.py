@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pipelines.sample_api.params import embeds as _embeds
 from pipelines.sample_api.params import fields_param as _fields
 from pipelines.sample_api.params import since_param as _since
 from pipelines.sample_api.world import EPOCH, project, resource_id, resource_index
@@ -134,12 +135,23 @@ class ShopProfile:
         if len(ids) > MAX_IDS:
             return JSONResponse({"errors": f"ids: at most {MAX_IDS}"}, status_code=400)
         fields = _fields(request)
+        include = _embeds(request, "include", "metafields")
         found = []
         for sid in ids:  # a missing id is simply left out
             rid = world_id(sid)
             if rid is not None and api.world.exists(rid):
-                found.append(project(product(api.world.record(rid)), fields))
+                item = project(product(api.world.record(rid)), fields)
+                found.append(self._included(item, rid) if include else item)
         return api.respond({"products": found})
+
+    def _included(self, item: dict, rid: str) -> dict:
+        """``item`` with its metafields (``?include=metafields``): left out for a malformed
+        resource, invalid for a poison one, as the detail call would fail for them."""
+        api = self.api
+        if api.world.is_malformed(rid):
+            return item
+        api.counters.add("embedded")
+        return {**item, "metafields": "corrupt" if api.world.is_poison(rid) else metafields(api.world.record(rid))}
 
     async def _listing(self, request: Request) -> Response:
         api = self.api
@@ -161,18 +173,20 @@ class ShopProfile:
         since = _since(request, "updated_at_min")
         if isinstance(since, Response):
             return since
+        include = _embeds(request, "include", "metafields")
         items: list[dict] = []
         index = start
         resources = api.config.resources
         while len(items) < limit and index < resources:
             rid = resource_id(index)
             if api.world.exists(rid) and (since is None or api.world.changed_since(rid, since)):
-                items.append(project(product(api.world.record(rid)), fields))
+                item = project(product(api.world.record(rid)), fields)
+                items.append(self._included(item, rid) if include else item)
             index += 1
         headers = {}
         if index < resources:
             query = f"limit={limit}&page_info={_page_info(index)}"
-            for kept in ("fields", "updated_at_min"):  # the filter holds on every page
+            for kept in ("fields", "updated_at_min", "include"):  # the filter holds on every page
                 if request.query_params.get(kept):
                     query += f"&{kept}={quote(request.query_params[kept], safe=',')}"
             headers["Link"] = f'<{request.url.replace(query=query)}>; rel="next"'

@@ -51,7 +51,7 @@ from pipelines.source.listing_account import ListingAccount, ListingRunaway
 from pipelines.source.meter import CallMeter, Detail, Probe
 from pipelines.source.paginators import Pager
 from pipelines.source.ratecontrol import INF, GradientLimit, RatePolicy
-from pipelines.source.records import parse_json, validate_record
+from pipelines.source.records import embedded_detail, parse_json, validate_record, without_detail
 from pipelines.source.redact import Redactor, url_secrets
 from pipelines.source.selectors import id_text, select
 from pipelines.source.senders import AiohttpSender, HttpxSender, Sender
@@ -276,7 +276,7 @@ class SourceApiClient:
         parts = [list_query({spec.ids_param: list(rids)}, spec.separator)]
         if (projection := self.source.projection) is not None and fields:
             parts.append(list_query({projection.param: list(fields)}, projection.separator))
-        parts += [list_query({k: [v]}) for k, v in self._query(spec, {}).items()]
+        parts += [list_query({k: [v]}) for k, v in self._query(spec, self._embedding("bulk_probe")).items()]
         query = b"&".join(parts).decode("ascii")
         call = self._calls.build("GET", spec.path, query=query, headers=spec.headers or None)
         answer, attempts = await self._get("bulk_probe", call, meter)
@@ -300,6 +300,20 @@ class SourceApiClient:
         if not isinstance(missing, list):
             missing = []
         return records, [t for m in missing if (t := id_text(m, id_spec.type)) is not None and t not in ambiguous]
+
+    def embedded(self, record: dict, rid: str, kind: str) -> tuple[dict, Any]:
+        """``record`` (an answer of ``kind``) without the detail it carries, and that detail when
+        the declaration puts it there and it is usable (``records.embedded_detail``)."""
+        spec = self.source.detail
+        if spec.embedded is None or spec.embedded.carried_by != kind:
+            return record, None
+        detail, _ = embedded_detail(record, rid, spec, self.source.id)
+        return without_detail(record, spec.embedded, self.source.probe.fields), detail
+
+    def _embedding(self, kind: str) -> dict[str, str]:
+        """The parameters that ask a ``kind`` call to carry the details, when it is declared to."""
+        embedded = self.source.detail.embedded
+        return dict(embedded.params) if embedded is not None and embedded.carried_by == kind else {}
 
     @property
     def id_type(self) -> str:
@@ -358,7 +372,7 @@ class SourceApiClient:
         account = account if account is not None else self.listing_account()
         assert spec is not None  # listing_account refuses a source without one
         pager = Pager(spec.paginator, spec.page_size, spec.page_size_param)
-        params = {**pager.first(), **self._query(spec, self._projection(spec.fields))}
+        params = {**pager.first(), **self._query(spec, self._projection(spec.fields)), **self._embedding("listing")}
         if changed_since is not None:
             if spec.changed_since is None:
                 raise ValueError(f"source {self.source.name!r} declares no listing.changed_since filter")

@@ -309,10 +309,28 @@ class BulkProbe(Endpoint):
     )
 
 
+class Embedded(Spec):
+    """The detail carried by another answer: the listing's items, or the bulk probe's records
+    (``?embed=details``, ``?include=metafields``, ``?_embed=variants``). A new or changed
+    resource takes its detail from there, with no detail call; one whose embedded detail is
+    missing or invalid makes its own detail call."""
+
+    carried_by: Literal["listing", "bulk_probe"]
+    params: Params = Field({}, description="what asks that call for the detail (added to its query)")
+    path: Path = Field(description="where the detail sits in each item; '' is the item itself")
+    max_bytes: int = Field(
+        64 * 1024,
+        ge=1,
+        le=1 << 30,
+        description="the most one embedded detail takes: a page (or bulk answer) of them must fit client.max_response_bytes",
+    )
+
+
 class Detail(Endpoint):
     path: str = "/items/{id}/details"
     shape: Literal["object", "list"] = "object"
     required: list[Path] = Field([], description="fields a detail object must hold (else it is poison)")
+    embedded: Embedded | None = None
 
 
 class CursorPaginator(Spec):
@@ -383,6 +401,11 @@ class Listing(Endpoint):
     total_header: str | None = Field(None, description="a header stating it instead (X-Total-Count)")
     max_pages_without_new: int = Field(
         5, ge=1, le=10_000, description="pages in a row that add no new id before the listing is stopped as a runaway"
+    )
+    authoritative: bool = Field(
+        False,
+        description="a complete, unfiltered listing serves every live resource: a tracked id it did not serve is "
+        "gone, with no call (under the listing strategies)",
     )
 
 
@@ -474,7 +497,35 @@ class SourceDeclaration(Spec):
             raise ValueError("probe.strategy is bulk but bulk_probe is null: declare the bulk probe endpoint")
         if self.probe.strategy in ("listing", "changed_since"):
             self._listing_can_probe()
+        if self.detail.embedded is not None:
+            self._embedding_fits(self.detail.embedded)
         return self
+
+    def _embedding_fits(self, embedded: Embedded) -> None:
+        """The answer carrying the details is the day's probe, and a whole page of them fits
+        the response cap."""
+        strategy, cap = self.probe.strategy, self.client.max_response_bytes
+        if embedded.carried_by == "listing":
+            if strategy not in ("listing", "changed_since") or self.listing is None:
+                raise ValueError(
+                    f"detail.embedded.carried_by is listing but probe.strategy is {strategy}: the listing carries "
+                    "the details only when it is the day's probe (listing or changed_since)"
+                )
+            per_answer, what = self.listing.page_size, "listing.page_size"
+        else:
+            if self.bulk_probe is None or strategy not in ("bulk", "listing", "changed_since"):
+                raise ValueError(
+                    "detail.embedded.carried_by is bulk_probe but the source probes in bulk nowhere (bulk_probe, "
+                    f"and probe.strategy bulk, listing or changed_since; it is {strategy})"
+                )
+            per_answer, what = self.bulk_probe.max_ids, "bulk_probe.max_ids"
+        if per_answer * embedded.max_bytes > cap:
+            fits = max(1, cap // embedded.max_bytes)
+            raise ValueError(
+                f"{what} ({per_answer}) x detail.embedded.max_bytes ({embedded.max_bytes:,}) is more than "
+                f"client.max_response_bytes ({cap:,}): a full answer would be refused as too large. Lower {what} "
+                f"to {fits}, or raise client.max_response_bytes"
+            )
 
     def _listing_can_probe(self) -> None:
         strategy, listing = self.probe.strategy, self.listing

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -16,6 +17,7 @@ class CallMeter:
     throttled: int = 0
     retries: int = 0
     unsent: int = 0  # attempts that failed before reaching the API (connect errors): not billable
+    embedded: int = 0  # details taken from the answer that carried them (no detail call)
 
     @property
     def total(self) -> int:
@@ -27,6 +29,7 @@ class CallMeter:
         self.throttled += other.throttled
         self.retries += other.retries
         self.unsent += other.unsent
+        self.embedded += other.embedded
 
 
 # The answers are made on every call: slots and no frozen (a frozen dataclass's __init__ sets each
@@ -39,6 +42,7 @@ class Probe:
     etag: str | None
     not_modified: bool = False
     attempts: int = 1
+    detail: Any = None  # the detail the answer carried (detail.embedded), if usable
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from pipelines.source.declaration import Id
+from pipelines.source.declaration import Detail, Embedded, Id
 from pipelines.source.errors import ErrorClass, SourceError
 from pipelines.source.selectors import id_text, select
 
@@ -44,3 +44,39 @@ def validate_record(body: Any, id_spec: Id, required: Sequence[str] = (), expect
     if expected_id is not None and rid != expected_id:
         raise SourceError(ErrorClass.POISON, f"record id {rid!r} is not {expected_id!r}")
     return body
+
+
+def embedded_detail(item: Any, rid: str, detail: Detail, id_spec: Id) -> tuple[Any, str | None]:
+    """The detail an item carries (``detail.embedded``), or None and why it cannot be used: it
+    is absent, or not of the declared shape, or lacks a required field, or names another id.
+    Such a resource makes its own detail call; nothing is taken on trust."""
+    embedded = detail.embedded
+    if embedded is None or not isinstance(item, dict):
+        return None, "not embedded"
+    value = select(item, embedded.path, None)
+    if value is None:
+        return None, f"no detail at {embedded.path or 'the item'}"
+    if detail.shape == "list":
+        return (
+            (value, None) if isinstance(value, list) else (None, f"the detail is not a list but {type(value).__name__}")
+        )
+    if not isinstance(value, dict):
+        return None, f"the detail is not an object but {type(value).__name__}"
+    lacking = [name for name in detail.required if select(value, name, None) is None]
+    if lacking:
+        return None, f"the detail lacks {', '.join(lacking)}"
+    own = id_text(select(value, id_spec.path, None), id_spec.type)
+    if own is not None and own != rid:
+        return None, f"the detail names the id {own!r}"
+    return value, None
+
+
+def without_detail(item: dict, embedded: Embedded | None, fields: Sequence[str]) -> dict:
+    """What is kept of an item as its projected fields: the item without the detail it carries
+    (the detail is stored as the resource's detail), or only ``fields`` when the item is it."""
+    if embedded is None:
+        return item
+    if not embedded.path:
+        return {name: item[name] for name in fields if name in item}
+    top = embedded.path.split(".", 1)[0]
+    return {k: v for k, v in item.items() if k != top}

@@ -11,6 +11,7 @@ from pipelines.core.fingerprint import MissingFieldsError, fingerprint
 from pipelines.core.listing_probe import ListingMode, ListingPlan, Markers, marker_seconds, plan_listing
 from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.listing_account import ListingAccount
+from pipelines.source.records import embedded_detail, without_detail
 from pipelines.source.selectors import select
 from pipelines.warehouse.store import Warehouse
 
@@ -35,28 +36,46 @@ class Listing:
         if self.plan.mode is ListingMode.CHANGED and self.plan.watermark is not None and f is not None:
             since = self.plan.watermark - f.overlap_seconds
         self.markers = Markers(self.plan.watermark, since)
-        self.served = self.unfingerprinted = 0
+        self.served = self.unfingerprinted = self.embedded_unusable = 0
         self.warnings: list[str] = []
         store.start_listing(day, self.plan)
 
     def record(self, items: list[tuple[str, dict]], present: float | None = None) -> list[str]:
-        """Write down the page's fingerprints; its ids. An item lacking a fingerprint field is
-        not written down: its id is probed alone, as one the listing did not serve. ``present``:
-        the API's clock (its Date header); unknown, ours."""
-        fingerprints = []
+        """Write down the page's fingerprints, the fields each item served, and the detail it
+        carries when the listing carries them (only for an id new or changed: an unchanged one
+        needs none); answer its ids. An item lacking a fingerprint field is not written down:
+        its id is probed alone, as one the listing did not serve. ``present``: the API's clock
+        (its Date header); unknown, ours."""
+        declared = self.declared
+        embedded = declared.detail.embedded if self.carries_details else None
+        fields = declared.listing.fields if declared.listing else []
+        stored = self.store.stored_states([rid for rid, _ in items]) if embedded is not None else {}
+        listed = []
         now = present if present is not None else time.time()
         for rid, item in items:
-            try:
-                fingerprints.append((rid, fingerprint(item, self.declared.fingerprint)))
-            except MissingFieldsError:
-                self.unfingerprinted += 1
             if self.filter is not None:
                 self.markers.see(
                     rid, marker_seconds(select(item, self.filter.cursor_path, None), self.filter.format), now
                 )
-        self.store.record_listed(self.day, fingerprints)
+            try:
+                fp = fingerprint(item, declared.fingerprint)
+            except MissingFieldsError:
+                self.unfingerprinted += 1
+                continue
+            detail = None
+            if embedded is not None and (rid not in stored or stored[rid].fingerprint != fp):
+                detail, problem = embedded_detail(item, rid, declared.detail, declared.id)
+                if problem is not None:
+                    self.embedded_unusable += 1  # its own detail call, in its batch
+            listed.append((rid, fp, without_detail(item, embedded, fields), detail))
+        self.store.record_listed(self.day, listed)
         self.served += len(items)
         return [rid for rid, _ in items]
+
+    @property
+    def carries_details(self) -> bool:
+        embedded = self.declared.detail.embedded
+        return embedded is not None and embedded.carried_by == "listing"
 
     def finish(self, account: ListingAccount) -> None:
         """The listing ended. Whole, the day's batches may rely on it, and the next day's filter
@@ -93,5 +112,6 @@ class Listing:
             "listing_served": self.served,
             "listing_unfingerprinted": self.unfingerprinted,
             "listing_future_markers": self.markers.future,
+            "listing_details_unusable": self.embedded_unusable,
             "listing_filter_ignored": self.markers.older,
         }

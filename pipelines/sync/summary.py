@@ -61,6 +61,7 @@ def numbers(s: dict[str, Any], calls_this_run: int, cost: Cost) -> dict[str, int
         "bytes_received": s["bytes_received"],
         "throttled": s["throttled"],
         "retries": s["retries"],
+        "details_embedded": s.get("embedded_details", 0),  # detail calls the answers carrying them saved
         "duration_s": round(window, 3),
         "batch_seconds": round(float(s["batch_seconds"]), 3),
     }

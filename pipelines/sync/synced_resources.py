@@ -167,6 +167,7 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
         lease_seconds=config.lease_seconds,
         force=step["force"],
         guard=GuardPolicy(ratio=config.systemic_failure_ratio, window=config.systemic_window),
+        authoritative=bool(declared.listing and declared.listing.authoritative),
     )
     spend = scope.spend_log(context, day, "sync")
     listing_spend = scope.spend_log(context, day, "listing") if listing is not None else None

@@ -24,6 +24,7 @@ from pipelines.warehouse.one_of import one_of
 from pipelines.warehouse.schema import (
     LEDGER_CALLS,
     LEDGER_COUNTS,
+    LEDGER_EMBEDDED,
     LEDGER_KIND_CALLS,
     batch_ledger,
     dead_letter,
@@ -221,6 +222,7 @@ _COMPLETE = (
                 *LEDGER_COUNTS,
                 *LEDGER_CALLS,
                 *LEDGER_KIND_CALLS,
+                LEDGER_EMBEDDED,
                 "status",
                 "started_at",
                 "finished_at",
@@ -245,6 +247,7 @@ def _ledger_values(rec: BatchRecord) -> dict[str, Any]:
         "throttled": rec.meter.throttled,
         "retries": rec.meter.retries,
         **{f"{kind}_calls": rec.meter.calls.get(kind, 0) for kind in ("probe", "bulk_probe", "detail")},
+        LEDGER_EMBEDDED: rec.meter.embedded,
         "started_at": rec.started_at,
         "finished_at": rec.finished_at,
         "duration_s": (rec.finished_at - rec.started_at).total_seconds(),

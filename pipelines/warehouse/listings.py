@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -29,8 +30,13 @@ class ListingOps:
                 upsert(self.dialect, listings, [{**row, "started_at": datetime.now(UTC), "finished_at": None}])
             )
 
-    def record_listed(self, day: date, fingerprints: Iterable[tuple[str, str]]) -> None:
-        rows = [{"partition": day, "resource_id": rid, "fingerprint": fp} for rid, fp in fingerprints]
+    def record_listed(self, day: date, listed: Iterable[tuple[str, str, dict | None, Any]]) -> None:
+        """What the day's listing served: each id's fingerprint, the fields it served and the
+        detail it carried (None unless the id is new or changed)."""
+        rows = [
+            {"partition": day, "resource_id": rid, "fingerprint": fp, "projected": projected, "detail": detail}
+            for rid, fp, projected, detail in listed
+        ]
         if not rows:
             return
         with self.engine.begin() as conn:
@@ -78,13 +84,28 @@ class ListingOps:
         return None if mode is None else ListingMode(mode)
 
     def listed_fingerprints(self, day: date, ids: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
+        return {rid: fp for rid, (fp, _, _) in self.listed(day, ids).items()}
+
+    def listed_ids(self, day: date, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
         with self.engine.connect() as conn:
             for chunk in chunked(list(ids), READ_CHUNK):
-                query = sa.select(listed_states.c.resource_id, listed_states.c.fingerprint).where(
+                query = sa.select(listed_states.c.resource_id).where(
                     listed_states.c.partition == day, listed_states.c.resource_id.in_(chunk)
                 )
-                found.update((rid, fp) for rid, fp in conn.execute(query))
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def listed(self, day: date, ids: Sequence[str]) -> dict[str, tuple[str, dict | None, Any]]:
+        """What the day's listing served of ``ids``: fingerprint, fields, and carried detail."""
+        found: dict[str, tuple[str, dict | None, Any]] = {}
+        c = listed_states.c
+        with self.engine.connect() as conn:
+            for chunk in chunked(list(ids), READ_CHUNK):
+                query = sa.select(c.resource_id, c.fingerprint, c.projected, c.detail).where(
+                    c.partition == day, c.resource_id.in_(chunk)
+                )
+                found.update((rid, (fp, projected, detail)) for rid, fp, projected, detail in conn.execute(query))
         return found
 
     def watermark_before(self, day: date) -> float | None:

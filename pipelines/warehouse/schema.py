@@ -71,6 +71,8 @@ LEDGER_CALLS = ("calls", "calls_saved", "bytes_received", "throttled", "retries"
 # The batch's calls by kind, priced by the source's declaration (``cost``): added to a ledger
 # made before them by COLUMN_UPGRADES (0 for the batches it already held).
 LEDGER_KIND_CALLS = ("probe_calls", "bulk_probe_calls", "detail_calls")
+# Details the batch took from the answer that carried them, with no detail call (detail.embedded).
+LEDGER_EMBEDDED = "embedded_details"
 
 batch_ledger = sa.Table(
     "batch_ledger",
@@ -83,6 +85,7 @@ batch_ledger = sa.Table(
     *(sa.Column(name, sa.Integer, nullable=False, default=0) for name in LEDGER_COUNTS),
     *(sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in LEDGER_CALLS),
     *(sa.Column(name, sa.BigInteger, nullable=False, server_default="0") for name in LEDGER_KIND_CALLS),
+    sa.Column(LEDGER_EMBEDDED, sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("duration_s", sa.Float, nullable=False),
@@ -196,6 +199,8 @@ listed_states = sa.Table(
     sa.Column("partition", sa.Date, primary_key=True),
     sa.Column("resource_id", Id, primary_key=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("projected", Json),  # the fields the listing served (its detail, if it carried one, apart)
+    sa.Column("detail", Json),  # the detail it carried, kept only for an id new or changed that day
 )
 
 # Every day's last listing walk, and whether it accounted for every item it should have served
@@ -255,7 +260,12 @@ warehouse_meta = sa.Table(
 # PostgreSQL when found narrower (VARCHAR to TEXT is a catalogue change, no table rewrite).
 TEXT_UPGRADES = (("resources", "etag"),)
 # Columns added since a warehouse may have been created: (table, column), added when missing.
-COLUMN_UPGRADES = (*(("batch_ledger", name) for name in LEDGER_KIND_CALLS), ("spent_calls", "cost"))
+COLUMN_UPGRADES = (
+    *(("batch_ledger", name) for name in (*LEDGER_KIND_CALLS, LEDGER_EMBEDDED)),
+    ("spent_calls", "cost"),
+    ("listed_states", "projected"),
+    ("listed_states", "detail"),
+)
 
 # Values handed from one step to the next (the warehouse IO manager): steps on any worker read
 # them here, so no shared disk is needed. Small JSON documents (a step's batch numbers, figures).

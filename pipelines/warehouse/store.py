@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from pipelines.core.batching import chunked
 from pipelines.core.outcomes import Member, StoredState
 from pipelines.core.ports import BatchRecord, LostClaimError, utcnow
 from pipelines.core.statuses import LedgerStatus, Origin, QueueStatus
@@ -28,6 +29,7 @@ from pipelines.warehouse.queues import DeadLetterFilter, QueueOps
 from pipelines.warehouse.schema import (
     LEDGER_CALLS,
     LEDGER_COUNTS,
+    LEDGER_EMBEDDED,
     LEDGER_KIND_CALLS,
     batch_ledger,
     dead_letter,
@@ -64,28 +66,34 @@ def open_existing(url: str, namespace: str | None = None) -> Warehouse:
     return Warehouse(existing_engine(url, namespace), create=False)
 
 
-# A batch's sub-jobs, with their retry-queue context: built once (every batch reads it).
-_BATCH_MEMBERS = (
-    sa.select(
-        job_set.c.resource_id,
-        job_set.c.origin,
-        retry_queue.c.tier2_days_used,
-        retry_queue.c.history,
-        retry_queue.c.dead_letter_id,
-    )
-    .select_from(
-        job_set.outerjoin(
-            retry_queue,
-            sa.and_(
-                retry_queue.c.resource_id == job_set.c.resource_id,
-                retry_queue.c.scheduled_for == job_set.c.partition,
-                retry_queue.c.status != QueueStatus.SUPERSEDED,
-            ),
+def _members(*where: sa.ColumnElement[bool]) -> sa.Select:
+    """Sub-jobs of a day's job set, with their retry-queue context, in id order."""
+    return (
+        sa.select(
+            job_set.c.resource_id,
+            job_set.c.origin,
+            retry_queue.c.tier2_days_used,
+            retry_queue.c.history,
+            retry_queue.c.dead_letter_id,
         )
+        .select_from(
+            job_set.outerjoin(
+                retry_queue,
+                sa.and_(
+                    retry_queue.c.resource_id == job_set.c.resource_id,
+                    retry_queue.c.scheduled_for == job_set.c.partition,
+                    retry_queue.c.status != QueueStatus.SUPERSEDED,
+                ),
+            )
+        )
+        .where(job_set.c.partition == sa.bindparam("day"), *where)
+        .order_by(job_set.c.resource_id)
     )
-    .where(job_set.c.partition == sa.bindparam("day"), job_set.c.batch_no == sa.bindparam("batch_no"))
-    .order_by(job_set.c.resource_id)
-)
+
+
+# A batch's sub-jobs (every batch reads it), and many batches' at once: built once.
+_BATCH_MEMBERS = _members(job_set.c.batch_no == sa.bindparam("batch_no"))
+_MEMBERS_OF = _members(job_set.c.batch_no.in_(sa.bindparam("batch_nos", expanding=True)))
 
 
 class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltOps, ListingOps, HandoffOps):
@@ -215,6 +223,18 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
         with self.engine.connect() as conn:
             return sorted(conn.execute(query).scalars())
 
+    def members_of(self, day: date, batch_nos: list[int]) -> list[Member]:
+        """The sub-jobs of all these batches, with their retry-queue context (a read per thousand)."""
+        members: list[Member] = []
+        with self.engine.connect() as conn:
+            for chunk in chunked(batch_nos, 1_000):
+                rows = conn.execute(_MEMBERS_OF, {"day": day, "batch_nos": chunk})
+                members += [
+                    Member(rid, origin, days or 0, tuple(history or ()), dl_id)
+                    for rid, origin, days, history, dl_id in rows
+                ]
+        return members
+
     def batch_members(self, day: date, batch_no: int) -> list[Member]:
         """The batch's sub-jobs, with their retry-queue context for those that came from it."""
         with self.engine.connect() as conn:
@@ -236,7 +256,7 @@ class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltO
 
     def partition_summary(self, day: date) -> dict[str, Any]:
         """The day's figures, from the ledger (the truth about what completed)."""
-        summed = (*LEDGER_COUNTS, *LEDGER_CALLS, *LEDGER_KIND_CALLS)
+        summed = (*LEDGER_COUNTS, *LEDGER_CALLS, *LEDGER_KIND_CALLS, LEDGER_EMBEDDED)
         sums = [sa.func.coalesce(sa.func.sum(batch_ledger.c[n]), 0).label(n) for n in summed]
         query = sa.select(
             sa.func.count().label("batches_completed"),
