@@ -1,7 +1,8 @@
 """Check a source declaration: ``python -m pipelines.check_source FILE...``.
 
-Prints what each declaration says (or every mistake, with its line and key) and exits 1 when
-one is invalid. Nothing is called: the variables it names are only checked for being set.
+Prints what each declaration says (or every mistake, with its line and key), and what a day
+would cost under every strategy the API's shape allows (``--ids``, ``--changed``), and exits 1
+when one is invalid. Nothing is called: the variables it names are only checked for being set.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import sys
 
 from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.declaration_file import DeclarationError, load_declaration
+from pipelines.source.estimate import table as estimate_table
 
 
-def describe(source: SourceDeclaration) -> list[str]:
+def describe(source: SourceDeclaration, ids: int = 10_000, changed: float = 0.2) -> list[str]:
     client, probe = source.client, source.probe
     where = client.base_url or (
         f"${client.base_url_env}"
@@ -39,7 +41,7 @@ def describe(source: SourceDeclaration) -> list[str]:
     unset = [v for v in variables if not os.environ.get(v)]
     if unset and not source.embedded:
         lines.append(f"  NOT SET in this environment: {', '.join(unset)}")
-    return lines
+    return lines + estimate_table(source, ids, changed)
 
 
 def _ceiling(source: SourceDeclaration) -> str:
@@ -57,11 +59,13 @@ def _ceiling(source: SourceDeclaration) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.check_source", description=__doc__)
     parser.add_argument("files", nargs="+")
+    parser.add_argument("--ids", type=int, default=10_000, help="tracked ids of the day the estimate is for")
+    parser.add_argument("--changed", type=float, default=0.2, help="the share of them changed a day")
     args = parser.parse_args(argv)
     failed = False
     for path in args.files:
         try:
-            print("\n".join(describe(load_declaration(path))))
+            print("\n".join(describe(load_declaration(path), args.ids, args.changed)))
         except DeclarationError as exc:
             print(exc, file=sys.stderr)
             failed = True

@@ -67,6 +67,7 @@ INTEGRATION_MODULES = frozenset(
         "test_demo",
         "test_docker",
         "test_instance_config",
+        "test_json_server",
         "test_secrets",
         "test_shared_rate",
         "test_ui",

@@ -119,8 +119,8 @@ class HostileApi:
         if m.redirect:
             return self._send(h, 302, {"moved": "elsewhere"}, {**headers, "Location": "https://elsewhere.example/x"})
         segments = [unquote(s, errors="replace") for s in raw_path.split("/")[1:]]
-        if segments == ["items"] and "ids" in params:
-            ids = [i for i in params["ids"][0].split(",") if i]
+        if segments == ["items"] and ("ids" in params or "id" in params):  # ?ids=a,b or ?id=a&id=b
+            ids = [i for i in params["ids"][0].split(",") if i] if "ids" in params else params["id"]
             items = [self._record(i) for i in ids]
             items += [{**self._record(i), "version": v} for i, v in m.bulk_twice.items() if i in ids]
             return self._send(h, 200, {"items": items, "missing": []}, headers)

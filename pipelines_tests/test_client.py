@@ -60,6 +60,25 @@ def test_a_client_rate_avoids_429_altogether(sample_server):
     assert meter.throttled == server.stats().get("throttled", 0) == 0
 
 
+def test_at_the_server_no_sliding_second_holds_more_than_the_rate_and_its_jitter(sample_server):
+    """What docs/settings.md promises for R, measured where the API counts: the busiest one-second
+    window (sliding, not aligned to the clock) of arrivals at a loopback server."""
+    server = sample_server(resources=300)
+    settings = client_settings(server.url, max_concurrency=16, rate_limit=50)
+    answers, _ = run(probe_many(settings, [f"r{i:07d}" for i in range(200)]))
+    assert not [a for a in answers if isinstance(a, SourceError)]
+    peak = server.peak_1s()
+    assert 45 <= peak <= 50 + 3, peak  # R, and a request or two of arrival jitter
+
+
+def test_the_busiest_window_slides():
+    from pipelines.sample_api.counters import Counters
+
+    counters = Counters()
+    counters._times = [0.0, 0.5, 0.9, 1.2, 1.3, 1.4, 2.5, 3.6]  # aligned seconds hold 3 and 3; [0.5, 1.5) holds 5
+    assert counters.peak() == 5 and counters.peak(window=0.15) == 2 and counters.peak(window=10) == 8
+
+
 def test_timeouts_are_transient_after_the_retry_budget(sample_server):
     server = sample_server(resources=5, timeout_rate=1.0, timeout_seconds=3)
     settings = client_settings(server.url, read_timeout=0.2, max_attempts=2, backoff_initial=0.01)

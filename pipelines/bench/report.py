@@ -31,6 +31,7 @@ DAY_COLUMNS: list[Column] = [
     ("wall s", lambda r: f"{r['run_wall_s']:.1f}"),
     ("bound s", lambda r: f"{r['rate_bound_s']:.1f}"),
     ("wall/bound", lambda r: f"{r['wall_vs_bound']:.3f}"),
+    ("peak 1s", lambda r: f"{r.get('server_peak_1s', 0):,}"),
     ("429s", lambda r: f"{r['server_throttled']:,}"),
     ("statements", lambda r: f"{r['statements']:,}"),
     ("overhead s", lambda r: f"{r['overhead_s']:.1f} ({r['overhead_share']:.1%})"),

@@ -94,4 +94,5 @@ def served(server: SampleServer) -> dict:
         "server_throttled": stats.get("throttled", 0),
         "server_bytes_sent": stats.get("bytes_sent", 0),
         **server_rate(server.timeline()),
+        "server_peak_1s": server.peak_1s(),  # the busiest one-second window, sliding
     }

@@ -25,9 +25,12 @@ listing (every ``reconcile_every_days``) does.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
 class ListingMode(StrEnum):
@@ -58,13 +61,15 @@ def plan_listing(
 
 
 def marker_seconds(value: object, fmt: str = "iso8601") -> float | None:
-    """A change marker as epoch seconds (None when it is absent or unreadable)."""
+    """A change marker as epoch seconds (None when it is absent or unreadable): a time in ISO
+    8601 (``+00:00``, ``Z``, milliseconds or none) whatever ``fmt``, or, for the epoch formats,
+    a number of seconds or milliseconds."""
     if value is None or isinstance(value, bool):
         return None
+    if fmt.startswith("epoch") and (isinstance(value, int | float) or _NUMBER.fullmatch(str(value).strip())):
+        seconds = float(value) / (1000 if fmt == "epoch_millis" else 1)  # type: ignore[arg-type]
+        return seconds if math.isfinite(seconds) else None
     try:
-        if fmt == "epoch_seconds":
-            seconds = float(value)  # type: ignore[arg-type]
-            return seconds if math.isfinite(seconds) else None
         when = datetime.fromisoformat(str(value))
     except (TypeError, ValueError):
         return None
@@ -72,9 +77,17 @@ def marker_seconds(value: object, fmt: str = "iso8601") -> float | None:
 
 
 def format_marker(seconds: float, fmt: str = "iso8601") -> str:
+    """The filter's value for ``seconds``, as the API writes times."""
     if fmt == "epoch_seconds":
         return str(int(seconds))
-    return datetime.fromtimestamp(seconds, UTC).isoformat()
+    if fmt == "epoch_millis":
+        return str(int(seconds * 1000))
+    when = datetime.fromtimestamp(seconds, UTC)
+    if fmt == "iso8601_z":
+        return when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    if fmt == "iso8601_ms_z":
+        return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return when.isoformat()
 
 
 def later(a: float | None, b: float | None) -> float | None:

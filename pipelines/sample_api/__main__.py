@@ -25,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sampl
         if isinstance(default, bool):
             parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes", "on"), default=default)
         elif default is None:
-            parser.add_argument(flag, default=None)
+            parser.add_argument(flag, type=float if f.name.endswith("_ttl") else str, default=None)
         else:
             parser.add_argument(flag, type=type(default), default=default)
     args = parser.parse_args(argv)

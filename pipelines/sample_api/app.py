@@ -14,12 +14,14 @@ do: an id holding a comma cannot be sent in a bulk probe (the client probes it a
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import random
+import secrets
 import time
 from collections import Counter
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -61,6 +63,7 @@ class SampleApi:
 
     def __init__(self, config: SampleApiConfig | None = None) -> None:
         self.counters = Counters()
+        self.issued: dict[str, float] = {}  # OAuth2 tokens it issued, and when each expires
         self.flaky_calls: Counter[str] = Counter()  # calls each flaky resource has had, across days
         self.configure(config or SampleApiConfig())
         self._random = random.Random(self.config.seed)
@@ -86,10 +89,16 @@ class SampleApi:
         here ends the request."""
         cfg = self.config
         self.counters.add(endpoint)
-        authorised = (
-            profile.authorised(request) if profile else request.headers.get("authorization") == f"Bearer {cfg.token}"
-        )
-        if cfg.token and not authorised:
+        if cfg.oauth_client_id:  # only a token it issued, unexpired
+            held = request.headers.get("authorization", "").removeprefix("Bearer ")
+            authorised = self.issued.get(held, 0.0) > time.monotonic()
+        else:
+            authorised = (
+                profile.authorised(request)
+                if profile
+                else request.headers.get("authorization") == f"Bearer {cfg.token}"
+            )
+        if (cfg.token or cfg.oauth_client_id) and not authorised:
             self.counters.add("unauthorized")
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         wait = self.bucket.take()
@@ -239,11 +248,31 @@ class SampleApi:
 
     # -- simulator control ------------------------------------------------------------------
 
+    async def oauth_token(self, request: Request) -> Response:
+        """``POST /oauth/token`` (client credentials, the client's id and secret as HTTP basic):
+        a bearer token for ``oauth_token_ttl`` seconds. Not billed, counted as ``token``."""
+        cfg = self.config
+        self.counters.add("token")
+        expected = base64.b64encode(f"{cfg.oauth_client_id}:{cfg.oauth_client_secret}".encode()).decode()
+        form = parse_qs((await request.body()).decode())
+        if not cfg.oauth_client_id or request.headers.get("authorization") != f"Basic {expected}":
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        if form.get("grant_type") != ["client_credentials"]:
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        token = f"oat-{secrets.token_hex(12)}"
+        self.issued[token] = time.monotonic() + cfg.oauth_token_ttl
+        claimed = float(cfg.oauth_claimed_ttl) if cfg.oauth_claimed_ttl is not None else cfg.oauth_token_ttl
+        return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": claimed})
+
     async def sim_stats(self, request: Request) -> Response:
         return JSONResponse(self.counters.snapshot())
 
     async def sim_timeline(self, request: Request) -> Response:
         return JSONResponse(self.counters.timeline())
+
+    async def sim_peak(self, request: Request) -> Response:
+        """The most billable requests in any one second since the last reset (a sliding window)."""
+        return JSONResponse({"peak_1s": self.counters.peak(1.0)})
 
     async def sim_reset(self, request: Request) -> Response:
         self.counters.reset()
@@ -268,8 +297,10 @@ def create_app(config: SampleApiConfig | None = None) -> Starlette:
             Route("/items/{rest:path}", api.item),
             Route("/v1/products.json", shop.products),
             Route("/v1/products/{rest:path}", shop.product_route),
+            Route("/oauth/token", api.oauth_token, methods=["POST"]),
             Route("/_sim/stats", api.sim_stats),
             Route("/_sim/timeline", api.sim_timeline),
+            Route("/_sim/peak", api.sim_peak),
             Route("/_sim/reset", api.sim_reset, methods=["POST"]),
             Route("/_sim/config", api.sim_config, methods=["GET", "POST"]),
         ]

@@ -36,6 +36,13 @@ class SampleApiConfig:
     bulk_probe: bool = True
     conditional: bool = True
     token: str | None = None
+    # OAuth2 client credentials (POST /oauth/token): when an id is set, the API takes only the
+    # bearer tokens it issued, each for ``oauth_token_ttl`` seconds (``oauth_claimed_ttl``: what
+    # it tells the client, which a test sets longer to expire a token early)
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = None
+    oauth_token_ttl: float = 3600.0
+    oauth_claimed_ttl: float | None = None
     description_bytes: int = 2_000
     max_bulk_ids: int = 100
     max_page_size: int = 1_000

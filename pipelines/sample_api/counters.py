@@ -12,7 +12,7 @@ BILLABLE = ("probe", "bulk_probe", "detail", "listing")
 COUNTED = (
     *BILLABLE,
     *("unauthorized", "throttled", "transient", "timeouts", "flaky", "gone", "malformed", "poison"),
-    *("not_modified", "probe_full", "bytes_sent", "embedded"),
+    *("not_modified", "probe_full", "bytes_sent", "embedded", "token"),
 )
 
 
@@ -26,16 +26,28 @@ class Counters:
 
     def tick(self, throttled: bool) -> None:
         """One billable request, in its second since the last reset."""
-        second = int(time.monotonic() - self._started)
+        now = time.monotonic()
+        second = int(now - self._started)
         self._requests[second] += 1
+        self._times.append(now)
         if throttled:
             self._throttled[second] += 1
+
+    def peak(self, window: float = 1.0) -> int:
+        """The most billable requests received in any ``window`` seconds (sliding, not aligned)."""
+        times, best, first = self._times, 0, 0
+        for last, at in enumerate(times):
+            while at - times[first] >= window:
+                first += 1
+            best = max(best, last - first + 1)
+        return best
 
     def reset(self) -> None:
         self._c.clear()
         self._started = time.monotonic()
         self._requests: Counter[int] = Counter()
         self._throttled: Counter[int] = Counter()
+        self._times: list[float] = []  # when each billable request arrived (monotonic seconds)
 
     def snapshot(self) -> dict[str, int]:
         snap = {name: 0 for name in COUNTED} | dict(self._c)  # never counted: 0, not absent

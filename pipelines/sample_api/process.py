@@ -53,6 +53,10 @@ class SampleServer:
         """``[second, requests, 429s]`` since the last reset."""
         return httpx.get(f"{self.url}/_sim/timeline").json()
 
+    def peak_1s(self) -> int:
+        """The most requests the server received in any one second since the last reset."""
+        return int(httpx.get(f"{self.url}/_sim/peak").json()["peak_1s"])
+
     def reset(self) -> None:
         httpx.post(f"{self.url}/_sim/reset").raise_for_status()
 

@@ -31,6 +31,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from multidict import CIMultiDict, CIMultiDictProxy
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from pipelines.source.answers import UNSENT, judge, retry_after_seconds, throttle_wait, usable_statuses
@@ -42,6 +43,7 @@ from pipelines.source.declaration import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
+    OAuth2ClientCredentials,
     OffsetPaginator,
     PageNumberPaginator,
     SourceDeclaration,
@@ -49,6 +51,7 @@ from pipelines.source.declaration import (
 from pipelines.source.errors import BODY_EXCERPT, ApiFailure, ErrorClass, SourceError, auth_failure
 from pipelines.source.listing_account import ListingAccount, ListingRunaway
 from pipelines.source.meter import CallMeter, Detail, Probe
+from pipelines.source.oauth2 import AccessToken
 from pipelines.source.paginators import Pager
 from pipelines.source.ratecontrol import INF, GradientLimit, RatePolicy
 from pipelines.source.records import embedded_detail, parse_json, validate_record, without_detail
@@ -84,7 +87,7 @@ def _rate(settings: ClientSettings) -> LocalRate | RedisRate:
     policy = RatePolicy(ceiling=rps if rps > 0 else INF)
     if settings.rate_limiter_url:
         return RedisRate(settings.rate_limiter_url, f"pipelines:rate:{settings.budget}", policy)
-    return LocalRate(policy)
+    return LocalRate(policy, start=settings.learned_rate if rps <= 0 else None)
 
 
 class SourceApiClient:
@@ -128,6 +131,18 @@ class SourceApiClient:
             headers["Authorization"] = _basic_header(basic)
         headers.update({k: v for k, v in credentials.headers.items() if v})  # client.secret_headers
         self._params.update({k: v for k, v in credentials.params.items() if v})  # client.secret_params
+        self._token: AccessToken | None = None  # OAuth2: the access token, fetched when the client opens
+        self._bearer: str | None = None
+        if isinstance(declared.auth, OAuth2ClientCredentials):
+            auth = declared.auth
+            token_url = (
+                auth.token_url
+                if not auth.token_url.startswith("/")
+                else str(httpx.URL(strip_userinfo(settings.base_url)).join(auth.token_url))
+            )
+            self._token = AccessToken(
+                auth, credentials.username or "", credentials.password or "", token_url, self._exchange_token
+            )
         self._auth_setting = _auth_setting(source)
         self.redactor = Redactor(
             [*credentials.values(), *url_secrets(settings.base_url), *url_secrets(settings.proxy_url)]
@@ -191,7 +206,33 @@ class SourceApiClient:
     async def __aenter__(self) -> SourceApiClient:
         if isinstance(self.rate, RedisRate):
             await self.rate.ping()
+        if self._token is not None:
+            self._use_token(await self._token.current())
         return self
+
+    async def _exchange_token(self, call: Call) -> Answer:
+        """The token endpoint's answer (never billed, never the breaker's business)."""
+        async with asyncio.timeout(self.source.client.timeouts.deadline):
+            return await self._sender.exchange(call, self.source.client.max_response_bytes)
+
+    def _use_token(self, token: str) -> None:
+        """Every call from now on carries ``token`` (the routes prepared with the last one are
+        prepared again), and no answer or error keeps it."""
+        if token == self._bearer:
+            return
+        self._bearer = token
+        self._http.headers["Authorization"] = f"Bearer {token}"
+        self._calls = Calls(self._http)
+        self._probe_routes.clear()
+        detail = self.source.detail
+        self._detail_route = self._calls.route(detail.path, self._query(detail, {}) or None, detail.headers or None)
+        self.redactor = Redactor([*self.redactor.secrets, token])
+
+    def _with_bearer(self, call: Call) -> Call:
+        """``call`` carrying the current token (it was built with an older one)."""
+        headers = CIMultiDict(call.headers)
+        headers["Authorization"] = f"Bearer {self._bearer}"
+        return Call(call.method, call.url, CIMultiDictProxy(headers), call.body)
 
     async def __aexit__(self, *exc: object) -> None:
         await self._sender.aclose()
@@ -219,6 +260,14 @@ class SourceApiClient:
             if spend is not None and spend.reached is not None:
                 return spend.reached.describe()
         return None
+
+    @property
+    def learned_rate(self) -> float | None:
+        """The rate this client's 429s taught it, when the declaration names none and no Redis
+        shares it: the next client of the source starts from it (``ClientSettings.learned_rate``)."""
+        if self.source.rate.requests_per_second > 0 or not isinstance(self.rate, LocalRate):
+            return None
+        return self.rate.learned()
 
     def limits(self) -> dict[str, float]:
         """The rate (requests/s; inf: none) and concurrency limit in force, and requests in flight."""
@@ -273,7 +322,10 @@ class SourceApiClient:
         fields = self.source.probe.fields if fields is None else fields
         # Items percent-encoded one by one, joined by a literal separator (a separator inside an
         # id would travel as %2C, which some servers split on anyway: such ids go one by one).
-        parts = [list_query({spec.ids_param: list(rids)}, spec.separator)]
+        if spec.ids_style == "repeated":  # ?id=1&id=2&id=3: each id its own parameter
+            parts = [list_query({spec.ids_param: [rid]}) for rid in rids]
+        else:
+            parts = [list_query({spec.ids_param: list(rids)}, spec.separator)]
         if (projection := self.source.projection) is not None and fields:
             parts.append(list_query({projection.param: list(fields)}, projection.separator))
         parts += [list_query({k: [v]}) for k, v in self._query(spec, self._embedding("bulk_probe")).items()]
@@ -326,7 +378,7 @@ class SourceApiClient:
 
     def bulk_safe(self, rid: str) -> bool:
         spec = self.source.bulk_probe
-        return spec is not None and spec.separator not in rid
+        return spec is not None and (spec.ids_style == "repeated" or spec.separator not in rid)
 
     async def detail(self, rid: str, meter: CallMeter | None = None) -> Detail:
         """The expensive second call: the whole resource (an object or a list, as declared)."""
@@ -377,6 +429,7 @@ class SourceApiClient:
             if spec.changed_since is None:
                 raise ValueError(f"source {self.source.name!r} declares no listing.changed_since filter")
             params[spec.changed_since.param] = changed_since
+        own = {k: v for k, v in params.items() if k not in pager.first()}  # kept on next-page URLs if declared
         target: str | httpx.URL = spec.path
         seen: set[str] = set()
         id_spec = self.source.id
@@ -411,7 +464,8 @@ class SourceApiClient:
                 seen.add(_page_key(target, params))
                 if following.url is not None:  # relative to the page's own URL (RFC 3986, RFC 8288)
                     url = self._same_origin(httpx.URL(answer.call.url).join(following.url))
-                    target, params = url.copy_merge_params(self._params), {}
+                    kept = {k: v for k, v in own.items() if k not in url.params} if spec.keep_params else {}
+                    target, params = url.copy_merge_params({**self._params, **kept}), {}
                 else:
                     params = following.params or {}
                 if _page_key(target, params) in seen:
@@ -502,9 +556,14 @@ class SourceApiClient:
         deadline, max_bytes = self.source.client.timeouts.deadline, self.source.client.max_response_bytes
         gate, sender, rate, throttle = self.gate, self._sender, self.rate, self.throttle
         spend = self.spend if kind != "listing" else self.listing_spend
+        renewed = False  # OAuth2: a 401 renews the token once for this call
         while True:
             if self.failure is not None:
                 raise self.failure
+            if self._token is not None:  # fetched again shortly before it expires
+                self._use_token(await self._token.current())
+                if call.headers.get("Authorization") != f"Bearer {self._bearer}":
+                    call = self._with_bearer(call)
             if throttle.deferred is not None:  # the API throttled the client past its bounds
                 raise self._error(ErrorClass.DEFERRED, throttle.deferred, call, kind=kind)
             if spend is not None and spend.exhausted:  # the day's ceiling: nothing more goes out
@@ -612,6 +671,10 @@ class SourceApiClient:
                 await self.rate.throttled(wait)
                 continue
             throttle.answered()  # an answer that is not a 429: the API serves again
+            if error_class is ErrorClass.AUTH and self._token is not None and not renewed:
+                renewed = True  # the token may have expired early, or been revoked: one new one
+                self._use_token(await self._token.renew(refused=call.headers.get("Authorization", "")[7:]))
+                continue
             error = self._error(error_class, problem, call, answer, kind=kind)
             if error_class is ErrorClass.AUTH:
                 self.fail(

@@ -9,7 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from pipelines.source.declaration import ApiKeyAuth, BasicAuth, BearerAuth, SourceDeclaration, base_url_problem
+from pipelines.source.declaration import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    OAuth2ClientCredentials,
+    SourceDeclaration,
+    base_url_problem,
+)
 from pipelines.source.redact import header_problem, register, url_secrets
 from pipelines.source.urls import strip_userinfo
 
@@ -37,6 +44,7 @@ class ClientSettings:
     credentials: Credentials = field(default_factory=Credentials)
     proxy_url: str | None = None
     rate_limiter_url: str | None = None  # redis://...: one rate for every client naming the budget
+    learned_rate: float | None = None  # what an earlier client learned of an undeclared rate: start there
 
     @property
     def budget(self) -> str:
@@ -78,6 +86,13 @@ def resolve_credentials(source: SourceDeclaration, environ: Mapping[str, str] = 
         found = Credentials(
             username=need(auth.username_env) or None,
             password=need(auth.password_env) or None,
+            headers=headers,
+            params=params,
+        )
+    elif isinstance(auth, OAuth2ClientCredentials):  # the client's id and secret, for its token endpoint alone
+        found = Credentials(
+            username=need(auth.client_id_env) or None,
+            password=need(auth.client_secret_env) or None,
             headers=headers,
             params=params,
         )

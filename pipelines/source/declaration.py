@@ -126,6 +126,32 @@ class BasicAuth(Spec):
         return [self.username_env, self.password_env]
 
 
+class OAuth2ClientCredentials(Spec):
+    """OAuth2's client credentials grant: a token endpoint answers an access token for the
+    client's id and secret (sent to it alone, as HTTP basic); the token travels to the API as a
+    bearer token, is fetched again before it expires, and once more when the API answers 401."""
+
+    type: Literal["oauth2_client_credentials"]
+    token_url: str = Field(description="the token endpoint: a path on the API's host, or an http(s) URL")
+    client_id_env: EnvName
+    client_secret_env: EnvName
+    scope: str | None = None
+    refresh_before: float = Field(60.0, ge=0, le=86_400, description="seconds before expiry the token is fetched again")
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str) -> str:
+        if value.startswith("/"):
+            return _plain_value(value)
+        problem = base_url_problem(value)
+        if problem is not None:
+            raise ValueError(f"a path (/oauth/token) or an http(s) URL without credentials: {problem}")
+        return value
+
+    def variables(self) -> list[str]:
+        return [self.client_id_env, self.client_secret_env]
+
+
 class NoAuth(Spec):
     type: Literal["none"] = "none"
 
@@ -133,7 +159,7 @@ class NoAuth(Spec):
         return []
 
 
-Auth = Annotated[BearerAuth | ApiKeyAuth | BasicAuth | NoAuth, Field(discriminator="type")]
+Auth = Annotated[BearerAuth | ApiKeyAuth | BasicAuth | OAuth2ClientCredentials | NoAuth, Field(discriminator="type")]
 
 
 # -- the client: where the API is, and how hard to push it -------------------------------------
@@ -301,6 +327,9 @@ class Probe(Endpoint):
 class BulkProbe(Endpoint):
     path: str = "/items"
     ids_param: str = "ids"
+    ids_style: Literal["joined", "repeated"] = Field(
+        "joined", description="joined: ?ids=1,2,3 (by separator); repeated: ?id=1&id=2&id=3"
+    )
     separator: str = Field(",", min_length=1)
     max_ids: int = Field(100, ge=1, le=10_000)
     data_selector: Path = "items"
@@ -382,7 +411,11 @@ class ChangedSince(Spec):
 
     param: str = Field(min_length=1)
     cursor_path: Path = Field("updated_at", description="an item's change time, in the filter's format")
-    format: Literal["iso8601", "epoch_seconds"] = "iso8601"
+    format: Literal["iso8601", "iso8601_z", "iso8601_ms_z", "epoch_seconds", "epoch_millis"] = Field(
+        "iso8601",
+        description="how the filter's value is written: 2026-01-02T03:04:05+00:00, 2026-01-02T03:04:05Z, "
+        "2026-01-02T03:04:05.000Z, 1767323045, 1767323045000 (markers are read in any of them)",
+    )
     overlap_seconds: float = Field(3600.0, ge=0, le=30 * 86_400, description="re-read before the last change seen")
     reconcile_every_days: int = Field(7, ge=1, le=365, description="a full listing every K days (deletions)")
 
@@ -401,6 +434,11 @@ class Listing(Endpoint):
     total_header: str | None = Field(None, description="a header stating it instead (X-Total-Count)")
     max_pages_without_new: int = Field(
         5, ge=1, le=10_000, description="pages in a row that add no new id before the listing is stopped as a runaway"
+    )
+    keep_params: bool = Field(
+        False,
+        description="add the listing's own parameters (projection, embedding, params, the change filter) to a "
+        "next-page URL that left them out (some APIs' Link headers drop fields=)",
     )
     authoritative: bool = Field(
         False,

@@ -31,7 +31,7 @@ INF = math.inf
 
 @dataclass(frozen=True)
 class RatePolicy:
-    ceiling: float = INF  # requests/s never exceeded (INF: none)
+    ceiling: float = INF  # requests/s at departure, never exceeded (INF: none); arrival jitter may add one or two
     growth: float = 0.02  # additive increase: this share of the last set rate, per second
     backoff: float = 0.85  # multiplicative decrease on a congestion event
     floor: float = 1.0  # requests/s never gone below

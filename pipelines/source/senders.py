@@ -57,7 +57,7 @@ class HttpxSender:
         self._http = http
 
     async def exchange(self, call: Call, max_bytes: int) -> Answer:
-        request = httpx.Request(call.method, call.url, headers=list(call.headers.items()))
+        request = httpx.Request(call.method, call.url, headers=list(call.headers.items()), content=call.body)
         response = await self._http.send(request, stream=True)
         try:
             body = await read_body(response, max_bytes)
@@ -106,11 +106,11 @@ class AsgiSender:
 
         async def receive() -> Message:
             nonlocal asked
-            if asked:  # the request has no body; after it, the client goes only once answered
+            if asked:  # the request's body once; after it, the client goes only once answered
                 await done.wait()
                 return {"type": "http.disconnect"}
             asked = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": call.body or b"", "more_body": False}
 
         async def send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -194,6 +194,7 @@ class AiohttpSender:
                 call.method,
                 url,
                 headers=headers,
+                data=call.body,
                 allow_redirects=False,
                 proxy=self._proxy,
                 proxy_headers=self._proxy_headers,

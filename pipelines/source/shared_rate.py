@@ -23,9 +23,15 @@ from pipelines.source.urls import mask_url
 class LocalRate:
     """The rate of one client, in process."""
 
-    def __init__(self, policy: RatePolicy, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, policy: RatePolicy, clock: Callable[[], float] = time.monotonic, start: float | None = None
+    ) -> None:
+        """``start``: the rate an earlier client learned from the API's 429s: this one starts
+        there (and grows from it) instead of finding it again with 429s of its own."""
         self.policy, self.clock = policy, clock
         self.state = RateState()
+        if start is not None and 0 < start < policy.ceiling:
+            self.state.rate, self.state.since = max(policy.floor, start), clock()
 
     async def reserve(self) -> float:
         return self.reserve_nowait()
@@ -39,6 +45,10 @@ class LocalRate:
 
     def current(self) -> float:
         return current_rate(self.state, self.policy, self.clock())
+
+    def learned(self) -> float | None:
+        """The rate the API's 429s set last (None: none came, nothing was learned)."""
+        return self.state.rate if self.state.rate != INF else None
 
     async def aclose(self) -> None:
         return None

@@ -37,6 +37,7 @@ class Call:
     method: str
     url: str
     headers: CIMultiDictProxy[str]
+    body: bytes | None = None  # a POST's (the OAuth2 token request); the API's calls are GETs
 
 
 @dataclass(slots=True)

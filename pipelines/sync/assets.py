@@ -1,5 +1,7 @@
 """The daily assets ahead of the sync: the watchlist, the retry queue and the day's job set."""
 
+import asyncio
+
 from dagster import AssetExecutionContext, AssetsDefinition, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
@@ -34,6 +36,9 @@ class WatchlistConfig(Config):
     beside_sync: bool = Field(
         default=_settings.sync_listing_beside,
         description="from day 2 on, list beside this run's sync (new ids synced at its end) when the listing is not the probe",
+    )
+    force: bool = Field(
+        default=False, description="list even when the day's batches all completed (a re-run is otherwise free)"
     )
 
 
@@ -134,6 +139,9 @@ def refresh_watchlist(
     csv_path = (
         config.csv_path or source_api.watchlist_csv() or (_settings.watchlist_csv if scope.name is None else None)
     )
+    if not config.force and store.last_batch_no(day) is not None and not store.pending_batches(day):
+        context.log.info(f"watchlist: every batch of {day} completed: not listed again (config force lists anyway)")
+        return MaterializeResult(metadata={"listing": "not again: the day is complete", **store.watchlist_counts()})
     meter = CallMeter()
     refresh_error = None
     complete = True  # a CSV, or a listing that accounts for every item
@@ -166,22 +174,27 @@ def refresh_watchlist(
         def watch(ids: list[str]) -> WatchlistUpdate:
             return store.upsert_watchlist(ids, "listing", day)
 
+        budget = source_api.rate_budget()
+
         async def from_listing() -> None:
             nonlocal account, lister
-            async with source_api.open(simulated_day(context.partition_key), spend=spend) as client:
+            learned = await asyncio.to_thread(store.learned_rate, budget)
+            day_served = simulated_day(context.partition_key)
+            async with source_api.open(day_served, spend=spend, learned_rate=learned) as client:
                 account, lister = client.listing_account(), client
                 if listed is None:
                     await write_while_listing(client.iter_ids(meter=meter, account=account), watch, update)
-                    return
-                probe = listed
+                else:
+                    probe = listed
 
-                def record(items: list[tuple[str, dict]]) -> WatchlistUpdate:
-                    ids = probe.record(items, account.present if account else None)  # the fingerprints, then the ids
-                    return WatchlistUpdate() if csv_path else watch(ids)
+                    def record(items: list[tuple[str, dict]]) -> WatchlistUpdate:
+                        ids = probe.record(items, account.present if account else None)  # fingerprints, then ids
+                        return WatchlistUpdate() if csv_path else watch(ids)
 
-                pages = client.iter_listing(probe.plan.since, meter=meter, account=account)
-                await write_while_listing(pages, record, update)
-                probe.finish(account)
+                    pages = client.iter_listing(probe.plan.since, meter=meter, account=account)
+                    await write_while_listing(pages, record, update)
+                    probe.finish(account)
+            await asyncio.to_thread(store.remember_rate, budget, client.learned_rate)
 
         try:  # a refused credential, a stop the run was told: the run stops here
             run_loop(context, store, from_listing(), day, "watchlist", scope.name)

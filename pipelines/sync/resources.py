@@ -1,5 +1,6 @@
 """Dagster resources: the source API client factory and the warehouse."""
 
+import dataclasses
 import os
 import uuid
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from pydantic import Field
 from pipelines.core.ceiling import Ceiling, Grant, SpendPolicy
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.source.client import ClientSettings, SourceApiClient
-from pipelines.source.config import Credentials, MissingSecretError, resolve_base_url, resolve_credentials
+from pipelines.source.config import Credentials, MissingSecretError, host_of, resolve_base_url, resolve_credentials
 from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.declaration_file import load_declaration
 from pipelines.source.flat import FLAT_KEYS, declaration_from_flat
@@ -63,6 +64,10 @@ class DeclaredSource(ConfigurableResource):
     def _base_url(self) -> str:
         return resolve_base_url(self.declaration()) or EMBEDDED_URL
 
+    def rate_budget(self) -> str:
+        """The name of the request rate this source's clients share (its host unless declared)."""
+        return self.declaration().rate.budget or host_of(self._base_url())
+
     def watchlist_csv(self) -> str | None:
         """The declaration's watchlist CSV (a relative path read from the declaration's folder)."""
         csv = self.declaration().watchlist_csv
@@ -90,11 +95,18 @@ class DeclaredSource(ConfigurableResource):
         return sample_sender(self.declaration(), simulated_day) if self.embedded else None
 
     @asynccontextmanager
-    async def open(self, simulated_day: int, spend: SpendLog | None = None, listing_spend: SpendLog | None = None):
+    async def open(
+        self,
+        simulated_day: int,
+        spend: SpendLog | None = None,
+        listing_spend: SpendLog | None = None,
+        learned_rate: float | None = None,
+    ):
         """A client (writing its calls down in ``spend`` before sending them, the listing's in
-        ``listing_spend`` if given); for the embedded sample API, one serving ``simulated_day``."""
+        ``listing_spend`` if given; starting from ``learned_rate`` when the declaration names no
+        rate); for the embedded sample API, one serving ``simulated_day``."""
         try:
-            settings = self.client_settings()
+            settings = dataclasses.replace(self.client_settings(), learned_rate=learned_rate)
         except MissingSecretError as exc:  # no retry can set a variable: the run stops here, once
             raise Failure(str(exc), allow_retries=False) from None
         sender = self.sender(simulated_day)
@@ -166,7 +178,7 @@ class SourceApiResource(DeclaredSource):
     )
     min_concurrency: int | None = Field(default=None, description="least the latency-driven limit comes down to")
     rate_limit: float | None = Field(
-        default=None, description="requests/s never exceeded; 0: none (429s find the API's rate)"
+        default=None, description="requests/s at departure, never exceeded; 0: none (429s find the API's rate)"
     )
     rate_limiter_key: str | None = Field(
         default=None, description="name of the shared budget (default: the API's host)"
@@ -199,7 +211,8 @@ class SourceApiResource(DeclaredSource):
     def declaration(self) -> SourceDeclaration:
         if self.declaration_file:
             return declaration_of(self.declaration_file)
-        base = None if self.base_url is None else strip_userinfo(str(self.base_url))
+        url = self.base_url.get_value() if isinstance(self.base_url, EnvVar) else self.base_url  # at load, unresolved
+        base = None if url is None else strip_userinfo(url)
         return declaration_from_flat(base, {name: getattr(self, name) for name in FLAT_KEYS if hasattr(self, name)})
 
     def _base_url(self) -> str:

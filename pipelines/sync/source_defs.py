@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+from pipelines.source.estimate import markdown
 from pipelines.sync.assets import upstream_assets
 from pipelines.sync.checks import source_checks
 from pipelines.sync.dead_letter import dead_letter_asset
@@ -20,7 +21,9 @@ from pipelines.sync.synced_resources import synced_resources_asset
 
 def source_definitions(scope: SourceScope, source_api: DeclaredSource) -> Definitions:
     watchlist, retry_queue, job_set = upstream_assets(scope)
-    synced = synced_resources_asset(scope, job_set)
+    declared = source_api.declaration()
+    ids = declared.client.sample.resources if declared.client.sample else 10_000
+    synced = synced_resources_asset(scope, job_set, estimate=markdown(declared, ids, 0.2))
     dead = dead_letter_asset(scope, synced)
     daily, replay = daily_job(scope), replay_job(scope)
     return Definitions(

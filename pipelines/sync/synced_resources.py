@@ -22,6 +22,7 @@ from dagster import (
     DynamicOutput,
     In,
     Jitter,
+    MetadataValue,
     Nothing,
     OpExecutionContext,
     RetryPolicy,
@@ -70,8 +71,11 @@ class SyncStepConfig(Config):
     systemic_window: int = Field(default=_settings.sync_systemic_window, ge=1, description="calls judged together")
 
 
-def synced_resources_asset(scope: SourceScope, job_set: AssetsDefinition) -> AssetsDefinition:
-    """One source's ``synced_resources``, its ops named for the source."""
+def synced_resources_asset(
+    scope: SourceScope, job_set: AssetsDefinition, estimate: str | None = None
+) -> AssetsDefinition:
+    """One source's ``synced_resources``, its ops named for the source; ``estimate``: what a day
+    costs under each strategy (markdown), shown with the asset in the UI."""
 
     @op(
         name=scope.node("plan_sync_steps"),
@@ -136,6 +140,7 @@ def synced_resources_asset(scope: SourceScope, job_set: AssetsDefinition) -> Ass
         ins={"job_set": AssetIn(key=job_set.key, dagster_type=Nothing)},
         group_name=scope.group,
         kinds={"api", "sql"},
+        metadata={"cost_by_strategy": MetadataValue.md(estimate)} if estimate else None,
     )
     def synced_resources(job_set):
         """The day's resources, synced: probed, compared by fingerprint, detail-fetched if changed,
@@ -177,8 +182,11 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
     def on_batch(summary: BatchSummary) -> None:
         lines.add(summary.line())
 
+    budget = source_api.rate_budget()
+
     async def go():
-        async with source_api.open(simulated_day(context.partition_key), spend, listing_spend) as client:
+        learned = await asyncio.to_thread(store.learned_rate, budget)  # an undeclared rate: where the last run left it
+        async with source_api.open(simulated_day(context.partition_key), spend, listing_spend, learned) as client:
 
             async def listed() -> list[int]:
                 """The listing beside the sync; its new ids' batches go before any not yet started."""
@@ -198,6 +206,7 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
                 context.log.warning(f"circuit breaker opened {client.breaker.times_opened} time(s) in this step")
             if client.throttle.deferred:
                 context.log.error(f"the API throttled this step's client: {client.throttle.deferred}")
+        await asyncio.to_thread(store.remember_rate, budget, client.learned_rate)
         return client.meter, done, client.ceiling_reached
 
     meter, done, reached = run_loop(context, store, go(), day, "sync_batches", scope.name)

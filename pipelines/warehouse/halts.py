@@ -56,3 +56,22 @@ class HaltOps:
                 f"this warehouse holds {have}; syncing {want} into it would mix the two. "
                 "Set SOURCE_API_URL to the API this warehouse belongs to, or WAREHOUSE_URL to another warehouse."
             )
+
+    def learned_rate(self, budget: str) -> float | None:
+        """The rate the source's last client learned from the API's 429s (None: none yet)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(warehouse_meta.c.value).where(warehouse_meta.c.key == f"learned_rate:{budget}")
+            ).scalar()
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    def remember_rate(self, budget: str, rate: float | None) -> None:
+        """Keep what a client learned of the API's rate for the next one (nothing: keep the last)."""
+        if rate is None:
+            return
+        row = {"key": f"learned_rate:{budget}", "value": f"{rate:.6g}", "updated_at": datetime.now(UTC)}
+        with self.engine.begin() as conn:
+            conn.execute(upsert(self.dialect, warehouse_meta, [row]))
