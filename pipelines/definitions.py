@@ -7,34 +7,29 @@ manager and the executor are the deployment's, set once here for every source.""
 from __future__ import annotations
 
 import importlib
+import os
 import tomllib
 from pathlib import Path
 
 from dagster import ComponentTree, Definitions, load_from_defs_folder
 
+from pipelines.retired_variables import check_environment
 from pipelines.settings import Settings, SettingsError, load_settings
 from pipelines.source.yaml_screen import screen_file
 from pipelines.sync.budgets import check_budgets
 from pipelines.sync.executors import executor_for
 from pipelines.sync.io_manager import WarehouseIOManager
-from pipelines.sync.resources import DeclaredSource, SourceApiResource, WarehouseResource, from_env
+from pipelines.sync.resources import DeclaredSource, WarehouseResource, declared_source, from_env
 from pipelines.sync.scope import DEFAULT_SCOPE
 from pipelines.sync.source_defs import source_definitions
 from pipelines.warehouse.connect import default_schema
 
 
-def build_source_api(settings: Settings) -> SourceApiResource:
-    """The one source of a deployment configured by environment: its declaration file, or the
-    older flat variables it sets (only those: the declaration's defaults for the rest). Secrets
-    stay EnvVar, never displayed."""
-    return SourceApiResource(
-        declaration_file=settings.declaration_file(),
-        base_url=from_env("SOURCE_API_URL", settings.source_api_url),
-        token=from_env("SOURCE_API_TOKEN", settings.source_api_token),
-        proxy_url=from_env("SOURCE_API_PROXY_URL", settings.source_api_proxy_url),
-        rate_limiter_url=from_env("SOURCE_RATE_LIMITER_URL", settings.source_rate_limiter_url),
-        **settings.flat_source_settings(),
-    )
+def single_source(settings: Settings) -> DeclaredSource:
+    """The one source of a deployment configured by SOURCE_DECLARATION (secrets stay EnvVar,
+    never displayed)."""
+    limiter = from_env("SOURCE_RATE_LIMITER_URL", settings.source_rate_limiter_url)
+    return declared_source(str(settings.source_declaration), rate_limiter_url=limiter)
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -51,12 +46,15 @@ PROJECT = Path(__file__).parent
 
 
 def build_sources(settings: Settings, project: Path = PROJECT) -> Definitions:
-    """The sources. Configured by environment (``SOURCE_DECLARATION``, or the older
-    ``SOURCE_API_URL`` family): that one source, under the names a single-source deployment
-    always had. Otherwise every source declared as a ``RestSource`` component under
-    ``pipelines/defs/`` (the embedded sample's ships there), each under its own name."""
+    """The sources. Configured by environment (``SOURCE_DECLARATION``): that one source, under
+    the names a single-source deployment always had. Otherwise every source declared as a
+    ``RestSource`` component under ``pipelines/defs/`` (the embedded sample's ships there), each
+    under its own name. Either way the environment is then checked against what they read: a
+    retired flat variable none reads stops the load (``check_environment``)."""
     if settings.configured_by_environment():
-        return source_definitions(DEFAULT_SCOPE, build_source_api(settings))
+        source = single_source(settings)
+        check_environment(os.environ, source.declaration().variables())
+        return source_definitions(DEFAULT_SCOPE, source)
     if settings.watchlist_csv:
         raise SettingsError(
             "WATCHLIST_CSV is set, but the sources are components: a watchlist CSV belongs to one source. Give it "
@@ -66,6 +64,7 @@ def build_sources(settings: Settings, project: Path = PROJECT) -> Definitions:
         screen_file(defs_yaml)
     sources = load_components(project)
     apis = {key: api for key, api in (sources.resources or {}).items() if isinstance(api, DeclaredSource)}
+    check_environment(os.environ, {name for api in apis.values() for name in api.declaration().variables()})
     check_names(apis, settings.warehouse_url)
     check_budgets(apis)
     return sources

@@ -22,29 +22,32 @@ from pipelines.source.declaration_file import load_declaration
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import DeclaredSource, WarehouseResource, declared_source
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import batch_ledger
 
+SAMPLE_DECLARATION = Path(__file__).parent / "defs" / "sample" / "defs.yaml"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     settings = load_settings()
     parser = argparse.ArgumentParser(prog="python -m pipelines.demo", description=__doc__)
-    parser.add_argument("--resources", type=int, default=settings.sample_api_resources, help="watchlist size")
-    parser.add_argument("--change-rate", type=float, default=settings.sample_api_change_rate)
+    parser.add_argument("--resources", type=int, help="watchlist size (default: the declaration's sample's)")
+    parser.add_argument("--change-rate", type=float, help="daily change share (default: the declaration's)")
     parser.add_argument("--days", type=int, default=2)
     parser.add_argument("--start", type=date.fromisoformat, default=settings.pipeline_start_date)
     parser.add_argument(
-        "--strategy", choices=["projected", "conditional", "bulk"], default=settings.source_probe_strategy
+        "--strategy",
+        choices=["projected", "conditional", "bulk", "listing", "changed_since"],
+        help="the probe strategy (default: the declaration's)",
     )
     parser.add_argument(
         "--source",
         type=Path,
-        default=settings.source_declaration,
-        help="a source declaration (docs/sources.md) whose client.sample is the embedded sample API, "
-        "e.g. examples/sample_shop.yaml; --resources and --change-rate override its sample's",
+        default=settings.source_declaration or SAMPLE_DECLARATION,
+        help="a source declaration (docs/sources.md) whose client.sample is the embedded sample API "
+        "(default: the shipped sample's, pipelines/defs/sample/defs.yaml; examples/sample_shop.yaml is another)",
     )
     parser.add_argument("--dir", type=Path, default=Path(".demo"), help="wiped and refilled")
     return parser.parse_args(argv)
@@ -99,19 +102,21 @@ def run(args: argparse.Namespace) -> list[dict]:
     return days
 
 
-def _source(args: argparse.Namespace) -> SourceApiResource:
-    if args.source is None:
-        return SourceApiResource(
-            sample_resources=args.resources, sample_change_rate=args.change_rate, probe_strategy=args.strategy
-        )
+def _source(args: argparse.Namespace) -> DeclaredSource:
+    """The declaration the demo runs, written to ``args.dir``: ``--source`` with its sample's
+    size, change share and probe strategy as the command line says."""
     declared = load_declaration(args.source)
     if declared.client.sample is None:
         raise SystemExit(f"{args.source}: the demo runs the embedded sample API; this declaration names a real API")
-    sample = declared.client.sample.model_copy(update={"resources": args.resources, "change_rate": args.change_rate})
-    declared = declared.model_copy(update={"client": declared.client.model_copy(update={"sample": sample})})
+    given = {"resources": args.resources, "change_rate": args.change_rate}
+    sample = declared.client.sample.model_copy(update={k: v for k, v in given.items() if v is not None})
+    data = declared.model_dump(mode="json", exclude_defaults=True)
+    data["client"]["sample"] = sample.model_dump(mode="json")
+    if args.strategy is not None:
+        data.setdefault("probe", {})["strategy"] = args.strategy
     path = args.dir / "source.yaml"
-    path.write_text(yaml.safe_dump(declared.model_dump(mode="json", exclude_defaults=True), sort_keys=False))
-    return SourceApiResource(declaration_file=str(path.resolve()))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return declared_source(path.resolve())
 
 
 def render(days: list[dict], strategy: str) -> str:
@@ -144,14 +149,7 @@ def ui_env(args: argparse.Namespace) -> dict[str, str]:
         "WAREHOUSE_URL": f"sqlite:///{(args.dir / 'warehouse.db').resolve()}",
         "PIPELINE_START_DATE": args.start.isoformat(),
     }
-    if args.source is not None:  # the declaration the demo ran, its sample's size included
-        return {**env, "SOURCE_DECLARATION": str((args.dir / "source.yaml").resolve())}
-    return {
-        **env,
-        "SAMPLE_API_RESOURCES": str(args.resources),
-        "SAMPLE_API_CHANGE_RATE": str(args.change_rate),
-        "SOURCE_PROBE_STRATEGY": args.strategy,
-    }
+    return {**env, "SOURCE_DECLARATION": str((args.dir / "source.yaml").resolve())}  # the one the demo ran
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -160,8 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     env = ui_env(args)
     (args.dir / "ui.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     print()
-    strategy = load_declaration(args.source).probe.strategy if args.source is not None else args.strategy
-    print(render(days, strategy))
+    print(render(days, load_declaration(args.dir / "source.yaml").probe.strategy))
     print(f"\nwarehouse: {(args.dir / 'warehouse.db').resolve()}")
     print("see these days in the Dagster UI (runs, checks, plots over partitions, the dead letter):")
     print("  make ui    # then open http://127.0.0.1:3000")

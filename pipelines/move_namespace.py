@@ -1,7 +1,7 @@
 """Make a single-source deployment's warehouse a source's namespace:
 ``python -m pipelines.move_namespace shop [--warehouse URL]``.
 
-For moving a source configured by environment (``SOURCE_DECLARATION``, ``SOURCE_API_URL``) to a
+For moving a source configured by environment (``SOURCE_DECLARATION``) to a
 component named ``shop`` (``pipelines/defs/shop/defs.yaml``) without losing what it holds: its
 tables move into the ``shop`` namespace (PostgreSQL schema, or ``warehouse.shop.db``), no row
 rewritten. Stop the deployment's runs first; refused if the namespace holds tables already.

@@ -1,35 +1,33 @@
-"""Every setting of the code location, read from the environment and checked at load.
+"""The deployment's settings, read from the environment and checked at load: the warehouse,
+Redis, the executor, and where the one source's declaration is (SOURCE_DECLARATION). How an API
+is spoken is its declaration's alone (docs/sources.md), never a variable's.
 
 A bad value stops the code location from loading with a message that names the variable; no
 setting is required, so the pipeline runs with no environment at all (embedded sample API,
 SQLite warehouse). What can go wrong later is checked here: a value that would overflow (a
-lease of 1e12 s), a path placeholder nobody fills, probe fields that cannot make the
-fingerprint, a token no HTTP header can carry, an empty SOURCE_API_URL (which would silently
-sync the sample API). A variable with one of our prefixes that we do not read is warned about,
-with the closest name we do read.
+lease of 1e12 s), a URL of the wrong kind. A retired flat variable (SOURCE_PROBE_STRATEGY ...) that
+no declaration reads stops the load naming the command that writes its declaration; another
+variable with one of our prefixes that nothing reads is warned about, with the closest name.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import warnings
+from collections.abc import Mapping, Set
 from datetime import date, time
 from functools import lru_cache
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.source.credentials import OUR_PREFIXES
-from pipelines.source.flat import FLAT_KEYS
-from pipelines.source.redact import header_problem, register, url_secrets
-from pipelines.source.urls import PLACEHOLDER, mask_url, placeholders
+from pipelines.source.redact import register, url_secrets
+from pipelines.source.urls import mask_url
 
-CsvList = Annotated[list[str], NoDecode]
 DAY = 86_400.0
 # Prefixes of our variables, and variables with them that belong to someone else.
 PREFIXES = ("SOURCE_", *OUR_PREFIXES)
@@ -39,14 +37,6 @@ FOREIGN = frozenset({"SOURCE_DATE_EPOCH", "WAREHOUSE_DB"})
 
 WAREHOUSE_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"})
 ONE_STEP = 100_000  # batches per step: every batch of a day (a 10-million-id day has 100,000)
-
-
-def flat_name(field: str) -> str:
-    """A Settings field's flat source setting name (pipelines/source/flat.py), if it is one."""
-    return field.removeprefix("source_").replace("sample_api_", "sample_")
-
-
-SAMPLE_DECLARATION = Path(__file__).parent / "defs" / "sample" / "defs.yaml"
 
 
 class SettingsError(ValueError):
@@ -60,40 +50,12 @@ class SettingsWarning(UserWarning):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True, allow_inf_nan=False)
 
-    # The source API (unset URL: the embedded sample API; set but empty: an error).
-    # A YAML source declaration (docs/sources.md): the API's shape, auth, rate and prices. When
-    # set, the SOURCE_* settings below that describe the API must be left unset (one place each).
+    # The one source of a single-source deployment: its YAML declaration (docs/sources.md). Unset:
+    # the sources are the components under pipelines/defs/ (the embedded sample's ships there).
     source_declaration: str | None = None
-    source_api_url: str | None = None
-    source_api_token: SecretStr | None = None
-    source_api_proxy_url: str | None = None
-    source_probe_strategy: Literal["projected", "conditional", "bulk"] = "projected"
-    source_probe_fields: CsvList = ["id", "version", "updated_at"]
-    source_fingerprint_fields: CsvList = ["version"]
-    source_item_path: str = "/items/{id}"
-    source_detail_path: str = "/items/{id}/details"
-    source_items_path: str = "/items"
-    source_connect_timeout: float = Field(5.0, gt=0, le=600)
-    source_read_timeout: float = Field(30.0, gt=0, le=3600)
-    # A whole attempt, body included (a server dripping a byte a second passes any read timeout).
-    source_request_deadline: float = Field(60.0, gt=0, le=3600)
-    # The largest body accepted, after decompression (a gzip bomb would otherwise fill memory).
-    source_max_response_bytes: int = Field(8 * 1024 * 1024, ge=1024, le=1 << 30)
-    source_max_concurrency: int = Field(16, ge=1, le=1000)
-    source_min_concurrency: int = Field(2, ge=1, le=1000)
-    source_rate_limit: float = Field(0.0, ge=0, le=1_000_000)
+    # Where the shared request rate lives (redis://...): one rate for every step and run; unset,
+    # each client keeps its own. How fast to call is the declaration's (rate.requests_per_second).
     source_rate_limiter_url: str | None = None
-    source_rate_limiter_key: str | None = None
-    source_max_attempts: int = Field(4, ge=1, le=20)
-    source_breaker_failure_ratio: float = Field(0.5, gt=0, le=1)
-    source_breaker_min_calls: int = Field(20, ge=1, le=10_000)
-    source_breaker_cooldown: float = Field(30.0, ge=0, le=DAY)
-    source_breaker_hold: float = Field(60.0, ge=0, le=DAY)
-
-    # The embedded sample API (used only when SOURCE_API_URL is absent).
-    sample_api_resources: int = Field(30_000, ge=0, le=100_000_000)
-    sample_api_change_rate: float = Field(0.2, ge=0, le=1)
-    sample_api_seed: int = 7
 
     # The warehouse (unset: a SQLite file under .data/).
     warehouse_url: str = "sqlite:///.data/warehouse.db"
@@ -131,7 +93,6 @@ class Settings(BaseSettings):
     completion_lookback_days: int = Field(2, ge=1, le=31)
     alert_webhook_url: str | None = None
     dagster_webserver_url: str = "http://127.0.0.1:3000"
-    cost_per_1000_requests: float = Field(1.0, ge=0, le=1_000_000)
 
     # The failure model.
     retry_budget_days: int = Field(3, ge=0, le=365)
@@ -147,62 +108,10 @@ class Settings(BaseSettings):
             return self.sync_batches_per_step
         return ONE_STEP if self.sync_executor == "in_process" else 50
 
-    @field_validator("source_probe_fields", "source_fingerprint_fields", mode="before")
-    @classmethod
-    def _split_csv(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not value:
-            raise ValueError("must name at least one field")
-        return value
-
-    @field_validator("source_api_url")
-    @classmethod
-    def _api_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not value.strip():
-            raise ValueError(
-                "is set but empty: unset it (not empty) to sync the embedded sample API, or give the API's URL"
-            )
-        if not re.match(r"https?://[^/\s]", value):
-            raise ValueError(f"must be an http:// or https:// URL, got {mask_url(value)!r}")
-        return value
-
-    @field_validator("source_api_token", mode="before")
-    @classmethod
-    def _token(cls, value: object) -> object:
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if isinstance(value, str):
-            if not value:
-                return None  # an empty line of an env file: no token
-            problem = header_problem(value)
-            if problem is not None:  # never echo the value: it is a secret
-                raise ValueError(problem)
-        return value
-
-    @field_validator("source_api_proxy_url", "alert_webhook_url", "source_rate_limiter_key", mode="before")
+    @field_validator("alert_webhook_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("source_item_path", "source_detail_path", "source_items_path")
-    @classmethod
-    def _known_placeholders(cls, value: str, info) -> str:
-        found = placeholders(value)
-        wanted = [] if info.field_name == "source_items_path" else [PLACEHOLDER]
-        unknown = [name for name in found if name not in wanted]
-        if unknown:
-            raise ValueError(
-                f"has the placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; "
-                + ("a listing path takes none" if not wanted else "the only one filled in is {id}")
-            )
-        if wanted and PLACEHOLDER not in found:
-            raise ValueError("must contain the {id} placeholder")
-        if not value.startswith("/"):
-            raise ValueError("must start with /")
-        return value
 
     @field_validator("pipeline_timezone")
     @classmethod
@@ -276,69 +185,16 @@ class Settings(BaseSettings):
         load_declaration(value)  # a mistake stops the code location here, named by file, line and key
         return value
 
-    @model_validator(mode="after")
-    def _declaration_is_the_one_place(self) -> Settings:
-        if self.source_declaration is None:
-            return self
-        described = sorted(
-            name.upper()
-            for name in DECLARED_SETTINGS
-            if name in self.model_fields_set and getattr(self, name) != Settings.model_fields[name].default
-        )
-        if described:
-            raise ValueError(
-                f"SOURCE_DECLARATION is set, and so is {', '.join(described)}: the declaration says how the API "
-                "is spoken (docs/sources.md); unset these, or move them into it"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _concurrency_bounds(self) -> Settings:
-        if self.source_min_concurrency > self.source_max_concurrency:
-            raise ValueError(
-                f"SOURCE_MIN_CONCURRENCY ({self.source_min_concurrency}) exceeds "
-                f"SOURCE_MAX_CONCURRENCY ({self.source_max_concurrency})"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _probe_makes_the_fingerprint(self) -> Settings:
-        missing = [f for f in ("id", *self.source_fingerprint_fields) if f not in self.source_probe_fields]
-        if missing:
-            raise ValueError(
-                f"SOURCE_PROBE_FIELDS ({','.join(self.source_probe_fields)}) lacks {', '.join(missing)}: the "
-                "probe must return the id and every field of SOURCE_FINGERPRINT_FIELDS "
-                f"({','.join(self.source_fingerprint_fields)})"
-            )
-        return self
-
-    def flat_source_settings(self) -> dict[str, Any]:
-        """The older flat variables this environment sets, by the flat names of
-        pipelines/source/flat.py (SOURCE_MAX_CONCURRENCY: max_concurrency): the ones it leaves
-        unset take the declaration's defaults, not these fields'."""
-        return {flat_name(field): getattr(self, field) for field in self.model_fields_set if field in FLAT_SETTINGS}
-
     def configured_by_environment(self) -> bool:
-        """The source is the environment's (SOURCE_DECLARATION, or the older SOURCE_ variables),
-        not the code location's components."""
-        return bool(self.source_declaration) or any(name in self.model_fields_set for name in DECLARED_SETTINGS)
-
-    def declaration_file(self) -> str | None:
-        """The source's declaration: SOURCE_DECLARATION; else, unless older SOURCE_… variables
-        describe the API (a deployment from before declarations), the shipped sample's."""
-        if self.source_declaration:
-            return self.source_declaration
-        if any(name in self.model_fields_set for name in DECLARED_SETTINGS):
-            return None
-        return str(SAMPLE_DECLARATION)
+        """The one source is SOURCE_DECLARATION's, not the code location's components."""
+        return bool(self.source_declaration)
 
     def secret_values(self) -> list[str]:
-        """Every credential the settings hold: the token, URL passwords (as written, decoded and
-        as a basic-auth header), the webhook URL and its path (Slack's secret is its path)."""
-        values = [self.source_api_token.get_secret_value() if self.source_api_token else None]
+        """Every credential the settings hold: URL passwords (as written, decoded and as a
+        basic-auth header), the webhook URL and its path (Slack's secret is its path). A source's
+        own credentials are its declaration's, registered when they are read."""
+        values: list[str | None] = []
         for url in (
-            self.source_api_url,
-            self.source_api_proxy_url,
             self.warehouse_url,
             self.source_rate_limiter_url,
             self.sync_celery_broker_url,
@@ -354,8 +210,9 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def load_settings() -> Settings:
     """The settings of this process; raises SettingsError naming every bad variable. Their
-    credentials are kept out of every log line of the process from here on."""
-    warn_unknown_variables(os.environ)
+    credentials are kept out of every log line of the process from here on. The variables
+    no setting reads are the code location's to judge, once it knows what its sources read
+    (``retired_variables.check_environment``)."""
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -368,26 +225,26 @@ def load_settings() -> Settings:
     return settings
 
 
-def unknown_variables(environ: dict[str, str] | os._Environ) -> dict[str, str | None]:
-    """Variables with one of our prefixes that no setting reads, each with the closest known name."""
+def unknown_variables(
+    environ: Mapping[str, str], read_by_sources: Set[str] = frozenset(), ignore: Set[str] = frozenset()
+) -> dict[str, str | None]:
+    """Variables with one of our prefixes that no setting and no source reads (nor ``ignore``
+    names), each with the closest known name."""
     known = [name.upper() for name in Settings.model_fields]
     found = {}
     for name in environ:
         upper = name.upper()
-        if upper.startswith(PREFIXES) and upper not in known and upper not in FOREIGN:
+        if upper in FOREIGN or upper in ignore or name in read_by_sources or upper in known:
+            continue
+        if upper.startswith(PREFIXES):
             close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
             found[name] = close[0] if close else None
     return found
 
 
-def warn_unknown_variables(environ: dict[str, str] | os._Environ) -> None:
-    for name, close in sorted(unknown_variables(environ).items()):
+def warn_unknown_variables(
+    environ: Mapping[str, str], read_by_sources: Set[str] = frozenset(), ignore: Set[str] = frozenset()
+) -> None:
+    for name, close in sorted(unknown_variables(environ, read_by_sources, ignore).items()):
         hint = f"; did you mean {close}?" if close else ""
         warnings.warn(f"{name} is set but no setting reads it{hint}", SettingsWarning, stacklevel=3)
-
-
-# The older variables that describe the API (the flat settings, its URL and token): what a source
-# declaration says instead, refused beside SOURCE_DECLARATION; any of them set makes the
-# environment's source the code location's one.
-FLAT_SETTINGS = frozenset(field for field in Settings.model_fields if flat_name(field) in FLAT_KEYS)
-DECLARED_SETTINGS = ("source_api_url", "source_api_token", *sorted(FLAT_SETTINGS))

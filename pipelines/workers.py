@@ -3,7 +3,7 @@
 Built from the same settings and the same function as the executor (``sync/executors.py``), so
 the run that submits steps and the workers that take them agree on broker, backend, acks and
 visibility timeout. A worker needs the code location's environment (WAREHOUSE_URL,
-SOURCE_API_URL, SOURCE_RATE_LIMITER_URL, ...) and access to the Dagster instance's storage; each
+SOURCE_DECLARATION, SOURCE_RATE_LIMITER_URL, the variables the declarations read, ...) and access to the Dagster instance's storage; each
 task carries the instance's reference and the job's origin.
 """
 

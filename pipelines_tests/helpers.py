@@ -9,14 +9,17 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
+import yaml
 
 from pipelines.bench.postgres import POSTGRES_URL, dagster_home_on_postgres, postgres_database
 from pipelines.core.fingerprint import fingerprint
@@ -24,7 +27,8 @@ from pipelines.sample_api import World
 from pipelines.sample_api.process import SampleServer, free_port
 from pipelines.sample_api.shop import shop_id
 from pipelines.settings import Settings
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.source.declaration import declare
+from pipelines.sync.resources import DeclaredSource, WarehouseResource, declared_source
 from pipelines.warehouse.schema import resources
 
 __all__ = ["POSTGRES_URL", "SampleServer", "dagster_home_on_postgres", "free_port", "postgres_database"]
@@ -269,19 +273,46 @@ class DagsterDev:
         self._log.close()
 
 
-def sync_resources(warehouse_url: str, **source_api: object) -> dict[str, object]:
-    """The two resources every sync needs: the source API (keyword settings) and the warehouse."""
-    return {"source_api": SourceApiResource(**source_api), "warehouse": WarehouseResource(url=warehouse_url)}
+BEARER = {"type": "bearer", "token_env": "SOURCE_API_TOKEN"}
+_SOURCES = Path(tempfile.mkdtemp(prefix="pipelines-test-sources-"))
 
 
-def client_settings(base_url: str, token: str | None = None, rate_limiter_url: str | None = None, **flat: object):
-    """A client of the docs/source-api.md API at ``base_url``, bearer ``token``, and ``flat``
-    settings by their flat names (pipelines/source/flat.py)."""
+def source_file(base_url: str | None = None, changes: dict | None = None) -> Path:
+    """A declaration of the API of docs/source-api.md at ``base_url`` (None: the embedded sample
+    API) with ``changes`` by dotted key (``{"rate.max_concurrency": 4}``), written to a file of
+    its own, as a user writes one."""
+    source = declare(base_url, {"detail.required": ["id", "version"], **(changes or {})})
+    path = _SOURCES / f"source-{uuid.uuid4().hex[:12]}.yaml"
+    path.write_text(yaml.safe_dump(source.model_dump(mode="json", exclude_defaults=True), sort_keys=False))
+    return path
+
+
+def source_env(base_url: str | None = None, changes: dict | None = None) -> dict[str, str]:
+    """The environment of a single-source deployment of ``source_file(base_url, changes)``."""
+    return {"SOURCE_DECLARATION": str(source_file(base_url, changes))}
+
+
+def api_resource(base_url: str | None = None, changes: dict | None = None) -> DeclaredSource:
+    """The source resource of ``source_file(base_url, changes)``."""
+    return declared_source(source_file(base_url, changes))
+
+
+def sync_resources(warehouse_url: str, base_url: str | None = None, changes: dict | None = None) -> dict[str, object]:
+    """The two resources every sync needs: the source (``source_file``'s) and the warehouse."""
+    return {"source_api": api_resource(base_url, changes), "warehouse": WarehouseResource(url=warehouse_url)}
+
+
+def client_settings(
+    base_url: str, changes: dict | None = None, token: str | None = None, rate_limiter_url: str | None = None
+):
+    """A client of the docs/source-api.md API at ``base_url``, bearer ``token``, with ``changes``
+    to its declaration by dotted key."""
     from pipelines.source.config import ClientSettings, Credentials
-    from pipelines.source.flat import declaration_from_flat
     from pipelines.source.urls import strip_userinfo
 
-    source = declaration_from_flat(strip_userinfo(base_url), flat)
+    source = declare(
+        strip_userinfo(base_url), {"client.auth": BEARER, "detail.required": ["id", "version"], **(changes or {})}
+    )
     return ClientSettings(base_url, source, Credentials(token=token), rate_limiter_url=rate_limiter_url)
 
 
@@ -293,7 +324,6 @@ PROFILES = {"items": SAMPLE_DECLARATION, "shop": SHOP_DECLARATION}
 def declaration_at(declaration: Path, base_url: str, out_dir: Path, changes: dict | None = None) -> Path:
     """``declaration`` pointed at ``base_url`` instead of the embedded sample (as a user points a
     declaration at their API), with ``changes`` by dotted key; written under ``out_dir``."""
-    import yaml
 
     doc = yaml.safe_load(declaration.read_text())
     doc = doc["attributes"] if "type" in doc else doc  # a component's defs.yaml: its declaration

@@ -16,11 +16,11 @@ from pipelines.sync import stops
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import WarehouseResource, declared_source
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import alerts, batch_ledger, resources
 from pipelines.warehouse.schema import dead_letter as dead_letter_table
-from pipelines_tests.helpers import PROFILES, WebhookReceiver, declaration_at
+from pipelines_tests.helpers import BEARER, PROFILES, WebhookReceiver, api_resource, declaration_at
 
 ASSETS = [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks]
 D1, D2 = "2026-01-01", "2026-01-02"
@@ -80,10 +80,13 @@ def write_csv(path, ids):
 
 
 @pytest.mark.parametrize("where", ["listing", "listing_beside", "batches"])
-def test_a_revoked_token_stops_the_run_and_quarantines_nothing(sample_server, pg_warehouse_url, hook, tmp_path, where):
+def test_a_revoked_token_stops_the_run_and_quarantines_nothing(
+    sample_server, pg_warehouse_url, hook, tmp_path, where, monkeypatch
+):
     server = sample_server(resources=600, token="tok-good-1234", day=1)
+    monkeypatch.setenv("SOURCE_API_TOKEN", "tok-good-1234")
     res = {
-        "source_api": SourceApiResource(base_url=server.url, token="tok-good-1234"),
+        "source_api": api_resource(server.url, {"client.auth": BEARER}),
         "warehouse": WarehouseResource(url=pg_warehouse_url),
     }
     store = res["warehouse"].store()
@@ -116,16 +119,16 @@ def test_a_revoked_token_stops_the_run_and_quarantines_nothing(sample_server, pg
 SYSTEMIC = {
     # a typo in the fingerprint fields (consistent with the probe fields, so it passes the load check)
     "fingerprint_typo": (
-        {"probe_fields": ["id", "versoin"], "fingerprint_fields": ["versoin"]},
+        {"probe.fields": ["id", "versoin"], "fingerprint": ["versoin"], "detail.required": ["id", "versoin"]},
         {},
-        "SOURCE_FINGERPRINT_FIELDS",
+        "fingerprint",
     ),
     # a path the API does not have: every probe is a 404
-    "every_id_404": ({"item_path": "/item/{id}"}, {}, "SOURCE_ITEM_PATH"),
+    "every_id_404": ({"probe.path": "/item/{id}"}, {}, "probe.path"),
     # the detail path is wrong: every detail call is a 404 (the probes are fine)
-    "detail_path_404": ({"detail_path": "/items/{id}/detail"}, {}, "SOURCE_DETAIL_PATH"),
+    "detail_path_404": ({"detail.path": "/items/{id}/detail"}, {}, "detail.path"),
     # the bulk strategy against an API without a bulk probe: every chunk unusable
-    "no_bulk_probe": ({"probe_strategy": "bulk"}, {"bulk_probe": False}, "SOURCE_PROBE_STRATEGY"),
+    "no_bulk_probe": ({"probe.strategy": "bulk"}, {"bulk_probe": False}, "bulk_probe.path"),
 }
 
 
@@ -134,7 +137,7 @@ def test_every_resource_failing_the_same_way_stops_the_run(sample_server, sqlite
     source, knobs, setting = SYSTEMIC[case]
     server = sample_server(resources=1000, day=1, **knobs)
     res = {
-        "source_api": SourceApiResource(base_url=server.url, **source),
+        "source_api": api_resource(server.url, source),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
     store = res["warehouse"].store()
@@ -162,7 +165,7 @@ def test_a_real_mass_deletion_can_be_let_through(sample_server, sqlite_warehouse
     """The guard is a setting: an operator who knows the resources really went sets it off."""
     server = sample_server(resources=300, day=1, gone_rate=0.0)
     res = {
-        "source_api": SourceApiResource(base_url=server.url),
+        "source_api": api_resource(server.url),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
     with instance_for_test() as instance:
@@ -182,7 +185,7 @@ def test_flaky_resources_never_open_the_breaker(sample_server, sqlite_warehouse_
     changes = {"client.retries": retries, "client.auth": {"type": "none"}}
     path = declaration_at(PROFILES["items"], server.url, tmp_path, changes)
     res = {
-        "source_api": SourceApiResource(declaration_file=str(path)),
+        "source_api": declared_source(str(path)),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
     store = res["warehouse"].store()

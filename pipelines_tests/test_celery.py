@@ -25,7 +25,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from pipelines.bench.celery_workers import start_workers
 from pipelines.bench.runs import server_rate
 from pipelines.warehouse.schema import batch_ledger, dead_letter, resources, step_outputs, sub_job_outcomes
-from pipelines_tests.helpers import ROOT, dagster_home_on_postgres, postgres_database, sync_resources
+from pipelines_tests.helpers import ROOT, dagster_home_on_postgres, postgres_database, source_env, sync_resources
 
 DAY = "2026-01-05"
 N = 1_200
@@ -47,13 +47,11 @@ def celery_env(sample_server, pg_warehouse_url, tmp_path, monkeypatch):
         monkeypatch.setenv("DAGSTER_HOME", str(home))
         env = {
             "DAGSTER_HOME": str(home),
-            "SOURCE_API_URL": server.url,
+            **source_env(server.url, {"rate.requests_per_second": RATE, "rate.budget": "celery-test"}),
             "WAREHOUSE_URL": pg_warehouse_url,
             "SYNC_EXECUTOR": "celery",
             "SYNC_CELERY_BROKER_URL": REDIS_URL,
-            "SOURCE_RATE_LIMIT": str(RATE),
             "SOURCE_RATE_LIMITER_URL": REDIS_URL,
-            "SOURCE_RATE_LIMITER_KEY": "celery-test",
             "SYNC_BATCHES_PER_STEP": "1",  # a step per batch: 20 steps for the workers to share
             "SYNC_CLAIM_LEASE_SECONDS": "5",
         }

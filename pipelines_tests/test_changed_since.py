@@ -11,7 +11,7 @@ from dagster import instance_for_test
 
 from pipelines.core.listing_probe import ListingMode
 from pipelines.source.declaration import declare
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import WarehouseResource, declared_source
 from pipelines.warehouse.schema import listings
 from pipelines_tests.hostile_api import HostileApi
 from pipelines_tests.test_sync_e2e import sync_day
@@ -49,7 +49,7 @@ def res(api, tmp_path, sqlite_warehouse_url):
     path = tmp_path / "since.yaml"
     path.write_text(yaml.safe_dump(declare(api.url, changes, name="since").model_dump(mode="json")))
     return {
-        "source_api": SourceApiResource(declaration_file=str(path)),
+        "source_api": declared_source(str(path)),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
 

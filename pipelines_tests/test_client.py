@@ -31,7 +31,10 @@ async def probe_many(settings: ClientSettings, ids, **kw):
 
 def test_transient_errors_are_retried_and_every_call_is_counted(sample_server):
     server = sample_server(resources=300, transient_rate=0.3, seed=5)
-    settings = client_settings(server.url, max_attempts=6, backoff_initial=0.01, backoff_max=0.05)
+    settings = client_settings(
+        server.url,
+        {"client.retries.max_attempts": 6, "client.retries.backoff_initial": 0.01, "client.retries.backoff_max": 0.05},
+    )
     answers, meter = run(probe_many(settings, [f"r{i:07d}" for i in range(300)]))
     failures = [a for a in answers if isinstance(a, SourceError)]
     assert len(failures) <= 3  # 0.3 ** 6 per sub-job
@@ -43,7 +46,7 @@ def test_transient_errors_are_retried_and_every_call_is_counted(sample_server):
 
 def test_429_is_waited_out_and_never_fails_a_sub_job(sample_server):
     server = sample_server(resources=100, rate_limit=20)
-    settings = client_settings(server.url, max_concurrency=10)
+    settings = client_settings(server.url, {"rate.max_concurrency": 10})
     started = time.perf_counter()
     answers, meter = run(probe_many(settings, [f"r{i:07d}" for i in range(60)]))
     elapsed = time.perf_counter() - started
@@ -54,7 +57,7 @@ def test_429_is_waited_out_and_never_fails_a_sub_job(sample_server):
 
 def test_a_client_rate_avoids_429_altogether(sample_server):
     server = sample_server(resources=100, rate_limit=40)
-    settings = client_settings(server.url, max_concurrency=10, rate_limit=30)
+    settings = client_settings(server.url, {"rate.max_concurrency": 10, "rate.requests_per_second": 30})
     answers, meter = run(probe_many(settings, [f"r{i:07d}" for i in range(60)]))
     assert all(not isinstance(a, SourceError) for a in answers)
     assert meter.throttled == server.stats().get("throttled", 0) == 0
@@ -64,7 +67,7 @@ def test_at_the_server_no_sliding_second_holds_more_than_the_rate_and_its_jitter
     """What docs/settings.md promises for R, measured where the API counts: the busiest one-second
     window (sliding, not aligned to the clock) of arrivals at a loopback server."""
     server = sample_server(resources=300)
-    settings = client_settings(server.url, max_concurrency=16, rate_limit=50)
+    settings = client_settings(server.url, {"rate.max_concurrency": 16, "rate.requests_per_second": 50})
     answers, _ = run(probe_many(settings, [f"r{i:07d}" for i in range(200)]))
     assert not [a for a in answers if isinstance(a, SourceError)]
     peak = server.peak_1s()
@@ -81,7 +84,10 @@ def test_the_busiest_window_slides():
 
 def test_timeouts_are_transient_after_the_retry_budget(sample_server):
     server = sample_server(resources=5, timeout_rate=1.0, timeout_seconds=3)
-    settings = client_settings(server.url, read_timeout=0.2, max_attempts=2, backoff_initial=0.01)
+    settings = client_settings(
+        server.url,
+        {"client.timeouts.read": 0.2, "client.retries.max_attempts": 2, "client.retries.backoff_initial": 0.01},
+    )
     (answer,), meter = run(probe_many(settings, ["r0000001"]))
     assert isinstance(answer, SourceError) and answer.error_class is ErrorClass.TRANSIENT
     assert "timeout" in answer.message and answer.attempts == 2
@@ -95,7 +101,10 @@ def test_the_token_authenticates_and_never_leaks(sample_server):
     assert ok.record["id"] == "r0000001"
     server.reset()
     denied, _ = run(
-        probe_many(client_settings(server.url, token="wrong-token", max_concurrency=1), ["r0000001", "r0000002"])
+        probe_many(
+            client_settings(server.url, {"rate.max_concurrency": 1, "rate.min_concurrency": 1}, token="wrong-token"),
+            ["r0000001", "r0000002"],
+        )
     )
     # the credential's failure, not the resources': the API failed as a whole, naming the setting
     assert all(isinstance(d, ApiFailure) and d.kind == "auth_failed" for d in denied)
@@ -158,7 +167,7 @@ def test_listing_and_bulk_probe(sample_server):
 
 def test_not_told_the_rate_the_client_finds_it_from_429s(sample_server):
     server = sample_server(resources=400, rate_limit=50, latency_ms=5)
-    settings = client_settings(server.url, max_concurrency=8)  # no SOURCE_RATE_LIMIT at all
+    settings = client_settings(server.url, {"rate.max_concurrency": 8})  # no rate.requests_per_second at all
     answers, meter = run(probe_many(settings, [f"r{i:07d}" for i in range(400)]))
     assert not [a for a in answers if isinstance(a, SourceError)]
     stats = server.stats()
@@ -170,7 +179,9 @@ def test_two_clients_sharing_a_redis_budget_stay_within_the_apis_rate(sample_ser
     server = sample_server(resources=200, rate_limit=40)
     key = f"pipelines-test:{time.time_ns()}"
     settings = client_settings(
-        server.url, max_concurrency=8, rate_limit=40, rate_limiter_url="redis://127.0.0.1:6379/0", rate_limiter_key=key
+        server.url,
+        {"rate.max_concurrency": 8, "rate.requests_per_second": 40, "rate.budget": key},
+        rate_limiter_url="redis://127.0.0.1:6379/0",
     )
 
     async def both():

@@ -20,6 +20,7 @@ from pipelines_tests.helpers import (
     dagster_home_on_postgres,
     materialize_in_process_group,
     postgres_database,
+    source_env,
     sync_resources,
 )
 
@@ -32,7 +33,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 def setup(sample_server, pg_warehouse_url, tmp_path):
     """A built job set for DAY, and the environment a run process needs."""
     server = sample_server(resources=N, latency_ms=10, day=1)
-    res = sync_resources(pg_warehouse_url, base_url=server.url)
+    res = sync_resources(pg_warehouse_url, server.url)
     with instance_for_test() as instance:
         materialize(
             [watchlist, retry_queue, job_set], partition_key=DAY, resources=res, instance=instance, run_config=QUIET
@@ -40,7 +41,7 @@ def setup(sample_server, pg_warehouse_url, tmp_path):
     with postgres_database("pipelines_dagster") as instance_url:
         env = {
             "DAGSTER_HOME": str(dagster_home_on_postgres(tmp_path / "home", instance_url)),
-            "SOURCE_API_URL": server.url,
+            **source_env(server.url),
             "WAREHOUSE_URL": pg_warehouse_url,
             "SYNC_CLAIM_LEASE_SECONDS": "3",
             "SYNC_BATCHES_PER_STEP": "10",
@@ -187,7 +188,7 @@ def test_sigterm_stops_a_listing_step_and_the_next_run_lists_whole(pg_warehouse_
         with postgres_database("pipelines_dagster") as instance_url:
             env = {
                 "DAGSTER_HOME": str(dagster_home_on_postgres(tmp_path / "home", instance_url)),
-                "SOURCE_API_URL": api.url,
+                **source_env(api.url),
                 "WAREHOUSE_URL": pg_warehouse_url,
             }
             log = tmp_path / "listing.log"

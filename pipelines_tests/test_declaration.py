@@ -1,9 +1,12 @@
 """Source declarations: the shipped ones load, and every mistake is refused at load with its key,
 its line and what was expected. Pure: no server, no Dagster."""
 
+import re
+
 import pytest
 import yaml
 
+from pipelines.source.config import MissingSecretError, resolve_credentials
 from pipelines.source.declaration import SourceDeclaration, declare
 from pipelines.source.declaration_file import DeclarationError, load_declaration, parse_declaration
 from pipelines_tests.helpers import ROOT
@@ -120,3 +123,59 @@ def test_the_listing_strategies_need_a_listing_that_carries_the_fingerprint():
         )
     )
     assert "listing.changed_since is null" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("probe.strategy", "psychic", "Input should be 'projected'"),
+        ("probe.path", "/items", "probe.path must contain the {id} placeholder"),
+        ("fingerprint", [], "at least 1 item"),
+        ("rate.requests_per_second", -1, "greater than or equal to 0"),
+        ("rate.requests_per_second", float("nan"), "rate.requests_per_second"),
+        # values that overflow later (timedelta, sleeps) are refused now
+        ("client.breaker.hold", 1e12, "less than or equal to 86400"),
+        ("client.timeouts.read", float("inf"), "less than or equal to 3600"),
+        ("client.timeouts.deadline", 0, "greater than 0"),
+        ("client.max_response_bytes", 10, "greater than or equal to 1024"),
+        # placeholders nobody fills
+        ("probe.path", "/items/{ids}", "probe.path has the placeholder(s) {ids}"),
+        ("detail.path", "/items/{id}/{tenant}", "detail.path has the placeholder(s) {tenant}"),
+        ("probe.path", "/items/{id!r}", "probe.path has the placeholder(s) {id!r}"),
+        ("listing.path", "/items/{id}", "listing.path has the placeholder(s) {id}; it takes none"),
+        ("bulk_probe.path", "/items/{id}", "bulk_probe.path has the placeholder(s) {id}; it takes none"),
+        ("probe.path", "items/{id}", "probe.path must start with /"),
+        ("rate.min_concurrency", 32, "min_concurrency (32) exceeds max_concurrency (16)"),
+    ],
+)
+def test_a_value_that_would_fail_later_is_refused_at_load_naming_its_key(key, value, expected):
+    with pytest.raises(ValueError, match=re.escape(expected)) as info:
+        declare("https://api.example", {key: value})
+    assert key.rsplit(".", 1)[0] in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["", "   ", "api.example.com/v1"])
+def test_a_url_that_is_no_url_is_refused_not_taken_for_the_sample(url):
+    with pytest.raises(ValueError, match="(?s)client.base_url.*must be an http:// or https:// URL"):
+        SourceDeclaration.model_validate({"name": "acme", "client": {"base_url": url}})
+
+
+@pytest.mark.parametrize(
+    ("fields", "fingerprint", "missing"),
+    [
+        (["version", "updated_at"], ["version"], "id"),
+        (["id", "version"], ["versoin"], "versoin"),
+        (["id"], ["version"], "version"),
+    ],
+)
+def test_the_probe_must_bring_the_id_and_the_fingerprint(fields, fingerprint, missing):
+    with pytest.raises(ValueError, match=rf"probe.fields \(.*\) lacks {missing}"):
+        declare("https://api.example", {"probe.fields": fields, "fingerprint": fingerprint})
+
+
+@pytest.mark.parametrize("token", ["tok with space", "tok\nnewline", "tok\x7fdel", "tok\ttab", "tökén", " leading"])
+def test_a_token_no_header_can_carry_is_refused_naming_its_variable_without_showing_it(token):
+    source = declare("https://api.example", {"client.auth": {"type": "bearer", "token_env": "ACME_TOKEN"}})
+    with pytest.raises(MissingSecretError, match="ACME_TOKEN") as info:
+        resolve_credentials(source, {"ACME_TOKEN": token})
+    assert token not in str(info.value) and token.strip() not in str(info.value)

@@ -3,16 +3,20 @@ sync (Dagster ``materialize``, a real loopback server, a real warehouse): exactl
 calls, a free re-run, and the API's truth in the warehouse."""
 
 import math
+import os
 
 import pytest
 import sqlalchemy as sa
 from dagster import instance_for_test, materialize
 
+from pipelines.retired_variables import check_environment
+from pipelines.retired_variables import main as retired_variables_main
 from pipelines.sample_api import SampleApiConfig, World
 from pipelines.sample_api.shop import metafields, shop_id
+from pipelines.settings import SettingsError
 from pipelines.source.declaration_file import load_declaration
 from pipelines.sync.assets import watchlist
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import WarehouseResource, declared_source
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import resources
 from pipelines_tests.helpers import PROFILES, declaration_at
@@ -38,7 +42,7 @@ def test_two_days_cost_the_minimum_and_a_rerun_is_free(
     server = sample_server(resources=N, change_rate=0.25, seed=9, day=1, token=TOKEN)
     path = declaration_at(PROFILES[profile], server.url, tmp_path)
     res = {
-        "source_api": SourceApiResource(declaration_file=str(path)),
+        "source_api": declared_source(str(path)),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
     world = World(SampleApiConfig(resources=N, change_rate=0.25, seed=9))
@@ -70,17 +74,32 @@ def test_two_days_cost_the_minimum_and_a_rerun_is_free(
     assert rows == truth(profile, world, 2)
 
 
-def test_a_deployment_moves_from_environment_settings_to_a_declaration_without_a_rewrite(
-    sample_server, sqlite_warehouse_url, tmp_path
+def test_a_deployment_moves_from_the_retired_variables_to_a_declaration_in_one_step(
+    sample_server, sqlite_warehouse_url, tmp_path, monkeypatch
 ):
-    """Day 1 synced as a deployment from before declarations (SOURCE_API_URL and friends); day 2
-    with the same API declared in YAML: the same warehouse carries on (no mismatch, nothing
+    """Day 1 synced from the declaration ``python -m pipelines.retired_variables`` wrote from a
+    deployment's flat variables (its URL and token stay in theirs: the declaration reads them);
+    day 2 with the same API declared by hand: the same warehouse carries on (no mismatch, nothing
     rewritten), and day 2 costs only its changes, as if nothing had moved."""
     server = sample_server(resources=N, change_rate=0.25, seed=9, day=1)
+    for name, value in (
+        ("SOURCE_API_URL", server.url),
+        ("SOURCE_API_TOKEN", "tok-kept-1"),
+        ("SOURCE_MAX_CONCURRENCY", "8"),
+    ):
+        monkeypatch.setenv(name, value)
+    migrated = tmp_path / "source.yaml"
+    assert retired_variables_main(["--out", str(migrated)]) == 0
+    assert server.url not in migrated.read_text() and "tok-kept-1" not in migrated.read_text()
+    assert load_declaration(migrated).rate.max_concurrency == 8
+    with pytest.raises(SettingsError, match="SOURCE_MAX_CONCURRENCY: retired"):
+        check_environment(os.environ, load_declaration(migrated).variables())
+    monkeypatch.delenv("SOURCE_MAX_CONCURRENCY")  # moved: the rest is read by the declaration
+    check_environment(os.environ, load_declaration(migrated).variables())
     warehouse = WarehouseResource(url=sqlite_warehouse_url)
-    before = {"source_api": SourceApiResource(base_url=server.url), "warehouse": warehouse}
-    path = declaration_at(PROFILES["items"], server.url, tmp_path, {"client.auth": {"type": "none"}})  # as before
-    after = {"source_api": SourceApiResource(declaration_file=str(path)), "warehouse": warehouse}
+    before = {"source_api": declared_source(migrated), "warehouse": warehouse}
+    path = declaration_at(PROFILES["items"], server.url, tmp_path, {"client.auth": {"type": "none"}})  # by hand
+    after = {"source_api": declared_source(str(path)), "warehouse": warehouse}
     world = World(SampleApiConfig(resources=N, change_rate=0.25, seed=9))
     with instance_for_test() as instance:
         sync_day(before, DAY1, instance)
@@ -99,7 +118,7 @@ def test_a_credential_variable_that_is_not_set_stops_the_run_once_naming_it(
     server = sample_server(resources=50, day=1)
     path = declaration_at(PROFILES["shop"], server.url, tmp_path)
     res = {
-        "source_api": SourceApiResource(declaration_file=str(path)),
+        "source_api": declared_source(str(path)),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
     with instance_for_test() as instance:

@@ -8,6 +8,7 @@ from pathlib import Path
 from dagster import AssetKey
 
 from pipelines.definitions import defs
+from pipelines_tests.helpers import source_env, source_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,12 +66,12 @@ def test_the_shipped_sample_is_a_component_under_its_name():
 
 
 def test_a_source_configured_by_environment_keeps_its_names(monkeypatch):
-    """SOURCE_DECLARATION (or the older SOURCE_API_URL family): the one source, under the names a
-    single-source deployment always had, so it upgrades without renamed assets."""
+    """SOURCE_DECLARATION: the one source, under the names a single-source deployment always had,
+    so it upgrades without renamed assets."""
     from pipelines.definitions import build_defs
     from pipelines.settings import Settings
 
-    legacy = build_defs(Settings(source_api_url="https://api.example"))
+    legacy = build_defs(Settings(source_declaration=str(source_file("https://api.example"))))
     assert_lineage(legacy, [])
     assert legacy.resolve_job_def("daily_sync_job") is not None
     assert legacy.resolve_job_def("replay_dead_letters") is not None
@@ -85,13 +86,17 @@ def test_schedule_and_sensors_are_declared_running():
         assert defs.resolve_sensor_def(name).default_status is DefaultSensorStatus.RUNNING
 
 
-def test_the_token_is_an_env_var_never_a_value(monkeypatch):
+def test_no_secret_is_a_value_of_the_sources_resource(monkeypatch):
+    """The token is read from the variable the declaration names when a run starts; the shared
+    rate's Redis URL (which may carry a password) reaches Dagster as an EnvVar, shown by name."""
     monkeypatch.setenv("SOURCE_API_TOKEN", "tok-abc")
-    from pipelines.definitions import build_source_api
+    monkeypatch.setenv("SOURCE_RATE_LIMITER_URL", "redis://:pw-redis-secret@127.0.0.1:6379/0")
+    from pipelines.definitions import single_source
     from pipelines.settings import Settings
 
-    source_api = build_source_api(Settings())
-    assert "tok-abc" not in repr(source_api._get_non_default_public_field_values())  # noqa: SLF001
+    source_api = single_source(Settings(source_declaration=str(ROOT / "docker/source.yaml")))
+    shown = repr(source_api._get_non_default_public_field_values())  # noqa: SLF001
+    assert "tok-abc" not in shown and "pw-redis-secret" not in shown and "SOURCE_RATE_LIMITER_URL" in shown
 
 
 def test_the_sample_api_and_the_benchmark_are_not_imported_by_the_code_location():
@@ -100,7 +105,7 @@ def test_the_sample_api_and_the_benchmark_are_not_imported_by_the_code_location(
         "import sys; import pipelines.definitions; "
         "print(sorted(m for m in sys.modules if m.startswith(('pipelines.sample_api', 'pipelines.bench'))))"
     )
-    env = {**os.environ, "SOURCE_API_URL": "https://api.example"}
+    env = {**os.environ, **source_env("https://api.example")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 

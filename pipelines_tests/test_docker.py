@@ -16,6 +16,7 @@ from dagster._core.instance.config import dagster_instance_config_schema
 from dagster_docker import DockerRunLauncher
 from dagster_postgres import DagsterPostgresStorage
 
+from pipelines.source.declaration_file import load_declaration
 from pipelines_tests.helpers import ROOT, SETTING_NAMES, config_errors, free_port
 
 DOCKER = ROOT / "docker"
@@ -80,8 +81,13 @@ def test_dockerfile_caches_dependencies_apart_from_the_code():
         "pipelines",
         "docker/dagster.yaml",
         "docker/workspace.yaml",
+        "docker/source.yaml",
     ):
         assert (ROOT / path).exists(), path
+    # the API it syncs is the declaration built in, and it checks clean
+    copied = re.search(r"^COPY docker/source.yaml (\S+)$", (DOCKER / "Dockerfile").read_text(), re.M)
+    assert copied and f"ENV SOURCE_DECLARATION={copied.group(1)}" in (DOCKER / "Dockerfile").read_text()
+    assert load_declaration(DOCKER / "source.yaml").client.base_url_env == "SOURCE_API_URL"
 
 
 def test_production_dagster_yaml_is_valid_for_dagster_and_its_launcher():
@@ -96,7 +102,9 @@ def test_production_dagster_yaml_is_valid_for_dagster_and_its_launcher():
     # the run containers get what the code location reads, executor settings included
     forwarded = set(launcher["config"]["env_vars"])
     assert {"SYNC_EXECUTOR", "SYNC_CELERY_BROKER_URL", "SOURCE_RATE_LIMITER_URL", "WAREHOUSE_URL"} <= forwarded
-    assert forwarded - {"DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_DB"} <= SETTING_NAMES
+    read = SETTING_NAMES | load_declaration(DOCKER / "source.yaml").variables()  # the deployment's, the API's
+    assert forwarded - {"DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_DB"} <= read
+    assert load_declaration(DOCKER / "source.yaml").variables() <= forwarded  # a run reaches the API
     checked = validate_config(DockerRunLauncher.config_type(), launcher["config"])
     assert checked.success, config_errors(checked)
     assert launcher["config"]["network"] == "pipelines"
@@ -188,20 +196,27 @@ def test_the_celery_worker_command_starts_and_answers_its_healthcheck(compose, t
 
 
 def test_the_env_file_loads_as_it_ships(monkeypatch):
-    """docker/.env.example as copied: every variable is one we read (or someone else's), and the
-    settings load; its SOURCE_API_URL is never the empty value that would sync the sample API."""
+    """docker/.env.example as copied: every variable is one we read (or someone else's, or the
+    image's declaration's), none is retired, and the settings load; its SOURCE_API_URL, which
+    docker/source.yaml reads, is an API's URL, never the empty value."""
+    from pipelines.retired_variables import check_environment
     from pipelines.settings import Settings, unknown_variables
+    from pipelines.source.config import resolve_base_url
 
     pairs = dict(
         line.split("=", 1)
         for line in (DOCKER / ".env.example").read_text().splitlines()
         if "=" in line and not line.startswith("#")
     )
-    assert pairs["SOURCE_API_URL"].startswith("https://")
-    assert unknown_variables(pairs) == {}
+    declared = load_declaration(DOCKER / "source.yaml")
+    assert unknown_variables(pairs, declared.variables()) == {}
+    check_environment(pairs, declared.variables())
     for name, value in pairs.items():
         monkeypatch.setenv(name, value)
-    assert Settings().source_api_url == pairs["SOURCE_API_URL"]
+    Settings()
+    assert resolve_base_url(declared, pairs) == pairs["SOURCE_API_URL"] and pairs["SOURCE_API_URL"].startswith(
+        "https://"
+    )
 
 
 def _as_pid_one(command: list[str]) -> list[str]:

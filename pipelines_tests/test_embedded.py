@@ -13,7 +13,7 @@ from dagster import instance_for_test, materialize
 from pipelines.sample_api import SampleApiConfig, World
 from pipelines.sample_api.shop import metafields, shop_id
 from pipelines.source.declaration_file import DeclarationError, load_declaration
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import WarehouseResource, declared_source
 from pipelines.warehouse.schema import resources
 from pipelines_tests.helpers import PROFILES, declaration_at, stored, truth
 from pipelines_tests.test_sync_e2e import ASSETS, QUIET, sync_day
@@ -37,7 +37,7 @@ def setup(profile, changes, sample_server, warehouse_url, tmp_path, monkeypatch,
     server = sample_server(**{**KNOBS, **knobs}, day=1, token="tok-embed")
     path = declaration_at(PROFILES[profile], server.url, tmp_path, changes)
     res = {
-        "source_api": SourceApiResource(declaration_file=str(path)),
+        "source_api": declared_source(str(path)),
         "warehouse": WarehouseResource(url=warehouse_url),
     }
     return server, res

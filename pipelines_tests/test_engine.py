@@ -40,7 +40,7 @@ def one_batch(url: str) -> Warehouse:
 def test_a_batch_that_loses_its_claim_stops_calling_and_writes_nothing(sample_server, pg_warehouse_url):
     server = sample_server(resources=100, latency_ms=150, day=1)  # 100 probes, 2 at a time: 7 s or more
     store = one_batch(pg_warehouse_url)
-    settings = client_settings(server.url, max_concurrency=2, min_concurrency=1)
+    settings = client_settings(server.url, {"rate.max_concurrency": 2, "rate.min_concurrency": 1})
 
     def take_over() -> int:
         """Another run takes the batch (as if run-a's lease had lapsed) and completes it."""

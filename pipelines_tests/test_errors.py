@@ -82,11 +82,11 @@ def test_the_statuses_the_client_takes_without_judging_are_those_judge_finds_usa
     from multidict import CIMultiDict, CIMultiDictProxy
 
     from pipelines.source.answers import judge, usable_statuses
-    from pipelines.source.flat import declaration_from_flat
+    from pipelines.source.declaration import SourceDeclaration, declare
     from pipelines.source.wire import Answer, Call
 
-    base = declaration_from_flat("http://api.test", {}).model_dump()
-    source = type(declaration_from_flat("http://api.test", {})).model_validate({**base, **declared})
+    base = declare("http://api.test").model_dump()
+    source = SourceDeclaration.model_validate({**base, **declared})
     usable = usable_statuses(source.conditional, source.errors)
     call = Call("GET", "http://api.test/items/a", CIMultiDictProxy(CIMultiDict()))
     for status in range(100, 600):

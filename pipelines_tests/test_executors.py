@@ -17,6 +17,7 @@ from dagster._config import validate_config
 from dagster_k8s import K8sRunLauncher, k8s_job_executor
 
 from pipelines.settings import Settings
+from pipelines.source.declaration_file import load_declaration
 from pipelines.sync.executors import celery_config, executor_for
 from pipelines.sync.io_manager import WarehouseIOManager
 from pipelines_tests.helpers import ROOT, SETTING_NAMES, config_errors
@@ -110,7 +111,9 @@ def test_helm_values_deploy_this_code_location(values):
     assert settings.sync_executor == "k8s"
     secret_names = [line.split("=")[0] for line in (K8S / "pipelines.env.example").read_text().splitlines()
                     if line and not line.startswith("#")]  # fmt: skip
-    assert set(secret_names) <= SETTING_NAMES and "WAREHOUSE_URL" in secret_names
+    image_source = load_declaration(ROOT / "docker/source.yaml")  # the API the image syncs, and what it reads
+    assert set(secret_names) <= SETTING_NAMES | image_source.variables() and "WAREHOUSE_URL" in secret_names
+    assert image_source.variables() <= set(secret_names)
     assert [s["name"] for s in deployment["envSecrets"]] == ["pipelines-env"]
 
 

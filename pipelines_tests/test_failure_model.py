@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
-from dagster import DagsterEventType, EnvVar, instance_for_test, materialize
+from dagster import DagsterEventType, instance_for_test, materialize
 
 from pipelines.sample_api import SampleApiConfig, World
 from pipelines.sample_api.shop import shop_id
@@ -16,10 +16,10 @@ from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter
 from pipelines.sync.replay import replay_dead_letters
-from pipelines.sync.resources import DeclaredSource, SourceApiResource, WarehouseResource, _store
+from pipelines.sync.resources import DeclaredSource, WarehouseResource, _store, declared_source
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import resources as resources_table
-from pipelines_tests.helpers import PROFILES, FlakyTcpProxy, declaration_at, sync_resources, truth
+from pipelines_tests.helpers import BEARER, PROFILES, FlakyTcpProxy, api_resource, declaration_at, sync_resources, truth
 
 ASSETS = [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks]
 DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
@@ -44,7 +44,7 @@ def profile_source(profile, server_url, tmp_path, monkeypatch, **changes) -> Dec
     """The profile's YAML pointed at the loopback server, with its token set."""
     declared = load_declaration(PROFILES[profile])
     monkeypatch.setenv(declared.client.auth.token_env, TOKEN)
-    return SourceApiResource(declaration_file=str(declaration_at(PROFILES[profile], server_url, tmp_path, changes)))
+    return declared_source(str(declaration_at(PROFILES[profile], server_url, tmp_path, changes)))
 
 
 def source_id(profile: str):
@@ -105,8 +105,14 @@ def test_three_days_of_faults_lose_nothing(profile, sample_server, pg_warehouse_
 
 def test_the_circuit_breaker_stops_calls_and_queues_the_sub_jobs(sample_server, sqlite_warehouse_url):
     server = sample_server(resources=600, day=1)
-    api = SourceApiResource(
-        base_url=server.url, max_attempts=3, breaker_min_calls=20, breaker_cooldown=0.5, breaker_hold=1.0
+    api = api_resource(
+        server.url,
+        {
+            "client.retries.max_attempts": 3,
+            "client.breaker.min_calls": 20,
+            "client.breaker.cooldown": 0.5,
+            "client.breaker.hold": 1.0,
+        },
     )
     res = {"source_api": api, "warehouse": WarehouseResource(url=sqlite_warehouse_url)}
     with instance_for_test() as instance:
@@ -136,7 +142,7 @@ def test_a_warehouse_outage_of_a_minute_mid_sync_is_ridden_out_and_no_call_is_ma
     proxy = FlakyTcpProxy(target.port or 5432, target.host or "127.0.0.1")
     url = target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     server = sample_server(resources=500, day=1)
-    res = sync_resources(url, base_url=server.url)
+    res = sync_resources(url, server.url)
     try:
         with instance_for_test() as instance:
             materialize(ASSETS[:3], partition_key=DAYS[0], resources=res, instance=instance, run_config=QUIET)
@@ -204,7 +210,7 @@ def test_the_token_is_nowhere(sample_server, sqlite_warehouse_url, monkeypatch, 
     token = "tok-3f9a-very-secret"
     monkeypatch.setenv("SOURCE_API_TOKEN", token)
     server = sample_server(resources=300, token=token, poison_rate=0.03, transient_rate=0.05, seed=4, day=1)
-    api = SourceApiResource(base_url=server.url, token=EnvVar("SOURCE_API_TOKEN"), max_attempts=1)
+    api = api_resource(server.url, {"client.auth": BEARER, "client.retries.max_attempts": 1})
     res = {"source_api": api, "warehouse": WarehouseResource(url=sqlite_warehouse_url)}
     caplog.set_level(logging.DEBUG)
     with instance_for_test() as instance:
@@ -230,7 +236,7 @@ def test_too_much_dead_lettered_fails_the_run_through_its_blocking_check(sample_
     """dead_letter_rate is blocking: a day above DEAD_LETTER_MAX_RATE (2%) fails its run, and the
     other checks of the same step still report."""
     server = sample_server(resources=300, poison_rate=0.1, seed=8, day=1)
-    res = sync_resources(sqlite_warehouse_url, base_url=server.url)
+    res = sync_resources(sqlite_warehouse_url, server.url)
     with instance_for_test() as instance:
         result, checks = run_day(res, DAYS[0], instance, raise_on_error=False)
     assert not result.success

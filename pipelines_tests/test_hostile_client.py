@@ -58,7 +58,7 @@ HOSTILE_IDS = [
 
 
 def test_ids_are_one_percent_encoded_path_segment(api):
-    settings = client_settings(api.url, max_concurrency=4)
+    settings = client_settings(api.url, {"rate.max_concurrency": 4})
 
     async def fetch_all(client):
         out = {}
@@ -131,7 +131,9 @@ def test_an_id_holding_the_bulk_separator_is_refused_by_bulk_probe(api):
 @pytest.mark.parametrize("retry_after", ["0", "-5", "NaN", "Wed, 21 Oct 2015 07:28:00 GMT", "soon"])
 def test_a_retry_after_of_nothing_has_a_floor_and_a_bound(api, retry_after):
     api.mode.retry_after = retry_after
-    settings = client_settings(api.url, min_throttle_wait=0.05, max_throttle_attempts=3, rate_limit=1000)
+    settings = client_settings(
+        api.url, {"errors.min_throttle_wait": 0.05, "errors.max_throttle_attempts": 3, "rate.requests_per_second": 1000}
+    )
     started = time.monotonic()
     error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
     elapsed = time.monotonic() - started
@@ -143,7 +145,7 @@ def test_a_retry_after_of_nothing_has_a_floor_and_a_bound(api, retry_after):
 
 def test_an_endless_retry_after_defers_the_clients_day_at_once(api):
     api.mode.retry_after = "100000"
-    settings = client_settings(api.url, max_throttle_wait=600)
+    settings = client_settings(api.url, {"errors.max_throttle_wait": 600})
     started = time.monotonic()
     error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
     assert error.error_class is ErrorClass.DEFERRED and meter.total == 1  # tier 2, free; the client stops
@@ -153,7 +155,15 @@ def test_an_endless_retry_after_defers_the_clients_day_at_once(api):
 
 def test_a_dripping_server_meets_the_deadline(api):
     api.mode.drip_seconds = 0.2  # each byte arrives well within the read timeout
-    settings = client_settings(api.url, read_timeout=1.0, request_deadline=1.5, max_attempts=2, backoff_initial=0.01)
+    settings = client_settings(
+        api.url,
+        {
+            "client.timeouts.read": 1.0,
+            "client.timeouts.deadline": 1.5,
+            "client.retries.max_attempts": 2,
+            "client.retries.backoff_initial": 0.01,
+        },
+    )
     started = time.monotonic()
     error, meter = call(settings, lambda c: c.detail("r1"))
     elapsed = time.monotonic() - started
@@ -164,7 +174,7 @@ def test_a_dripping_server_meets_the_deadline(api):
 
 def test_a_gzip_bomb_is_cut_at_the_cap_after_decompression(api):
     api.mode.gzip_bomb_mb = 200  # 204 KB on the wire, 200 MB inflated
-    settings = client_settings(api.url, max_response_bytes=1 << 20)
+    settings = client_settings(api.url, {"client.max_response_bytes": 1 << 20})
     tracemalloc.start()
     try:
         error, meter = call(settings, lambda c: c.detail("r1"))
@@ -200,7 +210,7 @@ def test_a_listing_whose_cursor_does_not_advance_stops_incomplete(api):
         account = client.listing_account()
         return [page async for page in client.iter_ids(account=account)], account
 
-    (pages_served, account), meter = call(client_settings(api.url, listing_page_size=5), pages)
+    (pages_served, account), meter = call(client_settings(api.url, {"listing.page_size": 5}), pages)
     assert meter.total == 2  # cursor "" served "1", and "1" served "1" again: detected there
     assert pages_served == [["r0", "r1", "r2", "r3", "r4"], ["r5"]]  # each id once
     assert not account.complete and "the next page does not advance" in account.verdict()
@@ -208,7 +218,7 @@ def test_a_listing_whose_cursor_does_not_advance_stops_incomplete(api):
 
 def test_calls_never_sent_are_not_billable():
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: every connect is refused
-    settings = client_settings(closed, max_attempts=3, backoff_initial=0.01)
+    settings = client_settings(closed, {"client.retries.max_attempts": 3, "client.retries.backoff_initial": 0.01})
     error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
     assert error.error_class is ErrorClass.TRANSIENT and error.attempts == 3
     assert meter.total == 0 and meter.unsent == 3
@@ -231,7 +241,9 @@ def test_a_server_that_hangs_up_after_reading_the_request_is_billed_and_transien
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        settings = client_settings(f"http://127.0.0.1:{port}", max_attempts=2, backoff_initial=0.01)
+        settings = client_settings(
+            f"http://127.0.0.1:{port}", {"client.retries.max_attempts": 2, "client.retries.backoff_initial": 0.01}
+        )
         error, meter = call(settings, lambda c: c.probe("r1", FIELDS))
     finally:
         thread.join(timeout=10)
@@ -247,10 +259,12 @@ def test_a_reflecting_api_never_gets_a_secret_into_an_error(api, credential):
     api.mode.status = 500
     token, password = "tok-REFLECTED-9f8e7d", "pw-in-the-url-5566"
     if credential == "bearer":
-        settings = client_settings(api.url, token=token, max_attempts=1)
+        settings = client_settings(api.url, {"client.retries.max_attempts": 1}, token=token)
         secrets = [token]
     else:  # a password in the URL: sent as basic auth, never kept in a URL
-        settings = client_settings(api.url.replace("http://", f"http://svc:{password}@"), max_attempts=1)
+        settings = client_settings(
+            api.url.replace("http://", f"http://svc:{password}@"), {"client.retries.max_attempts": 1}
+        )
         secrets = [password, "svc:", "c3ZjOnB3LWluLXRoZS11cmwtNTU2Ng=="]  # base64 of svc:password
     error, _ = call(settings, lambda c: c.detail("r1"))
     assert error.error_class is ErrorClass.TRANSIENT
@@ -266,7 +280,7 @@ def test_a_bulk_answer_holding_an_id_twice_is_that_resources_failure_not_a_guess
     """The same id twice with different versions: no record is chosen, nor is it taken as
     missing; the same id twice saying the same thing is one answer."""
     api.mode.bulk_twice = {"r2": 99, "r3": 1}  # r2 again at another version; r3 again, the same
-    settings = client_settings(api.url, probe_strategy="bulk")
+    settings = client_settings(api.url, {"probe.strategy": "bulk"})
     (records, missing), _ = call(settings, lambda c: c.bulk_probe(["r1", "r2", "r3"], FIELDS))
     assert set(records) == {"r1", "r3"} and missing == []
 

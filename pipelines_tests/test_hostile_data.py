@@ -16,9 +16,10 @@ from dagster import instance_for_test, materialize
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import WarehouseResource
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import resources
+from pipelines_tests.helpers import api_resource
 from pipelines_tests.hostile_api import HostileApi
 
 ASSETS = [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks]
@@ -72,7 +73,7 @@ def test_hostile_ids_and_odd_data_sync_on_postgres(api, pg_warehouse_url, tmp_pa
     ids = [*GOOD, *BAD, NUL_RECORD, GARBAGE, *PLAIN]
     csv = write_csv(tmp_path / "ids.csv", ids)
     res = {
-        "source_api": SourceApiResource(base_url=api.url, probe_strategy=strategy),
+        "source_api": api_resource(api.url, {"probe.strategy": strategy}),
         "warehouse": WarehouseResource(url=pg_warehouse_url),
     }
     config = {
@@ -117,7 +118,7 @@ def test_hostile_ids_and_odd_data_sync_on_postgres(api, pg_warehouse_url, tmp_pa
     if strategy == "projected":  # the 3,000-byte ETag was stored whole and sent back as it came
         assert len(rows["p0000"].etag) == 3000
         api.reset()
-        res["source_api"] = SourceApiResource(base_url=api.url, probe_strategy="conditional")
+        res["source_api"] = api_resource(api.url, {"probe.strategy": "conditional"})
         with instance_for_test() as instance:
             assert materialize(ASSETS, partition_key=D2, resources=res, instance=instance, run_config=config).success
         sent = [s.headers.get("If-None-Match") for s in api.seen if s.target.startswith("/items/p0000?")]

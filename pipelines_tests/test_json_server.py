@@ -32,7 +32,7 @@ from dagster import instance_for_test
 from pipelines.sample_api.process import free_port
 from pipelines.sample_api.world import unit
 from pipelines.source.declaration import declare
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import WarehouseResource, declared_source
 from pipelines.warehouse.schema import resources
 from pipelines_tests.test_sync_e2e import sync_day
 
@@ -211,7 +211,7 @@ def test_json_server_synced_to_its_truth_at_each_strategys_minimum(
     path = tmp_path / "jsonserver.yaml"
     path.write_text(yaml.safe_dump(declared.model_dump(mode="json")))
     res = {
-        "source_api": SourceApiResource(declaration_file=str(path)),
+        "source_api": declared_source(str(path)),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
     store = res["warehouse"].store()

@@ -14,10 +14,11 @@ from dagster import instance_for_test, materialize
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import WarehouseResource
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import batch_ledger, listing_handoffs
 from pipelines.warehouse.schema import job_set as job_set_table
+from pipelines_tests.helpers import api_resource
 from pipelines_tests.hostile_api import HostileApi
 
 ASSETS = [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks]
@@ -39,7 +40,7 @@ def api():
 @pytest.fixture
 def res(api, pg_warehouse_url):
     return {
-        "source_api": SourceApiResource(base_url=api.url, probe_strategy="bulk"),
+        "source_api": api_resource(api.url, {"probe.strategy": "bulk"}),
         "warehouse": WarehouseResource(url=pg_warehouse_url),
     }
 

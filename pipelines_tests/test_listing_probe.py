@@ -12,7 +12,7 @@ from pipelines.core.listing_probe import ListingMode, format_marker, marker_seco
 from pipelines.sample_api import SampleApiConfig, World
 from pipelines.source.declaration_file import load_declaration
 from pipelines.sync.assets import watchlist
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import WarehouseResource, declared_source
 from pipelines_tests.helpers import PROFILES, declaration_at, stored, truth
 from pipelines_tests.test_sync_e2e import sync_day
 
@@ -48,7 +48,7 @@ def setup(profile, strategy, sample_server, warehouse_url, tmp_path, monkeypatch
         changes["listing.changed_since"] = {**FILTERS[profile], "reconcile_every_days": reconcile_every_days}
     path = declaration_at(PROFILES[profile], server.url, tmp_path, changes)
     res = {
-        "source_api": SourceApiResource(declaration_file=str(path)),
+        "source_api": declared_source(str(path)),
         "warehouse": WarehouseResource(url=warehouse_url),
     }
     return server, res, World(SampleApiConfig(**KNOBS))
@@ -158,7 +158,7 @@ def test_an_incomplete_listing_probe_is_partial_it_assumes_nothing_unchanged_or_
     path = tmp_path / "hostile.yaml"
     path.write_text(yaml.safe_dump(declare(api.url, changes, name="hostile").model_dump(mode="json")))
     res = {
-        "source_api": SourceApiResource(declaration_file=str(path)),
+        "source_api": declared_source(str(path)),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
     store = res["warehouse"].store()

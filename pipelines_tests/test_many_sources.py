@@ -26,8 +26,8 @@ from pipelines.settings import Settings
 from pipelines.source.declaration_file import load_declaration
 from pipelines.sync import resources as resources_module
 from pipelines.sync.budgets import BudgetConflictError, check_budgets
-from pipelines.sync.resources import EmbeddedSample, HttpSource, SourceApiResource, WarehouseResource
-from pipelines_tests.helpers import SAMPLE_DECLARATION, dg_project, stored, truth
+from pipelines.sync.resources import DeclaredSource, EmbeddedSample, HttpSource, WarehouseResource, declared_source
+from pipelines_tests.helpers import SAMPLE_DECLARATION, dg_project, source_file, stored, truth
 
 DG = str(Path(sys.executable).parent / "dg")
 N = 300
@@ -125,7 +125,7 @@ def release_engines() -> None:
     gc.collect()  # and their pooled connections with them
 
 
-def declared(tmp_path: Path, name: str, base_url: str, rate: float, budget: str | None = None) -> SourceApiResource:
+def declared(tmp_path: Path, name: str, base_url: str, rate: float, budget: str | None = None) -> DeclaredSource:
     path = tmp_path / f"{name}-{rate:g}-{budget}.yaml"  # declarations are cached by path
     text = SAMPLE_DECLARATION.read_text().replace("name: sample", f"name: {name}")
     text = text.replace(
@@ -136,7 +136,7 @@ def declared(tmp_path: Path, name: str, base_url: str, rate: float, budget: str 
         text = text.replace("max_concurrency: 16,", f"max_concurrency: 16, budget: {budget},")
     path.write_text(text)
     assert load_declaration(path).rate.requests_per_second == rate
-    return SourceApiResource(declaration_file=str(path))
+    return declared_source(str(path))
 
 
 def test_sources_on_one_host_share_a_budget_and_must_agree_on_its_rate(tmp_path, monkeypatch):
@@ -216,7 +216,7 @@ def test_dg_checks_a_teams_project_and_lists_what_each_source_makes(tmp_path):
 def test_a_deployment_configured_by_environment_becomes_a_component_keeping_its_history(
     warehouse, request, sample_server, tmp_path, monkeypatch, capsys
 ):
-    """Day 1 synced by a single-source deployment (SOURCE_API_URL: the names it always had); its
+    """Day 1 synced by a single-source deployment (SOURCE_DECLARATION: the names it always had); its
     tables moved into a namespace (``python -m pipelines.move_namespace``); day 2 synced by a
     component of the same API: no mismatch, nothing fetched again, day 2 costs only its changes."""
     url = request.getfixturevalue(f"{'sqlite' if warehouse == 'sqlite' else 'pg'}_warehouse_url")
@@ -230,7 +230,7 @@ def test_a_deployment_configured_by_environment_becomes_a_component_keeping_its_
     monkeypatch.syspath_prepend(str(tmp_path))
     project = dg_project(tmp_path, f"moved_{warehouse}_sources", {"acme": text})
     with instance_for_test() as instance:
-        before = build_defs(Settings(source_api_url=server.url, warehouse_url=url))
+        before = build_defs(Settings(source_declaration=str(source_file(server.url)), warehouse_url=url))
         day1 = before.resolve_job_def("daily_sync_job").execute_in_process(
             partition_key="2026-01-01", instance=instance
         )

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import redis
 import sqlalchemy as sa
+import yaml
 from dagster import instance_for_test, materialize
 
-from pipelines.definitions import build_resources, build_source_api
+from pipelines.definitions import build_resources, single_source
+from pipelines.retired_variables import declaration_from
 from pipelines.settings import load_settings
 from pipelines.sync import stops
 from pipelines.sync.assets import job_set, retry_queue, watchlist
@@ -63,7 +65,7 @@ def warehouse_text(url: str) -> str:
     return text
 
 
-def test_no_credential_lands_anywhere(monkeypatch, pg_warehouse_url, capfd, caplog):
+def test_no_credential_lands_anywhere(monkeypatch, pg_warehouse_url, capfd, caplog, tmp_path):
     api = HostileApi()
     api.mode.reflect = True  # every request header echoed back, in bodies and response headers
     api.mode.listing = [f"r{i:03d}" for i in range(150)] + ["bad-1", "bad-2"]
@@ -78,17 +80,21 @@ def test_no_credential_lands_anywhere(monkeypatch, pg_warehouse_url, capfd, capl
         "SOURCE_API_PROXY_URL": proxy.url,
         "WAREHOUSE_URL": warehouse_url.render_as_string(hide_password=False),
         "SOURCE_RATE_LIMITER_URL": f"redis://default:{SECRETS['redis']}@127.0.0.1:6379/0",
-        "SOURCE_RATE_LIMITER_KEY": "pipelines-test:secrets",
         "ALERT_WEBHOOK_URL": hook_url,
     }
+    # the source reads its URL, token and proxy from those variables (what the migration of a
+    # flat-variable deployment writes), and draws on a shared budget of its own
+    declared = declaration_from({**env, "SOURCE_RATE_LIMITER_KEY": "pipelines-test:secrets"})
+    env["SOURCE_DECLARATION"] = str(tmp_path / "source.yaml")
+    Path(env["SOURCE_DECLARATION"]).write_text(yaml.safe_dump(declared.model_dump(mode="json")))
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     load_settings.cache_clear()
     settings = load_settings()  # as the code location loads them (which keeps them out of the logs)
     load_settings.cache_clear()
     monkeypatch.setattr(stops, "load_settings", lambda: settings)
-    resources = {**build_resources(settings), "source_api": build_source_api(settings)}
-    budget_key = f"pipelines:rate:{env['SOURCE_RATE_LIMITER_KEY']}"  # the shared budget the client draws on
+    resources = {**build_resources(settings), "source_api": single_source(settings)}
+    budget_key = "pipelines:rate:pipelines-test:secrets"  # the shared budget the client draws on
     redis.Redis.from_url(env["SOURCE_RATE_LIMITER_URL"]).delete(budget_key)  # a day old one would pass for it
     caplog.set_level("DEBUG")
     try:

@@ -16,10 +16,10 @@ from dagster import (
 
 from pipelines.sync import sensors
 from pipelines.sync.assets import job_set, retry_queue, watchlist
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import WarehouseResource
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import alerts, batch_ledger
-from pipelines_tests.helpers import WebhookReceiver
+from pipelines_tests.helpers import WebhookReceiver, api_resource
 
 DAY = "2026-01-01"
 AFTER_DEADLINE = datetime(2026, 1, 2, 7, 0, tzinfo=UTC)  # deadline: 06:00 the next day
@@ -39,7 +39,7 @@ def synced_day(tmp_path_factory):
     of its warehouse (the instance, which the sensors only read runs from, is shared)."""
     path = tmp_path_factory.mktemp("synced") / "warehouse.db"
     res = {
-        "source_api": SourceApiResource(sample_resources=1_200),
+        "source_api": api_resource(None, {"client.sample.resources": 1_200}),
         "warehouse": WarehouseResource(url=f"sqlite:///{path}"),
     }
     with instance_for_test() as instance:
@@ -107,7 +107,7 @@ def test_one_alert_when_too_few_and_no_repeat(world, hook, monkeypatch):
         [watchlist, retry_queue, job_set, synced_resources],
         partition_key=DAY,
         instance=instance,
-        resources={"source_api": SourceApiResource(sample_resources=1_200), "warehouse": warehouse},
+        resources={"source_api": api_resource(None, {"client.sample.resources": 1_200}), "warehouse": warehouse},
         run_config=QUIET,
         selection=[synced_resources],
     )
@@ -173,7 +173,7 @@ def test_run_failure_alerts_through_the_same_channel(world, hook, tmp_path):
         partition_key="2026-01-02",
         instance=instance,
         raise_on_error=False,
-        resources={"source_api": SourceApiResource(), "warehouse": warehouse},
+        resources={"source_api": api_resource(), "warehouse": warehouse},
         run_config={**QUIET, "ops": {"watchlist": {"config": {"csv_path": str(bad_csv)}}}},
     )
     assert not result.success

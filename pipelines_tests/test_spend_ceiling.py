@@ -23,7 +23,7 @@ from pipelines.source.errors import ErrorClass, SourceError
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import WarehouseResource, declared_source
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import job_set as job_set_table
 from pipelines.warehouse.schema import retry_queue as retry_queue_table
@@ -130,7 +130,7 @@ def run(res, partition, instance):
 
 def test_at_the_ceiling_no_call_goes_out_and_the_rest_of_the_day_waits_first_in_line(api, tmp_path, pg_warehouse_url):
     res = {
-        "source_api": SourceApiResource(declaration_file=declared(api, tmp_path, {"spend.max_calls": 151})),
+        "source_api": declared_source(declared(api, tmp_path, {"spend.max_calls": 151})),
         "warehouse": WarehouseResource(url=pg_warehouse_url),
     }
     store = res["warehouse"].store()
@@ -264,7 +264,7 @@ def test_a_throttling_api_that_recovers_is_waited_out(api):
 
 def test_the_day_after_a_throttled_out_day_the_deferred_go_first(api, tmp_path, sqlite_warehouse_url):
     res = {
-        "source_api": SourceApiResource(declaration_file=declared(api, tmp_path, {"errors.min_throttle_wait": 0.05})),
+        "source_api": declared_source(declared(api, tmp_path, {"errors.min_throttle_wait": 0.05})),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
     store = res["warehouse"].store()
@@ -301,7 +301,7 @@ def test_past_days_are_refused_unless_the_run_opts_in():
 
 def test_a_backfill_of_past_days_makes_no_call_unless_opted_in(api, tmp_path, sqlite_warehouse_url):
     res = {
-        "source_api": SourceApiResource(declaration_file=declared(api, tmp_path, {})),
+        "source_api": declared_source(declared(api, tmp_path, {})),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
     with instance_for_test() as instance:

@@ -12,11 +12,11 @@ from pipelines.sample_api import SampleApiConfig, World
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter
-from pipelines.sync.resources import SourceApiResource, WarehouseResource
+from pipelines.sync.resources import WarehouseResource
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import batch_ledger, resources, sub_job_outcomes
 from pipelines.warehouse.schema import job_set as job_set_table
-from pipelines_tests.helpers import postgres_database, sync_resources
+from pipelines_tests.helpers import api_resource, postgres_database, sync_resources
 
 ASSETS = [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks]
 DAY1, DAY2, DAY3 = "2026-01-01", "2026-01-02", "2026-01-03"  # simulated days 1, 2, 3
@@ -57,7 +57,7 @@ def test_two_days_and_a_rerun_on_postgres(sample_server, pg_warehouse_url, pg_in
     n = 1_000
     config = SampleApiConfig(resources=n, change_rate=0.2, seed=11)
     server = sample_server(resources=n, change_rate=0.2, seed=11, day=1)
-    res = sync_resources(pg_warehouse_url, base_url=server.url)
+    res = sync_resources(pg_warehouse_url, server.url)
     store = res["warehouse"].store()
 
     # Day 1: everything is new: one probe and one detail call per sub-job.
@@ -119,7 +119,7 @@ def test_other_probe_strategies_cost_what_they_should(sample_server, sqlite_ware
     n = 400
     world = World(SampleApiConfig(resources=n, change_rate=0.3, seed=3))
     server = sample_server(resources=n, change_rate=0.3, seed=3, day=1)
-    api = SourceApiResource(base_url=server.url, probe_strategy=strategy)
+    api = api_resource(server.url, {"probe.strategy": strategy})
     res = {"source_api": api, "warehouse": WarehouseResource(url=sqlite_warehouse_url)}
     with instance_for_test() as instance:
         sync_day(res, DAY1, instance)
@@ -138,7 +138,7 @@ def test_other_probe_strategies_cost_what_they_should(sample_server, sqlite_ware
 
 def test_force_resyncs_completed_batches(sample_server, sqlite_warehouse_url):
     server = sample_server(resources=300, day=1)
-    res = sync_resources(sqlite_warehouse_url, base_url=server.url)
+    res = sync_resources(sqlite_warehouse_url, server.url)
     with instance_for_test() as instance:
         sync_day(res, DAY1, instance)
         server.reset()
@@ -152,7 +152,7 @@ def test_gone_resources_are_recorded_and_leave_tomorrows_job_set(sample_server, 
     config = SampleApiConfig(resources=500, gone_rate=0.03, seed=5)
     world = World(config)
     server = sample_server(resources=500, gone_rate=0.03, seed=5, day=1)
-    res = sync_resources(sqlite_warehouse_url, base_url=server.url)
+    res = sync_resources(sqlite_warehouse_url, server.url)
     store = res["warehouse"].store()
     with instance_for_test() as instance:
         sync_day(res, DAY1, instance)
@@ -168,7 +168,7 @@ def test_gone_resources_are_recorded_and_leave_tomorrows_job_set(sample_server, 
 
 
 def test_the_embedded_sample_api_needs_no_setup(sqlite_warehouse_url):
-    res = sync_resources(sqlite_warehouse_url, sample_resources=250)
+    res = sync_resources(sqlite_warehouse_url, None, {"client.sample.resources": 250})
     with instance_for_test() as instance:
         day1 = sync_day(res, DAY1, instance)
         day2 = sync_day(res, DAY2, instance)
@@ -181,7 +181,7 @@ def test_the_embedded_sample_api_needs_no_setup(sqlite_warehouse_url):
 def test_watchlist_from_a_csv(tmp_path, sqlite_warehouse_url):
     csv = tmp_path / "watch.csv"
     csv.write_text("resource_id,note\n" + "".join(f"r{i:07d},x\n" for i in range(0, 40, 2)) + "r9999999,unknown\n")
-    res = sync_resources(sqlite_warehouse_url, sample_resources=100)
+    res = sync_resources(sqlite_warehouse_url, None, {"client.sample.resources": 100})
     run_config = {**QUIET, "ops": {"watchlist": {"config": {"csv_path": str(csv)}}}}
     with instance_for_test() as instance:
         result = materialize(ASSETS, partition_key=DAY1, resources=res, instance=instance, run_config=run_config)
@@ -193,7 +193,7 @@ def test_watchlist_from_a_csv(tmp_path, sqlite_warehouse_url):
 def test_a_csv_without_an_id_column_is_named(tmp_path, sqlite_warehouse_url):
     csv = tmp_path / "bad.csv"
     csv.write_text("name\nx\n")
-    res = sync_resources(sqlite_warehouse_url, sample_resources=10)
+    res = sync_resources(sqlite_warehouse_url, None, {"client.sample.resources": 10})
     run_config = {**QUIET, "ops": {"watchlist": {"config": {"csv_path": str(csv)}}}}
     with instance_for_test() as instance:
         result = materialize(

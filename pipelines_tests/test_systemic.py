@@ -20,7 +20,7 @@ def test_the_same_failure_over_a_window_trips_naming_the_setting():
         guard.observe("probe", None)  # 44 of 49: the window is not full yet
     with pytest.raises(ApiFailure) as info:
         guard.observe("probe", err())  # 45 of the last 50
-    assert info.value.kind == "systemic_failure" and info.value.settings == ("SOURCE_ITEM_PATH", "SOURCE_API_URL")
+    assert info.value.kind == "systemic_failure" and info.value.settings == ("probe.path", "client.base_url")
     assert "45 of the last 50 probe calls failed the same way" in str(info.value)
 
 
@@ -98,7 +98,7 @@ def test_a_bulk_answer_weighs_for_every_sub_job_it_answers():
     bulk = err(ErrorClass.PERMANENT, "HTTP 400", 400, "bulk_probe")
     with pytest.raises(ApiFailure) as info:
         guard.observe("bulk_probe", bulk, weight=100)  # one unusable chunk: a hundred sub-jobs
-    assert info.value.settings[0] == "SOURCE_PROBE_STRATEGY"
+    assert info.value.settings[0] == "bulk_probe.path"
 
 
 def test_ratio_zero_turns_the_guard_off():
@@ -114,13 +114,18 @@ def test_ratio_zero_turns_the_guard_off():
         (
             "probe",
             err(ErrorClass.POISON, "record lacks fingerprint field(s): versoin", 200),
-            "SOURCE_FINGERPRINT_FIELDS",
+            "fingerprint",
         ),
-        ("probe", err(ErrorClass.POISON, "record lacks field(s): versoin", 200), "SOURCE_PROBE_FIELDS"),
-        ("detail", err(ErrorClass.GONE, "HTTP 404", 404, "detail"), "SOURCE_DETAIL_PATH"),
-        ("probe", err(ErrorClass.PERMANENT, "HTTP 400", 400), "SOURCE_PROBE_FIELDS"),
-        ("probe", err(ErrorClass.POISON, "body larger than 8 bytes", 200), "SOURCE_MAX_RESPONSE_BYTES"),
+        ("probe", err(ErrorClass.POISON, "record lacks field(s): versoin", 200), "probe.fields"),
+        ("detail", err(ErrorClass.GONE, "HTTP 404", 404, "detail"), "detail.path"),
+        ("probe", err(ErrorClass.PERMANENT, "HTTP 400", 400), "probe.fields"),
+        ("probe", err(ErrorClass.POISON, "body larger than 8 bytes", 200), "client.max_response_bytes"),
     ],
 )
 def test_likely_settings(kind, error, first):
     assert likely_settings(kind, error)[0] == first
+
+
+def test_a_bulk_probes_fault_names_the_bulk_probes_keys_never_a_variable():
+    keys = likely_settings("bulk_probe", err(ErrorClass.PERMANENT, "HTTP 400", 400, "bulk_probe"))
+    assert "bulk_probe.separator" in keys and not any(k.startswith("SOURCE_") for k in keys)

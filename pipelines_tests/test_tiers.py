@@ -52,7 +52,9 @@ def test_route_results_keeps_successes_and_routes_failures():
     assert all(r.outcome is not Outcome.FAILED for r in routed.values())
 
 
-_WAIT = SourceApiClient(client_settings("http://x", backoff_initial=0.25, backoff_max=8.0))._retrying.wait  # noqa: SLF001
+_WAIT = SourceApiClient(
+    client_settings("http://x", {"client.retries.backoff_initial": 0.25, "client.retries.backoff_max": 8.0})
+)._retrying.wait  # noqa: SLF001
 
 
 @given(st.integers(min_value=1, max_value=30))

@@ -81,7 +81,7 @@ def test_a_learned_rate_is_where_the_next_run_starts(sample_server, sqlite_wareh
     there instead of paying for the same 429s again."""
     from dagster import instance_for_test
 
-    from pipelines.sync.resources import SourceApiResource, WarehouseResource
+    from pipelines.sync.resources import WarehouseResource, declared_source
     from pipelines_tests.helpers import SAMPLE_DECLARATION, declaration_at
     from pipelines_tests.test_sync_e2e import sync_day
 
@@ -89,7 +89,7 @@ def test_a_learned_rate_is_where_the_next_run_starts(sample_server, sqlite_wareh
     server = sample_server(resources=200, rate_limit=40, day=1, token="tok-rate")
     path = declaration_at(SAMPLE_DECLARATION, server.url, tmp_path, {"rate.requests_per_second": 0})
     res = {
-        "source_api": SourceApiResource(declaration_file=str(path)),
+        "source_api": declared_source(str(path)),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
     store = res["warehouse"].store()

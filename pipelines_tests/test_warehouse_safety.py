@@ -92,7 +92,7 @@ def test_the_sample_api_never_mixes_into_a_real_sources_warehouse(store):
     store.claim_source("https://api.example.com/v2")
     store.claim_source("https://api.example.com/v2")  # the same source: fine
     store.claim_source("https://api.example.com/v3")  # an API that moved: fine
-    with pytest.raises(SourceMismatchError, match="embedded sample API.*SOURCE_API_URL"):
+    with pytest.raises(SourceMismatchError, match="embedded sample API.*client.base_url"):
         store.claim_source("sample")
 
 

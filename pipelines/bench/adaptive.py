@@ -1,6 +1,6 @@
 """Adaptive concurrency (target 3): the pipeline not told the API's rate, and the API slowing down.
 
-* A day's sync with SOURCE_RATE_LIMIT at twice the API's true rate, and with none at all: the
+* A day's sync with rate.requests_per_second at twice the API's true rate, and with none at all: the
   server counts the 429s and what it accepted per second.
 * A client under steady load while the API's latency triples for a while, then recovers: the
   concurrency limit is sampled every quarter second.
@@ -30,8 +30,8 @@ def unknown_rate(stage: Stage, log=print) -> list[dict]:
     rows = []
     for label, ceiling in (("2R", 2 * stage.rate), ("none", 0)):
         with postgres_database("bench_wh") as warehouse:
-            log(f"  adaptive, SOURCE_RATE_LIMIT={ceiling:g} ({label}) ...")
-            env = stage.env(warehouse, source_rate_limit=ceiling)
+            log(f"  adaptive, rate.requests_per_second={ceiling:g} ({label}) ...")
+            env = stage.env(warehouse, {"rate.requests_per_second": ceiling})
             figures = measure(stage, 1, "pipelines.bench.day", "2026-01-01", env)
             timeline = stage.server.timeline()
             rows.append(

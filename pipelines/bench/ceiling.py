@@ -40,7 +40,7 @@ from pipelines.settings import load_settings
 from pipelines.source import event_loop
 from pipelines.source.client import SourceApiClient
 from pipelines.source.config import ClientSettings, Credentials
-from pipelines.source.flat import declaration_from_flat
+from pipelines.source.declaration import declare
 
 
 async def bare_aiohttp_loop(url: str, paths: list[str], concurrency: int, parse: bool = False) -> None:
@@ -70,7 +70,7 @@ async def _bare_httpx(url: str, paths: list[str], concurrency: int) -> None:
 
 
 async def _client(url: str, ids: list[str], concurrency: int) -> int:
-    source = declaration_from_flat(url, {"max_concurrency": concurrency, "min_concurrency": concurrency})
+    source = declare(url, {"rate.max_concurrency": concurrency, "rate.min_concurrency": concurrency})
     async with SourceApiClient(ClientSettings(url, source, Credentials())) as client:
         gate = asyncio.Semaphore(concurrency)
 

@@ -1,7 +1,7 @@
 """One measured day of the pipeline, in a process of its own (so its peak RSS is its own):
 ``python -m pipelines.bench.day 2026-01-02`` runs ``daily_sync_job`` for that partition on the
 Dagster instance of DAGSTER_HOME, configured by the environment as in production
-(SOURCE_API_URL, WAREHOUSE_URL, SOURCE_RATE_LIMIT, ...), and prints its figures as one JSON line.
+(SOURCE_DECLARATION, WAREHOUSE_URL, ...), and prints its figures as one JSON line.
 With SYNC_EXECUTOR=in_process (the default) the run executes here; with any other executor it is
 ``dagster job execute``, which hands the steps to that executor (e.g. Celery workers).
 """

@@ -13,8 +13,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from pipelines.bench.postgres import postgres_database
 from pipelines.bench.runs import Stage, measure
 from pipelines.source.declaration import SourceDeclaration, declare
@@ -99,14 +97,7 @@ def declared_env(stage: Stage, warehouse: str, strategy: str, shape: Profile | N
     if strategy in EMBEDDED:
         changes["detail.embedded"] = shape.embedded
     source = declare(stage.server.url, changes, name="bench", base=shape.base)
-    path = stage.dagster_home.parent / f"source-{shape.name}-{strategy}.yaml"
-    path.write_text(yaml.safe_dump(source.model_dump(mode="json"), sort_keys=False))
-    env = stage.env(warehouse, source_declaration=path)
-    for variable in source.client.auth.variables():  # the sample server checks no credential here
-        env.setdefault(variable, "bench")
-    for name in ("SOURCE_API_URL", "SOURCE_MAX_CONCURRENCY", "SOURCE_RATE_LIMIT"):  # said by the declaration
-        env.pop(name)
-    return env
+    return stage.declared(warehouse, source)
 
 
 def standard_days(
@@ -126,7 +117,7 @@ def standard_days(
                     if pipeline in LISTING or shape.base is not None:
                         env = declared_env(stage, warehouse, pipeline, shape)
                     else:
-                        env = stage.env(warehouse, source_probe_strategy=pipeline)
+                        env = stage.env(warehouse, {"probe.strategy": pipeline})
                     figures = measure(stage, day, "pipelines.bench.day", partition, env)
                 rows.append(describe(stage, pipeline, day, figures))
                 log(f"    {rows[-1]['server_calls']:,} calls in {rows[-1]['run_wall_s']:.1f}s")

@@ -5,8 +5,8 @@ its row with one single-row upsert in a transaction of its own. It is given the 
 queue at all (an in-process pool of ``concurrency`` workers) and the same request pacing, 429
 handling and concurrency cap as the pipeline, so that what differs is calls and statements.
 
-``python -m pipelines.bench.naive`` reads SOURCE_API_URL, WAREHOUSE_URL, SOURCE_RATE_LIMIT and
-SOURCE_MAX_CONCURRENCY and prints its figures as one JSON line.
+``python -m pipelines.bench.naive`` reads WAREHOUSE_URL and SOURCE_DECLARATION (its URL, rate
+and concurrency) and prints its figures as one JSON line.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from pipelines.core.fingerprint import fingerprint
 from pipelines.settings import load_settings
 from pipelines.source.client import retry_after_seconds
+from pipelines.source.declaration_file import load_declaration
 from pipelines.source.ratecontrol import INF, RatePolicy
 from pipelines.source.shared_rate import LocalRate
 from pipelines.warehouse.schema import resources
@@ -122,11 +123,11 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = load_settings()
     day = date.fromisoformat((argv or sys.argv[1:])[0])
-    if settings.source_api_url is None:
-        raise SystemExit("the naive day needs SOURCE_API_URL: a served sample API")
-    naive = NaiveDay(
-        settings.source_api_url, settings.warehouse_url, settings.source_rate_limit, settings.source_max_concurrency
-    )
+    source = load_declaration(settings.source_declaration) if settings.source_declaration else None
+    if source is None or source.client.base_url is None:
+        raise SystemExit("the naive day needs SOURCE_DECLARATION: a served sample API's, with its client.base_url")
+    rate = source.rate
+    naive = NaiveDay(source.client.base_url, settings.warehouse_url, rate.requests_per_second, rate.max_concurrency)
     print(json.dumps(asyncio.run(naive.run(day))))
 
 

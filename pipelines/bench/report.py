@@ -95,7 +95,7 @@ def render(results: dict) -> str:
                 "Adaptive rate: the client not told the API's rate R",
                 results["adaptive"],
                 [
-                    ("SOURCE_RATE_LIMIT", lambda r: r["configured"]),
+                    ("rate.requests_per_second", lambda r: r["configured"]),
                     ("calls", lambda r: f"{r['calls']:,}"),
                     ("429s", lambda r: f"{r['throttled']:,} ({r['throttled_share']:.2%})"),
                     ("accepted/s", lambda r: f"{r['accepted_per_s']:.0f}"),

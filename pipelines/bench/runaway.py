@@ -24,7 +24,7 @@ from pipelines.source.declaration import declare
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter
-from pipelines.sync.resources import SourceApiResource, WarehouseResource, _store
+from pipelines.sync.resources import WarehouseResource, _store, declared_source
 from pipelines.sync.synced_resources import synced_resources
 
 ASSETS = [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks]
@@ -74,7 +74,7 @@ def runaway_days(n: int, log: Callable[[str], None]) -> list[dict]:
         path = tmp / "source.yaml"
         path.write_text(yaml.safe_dump(declared.model_dump(mode="json")))
         warehouse = WarehouseResource(url=f"sqlite:///{tmp / 'warehouse.db'}")
-        res = {"source_api": SourceApiResource(declaration_file=str(path)), "warehouse": warehouse}
+        res = {"source_api": declared_source(path), "warehouse": warehouse}
         store = warehouse.store()
         try:
             with instance_for_test() as instance:

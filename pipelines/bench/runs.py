@@ -7,10 +7,16 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
+from pipelines.retired_variables import RETIRED
 from pipelines.sample_api.process import SampleServer
+from pipelines.source.declaration import SourceDeclaration, declare
 
 START = "2026-01-01"  # simulated day 1
 
@@ -24,7 +30,43 @@ class Stage:
     rate: float  # the API's true rate R (requests/s); 0: unlimited
     concurrency: int = 16
 
-    def env(self, warehouse_url: str, **settings: object) -> dict[str, str]:
+    def env(
+        self, warehouse_url: str, changes: Mapping[str, object] | None = None, **settings: object
+    ) -> dict[str, str]:
+        """A measured run of this checkout: the API of docs/source-api.md declared at the server
+        with the stage's rate and concurrency and ``changes`` by dotted key; ``settings`` are the
+        deployment's variables by field name (``sync_executor="celery"``)."""
+        source = declare(
+            self.server.url,
+            {
+                "rate.requests_per_second": self.rate,
+                "rate.max_concurrency": self.concurrency,
+                "rate.min_concurrency": min(2, self.concurrency),
+                "detail.required": ["id", "version"],
+                **(changes or {}),
+            },
+            name="bench",
+        )
+        return self.declared(warehouse_url, source, **settings)
+
+    def declared(self, warehouse_url: str, source: SourceDeclaration, **settings: object) -> dict[str, str]:
+        """A measured run of this checkout syncing ``source`` (written beside the instance)."""
+        path = self.dagster_home.parent / f"source-{uuid.uuid4().hex[:12]}.yaml"
+        path.write_text(yaml.safe_dump(source.model_dump(mode="json"), sort_keys=False))
+        env = {
+            **{k: v for k, v in os.environ.items() if k not in RETIRED},
+            "SOURCE_DECLARATION": str(path),
+            "WAREHOUSE_URL": warehouse_url,
+            "DAGSTER_HOME": str(self.dagster_home),
+            "PIPELINE_START_DATE": START,
+        }
+        for variable in source.client.auth.variables():  # the sample server checks no credential here
+            env.setdefault(variable, "bench")
+        env.update({name.upper(): str(value) for name, value in settings.items()})
+        return env
+
+    def baseline_env(self, warehouse_url: str, **flat: object) -> dict[str, str]:
+        """A measured run of the baseline's checkout, which knew only the flat variables."""
         env = {
             **os.environ,
             "SOURCE_API_URL": self.server.url,
@@ -34,7 +76,8 @@ class Stage:
             "SOURCE_MAX_CONCURRENCY": str(self.concurrency),
             "SOURCE_RATE_LIMIT": str(self.rate),
         }
-        env.update({name.upper(): str(value) for name, value in settings.items()})
+        env.pop("SOURCE_DECLARATION", None)
+        env.update({name.upper(): str(value) for name, value in flat.items()})
         return env
 
 

@@ -28,7 +28,10 @@ def one_day(stage: Stage, resources: int, log=print, version: str = "this commit
     stage.server.configure(resources=resources, latency_ms=0, latency_jitter_ms=0, rate_limit=0)
     with postgres_database("bench_wh") as warehouse:
         log(f"  scale: {resources:,} sub-jobs, bulk probes, day 1, at {version} ...")
-        env = stage.env(warehouse, source_probe_strategy="bulk", source_rate_limit=0)
+        if cwd is None:
+            env = stage.env(warehouse, {"probe.strategy": "bulk", "rate.requests_per_second": 0})
+        else:  # the baseline's checkout knew only the flat variables
+            env = stage.baseline_env(warehouse, source_probe_strategy="bulk", source_rate_limit=0)
         env.pop("PYTHONPATH", None)
         split = CpuSplit(stage.server.process.pid)
         figures = measure(stage, 1, "pipelines.bench.day", "2026-01-01", env, cwd)

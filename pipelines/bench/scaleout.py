@@ -54,11 +54,10 @@ def _on_each_executor(
         with postgres_database("bench_wh") as warehouse:
             env = stage.env(
                 warehouse,
+                {"probe.strategy": strategy, "rate.budget": f"bench:{uuid.uuid4().hex}"},
                 sync_executor=executor,
                 sync_celery_broker_url=broker_url,
                 source_rate_limiter_url=redis_url,
-                source_rate_limiter_key=f"bench:{uuid.uuid4().hex}",
-                source_probe_strategy=strategy,
             )
             workers = []
             if executor == "celery":

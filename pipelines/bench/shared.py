@@ -16,8 +16,8 @@ def three_at_once(stage: Stage, redis_url: str, log=print) -> list[dict]:
     for label, limiter in (("a budget per run", None), ("one budget in Redis", redis_url)):
         with postgres_database("bench_wh") as warehouse:
             log(f"  3 partitions at once, {label} ...")
-            shared = {"source_rate_limiter_url": limiter, "source_rate_limiter_key": f"bench:{uuid.uuid4().hex}"}
-            env = stage.env(warehouse, **(shared if limiter else {}))
+            budget = {"rate.budget": f"bench:{uuid.uuid4().hex}"}
+            env = stage.env(warehouse, budget, **({"source_rate_limiter_url": limiter} if limiter else {}))
             figures = measure_at_once(stage, 1, "pipelines.bench.day", PARTITIONS, [env] * len(PARTITIONS))
             server = served(stage.server)
             rows.append(

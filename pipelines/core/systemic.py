@@ -112,19 +112,22 @@ class SystemicGuard:
 
 
 def likely_settings(kind: str, error: SourceError) -> tuple[str, ...]:
-    """The settings an operator should look at first, for a fault shared by every resource."""
+    """The declaration's keys an operator should look at first, for a fault shared by every
+    resource (docs/sources.md)."""
     message = error.message
     if "fingerprint field" in message:
-        return ("SOURCE_FINGERPRINT_FIELDS", "SOURCE_PROBE_FIELDS")
+        return ("fingerprint", "probe.fields")
     if "lacks field" in message:
         if kind == "detail":
-            return ("SOURCE_DETAIL_PATH", "SOURCE_FINGERPRINT_FIELDS")
-        return ("SOURCE_PROBE_FIELDS", "SOURCE_FINGERPRINT_FIELDS")
+            return ("detail.path", "detail.required", "fingerprint")
+        return ("probe.fields", "fingerprint")
     if "larger than" in message:
-        return ("SOURCE_MAX_RESPONSE_BYTES", "SOURCE_PROBE_FIELDS")
+        return ("client.max_response_bytes", "probe.fields")
     if kind == "bulk_probe":
-        return ("SOURCE_PROBE_STRATEGY", "SOURCE_ITEMS_PATH")
+        return ("bulk_probe.path", "bulk_probe.ids_param", "bulk_probe.separator", "bulk_probe.data_selector")
+    if kind == "listing":
+        return ("listing.path", "listing.paginator", "listing.data_selector")
     if error.error_class is ErrorClass.PERMANENT and error.status == 400:
-        return ("SOURCE_PROBE_FIELDS", "SOURCE_PROBE_STRATEGY", "SOURCE_ITEM_PATH")
-    path = "SOURCE_DETAIL_PATH" if kind == "detail" else "SOURCE_ITEM_PATH"
-    return (path, "SOURCE_API_URL")
+        return ("probe.fields", "projection.param", "probe.path")
+    path = "detail.path" if kind == "detail" else "probe.path"
+    return (path, "client.base_url")

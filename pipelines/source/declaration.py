@@ -590,6 +590,12 @@ class SourceDeclaration(Spec):
     def embedded(self) -> bool:
         return self.client.sample is not None
 
+    def variables(self) -> set[str]:
+        """Every environment variable this source reads: its URL's, its credentials', its proxy's."""
+        client = self.client
+        named = [client.base_url_env, client.proxy_url_env, *client.auth.variables()]
+        return {n for n in (*named, *client.secret_headers.values(), *client.secret_params.values()) if n}
+
     def spend_policy(self) -> SpendPolicy:
         """How this source's daily spending ceiling is worked out (``spend``, ``core/ceiling.py``)."""
         spend = self.spend

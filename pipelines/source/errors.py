@@ -111,7 +111,7 @@ class ApiFailure(Exception):
         super().__init__(f"{message}{hint}")
 
 
-def auth_failure(evidence: SourceError, token_set: bool, setting: str = "SOURCE_API_TOKEN") -> ApiFailure:
+def auth_failure(evidence: SourceError, token_set: bool, setting: str) -> ApiFailure:
     what = "refused the credential" if token_set else f"requires a credential and {setting} is not set"
     return ApiFailure(
         "auth_failed",

@@ -266,11 +266,7 @@ def check_source(log, store: Warehouse, source_api: DeclaredSource, owner: str |
     except (SourceMismatchError, ValueError) as exc:
         raise Failure(str(exc), allow_retries=False) from None
     if identity == "sample":
-        why, fix = (
-            (f"{source_api.declaration_file} declares client.sample", "declare client.base_url there")
-            if source_api.declaration_file
-            else ("SOURCE_API_URL is not set", "set SOURCE_API_URL, or SOURCE_DECLARATION (docs/sources.md)")
-        )
+        why, fix = f"{source_api.declaration_file} declares client.sample", "declare client.base_url there"
         (log.warning if loud else log.info)(
             f"{why}: syncing the EMBEDDED SAMPLE API (generated demo data), not a real API. To sync yours, {fix}."
         )

@@ -13,12 +13,10 @@ from dagster import ConfigurableResource, EnvVar, Failure
 from pydantic import Field
 
 from pipelines.core.ceiling import Ceiling, Grant, SpendPolicy
-from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.source.client import ClientSettings, SourceApiClient
 from pipelines.source.config import Credentials, MissingSecretError, host_of, resolve_base_url, resolve_credentials
 from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.declaration_file import load_declaration
-from pipelines.source.flat import FLAT_KEYS, declaration_from_flat
 from pipelines.source.senders import AsgiSender, Sender
 from pipelines.source.spend import SpendLog
 from pipelines.source.urls import strip_userinfo
@@ -147,83 +145,6 @@ def sample_sender(declared: SourceDeclaration, day: int) -> Sender:
         raise ValueError(f"source {declared.name!r} declares no client.sample: it is an API over HTTP")
     config = SampleApiConfig(seed=sample.seed, resources=sample.resources, change_rate=sample.change_rate, day=day)
     return AsgiSender(create_app(config))
-
-
-class SourceApiResource(DeclaredSource):
-    """The one source of a deployment configured by environment. ``declaration_file``: a YAML
-    declaration of any API's shape (docs/sources.md); without one, the older variables: the API
-    of docs/source-api.md at ``base_url``, or with no ``base_url`` at all the bundled sample API,
-    run in process."""
-
-    declaration_file: str | None = Field(  # type: ignore[assignment]
-        default=None, description="YAML source declaration (docs/sources.md)"
-    )
-    base_url: str | None = Field(default=None, description="API root URL; unset: the embedded sample API")
-    token: str | None = Field(default=None, description="Bearer token (set it with EnvVar, never inline)")
-    proxy_url: str | None = Field(default=None, description="HTTP(S) proxy, e.g. a paid rotation proxy (EnvVar)")
-    # The older flat settings (SOURCE_MAX_CONCURRENCY ...): unset, the declaration schema's default
-    # (pipelines/source/flat.py says where each lives in a declaration).
-    probe_strategy: ProbeStrategy | None = None
-    probe_fields: list[str] | None = None
-    fingerprint_fields: list[str] | None = None
-    item_path: str | None = None
-    detail_path: str | None = None
-    items_path: str | None = None
-    connect_timeout: float | None = None
-    read_timeout: float | None = None
-    request_deadline: float | None = Field(default=None, description="seconds for a whole attempt")
-    max_response_bytes: int | None = Field(default=None, description="largest body, decompressed")
-    max_concurrency: int | None = Field(
-        default=None, description="most requests in flight per client; latency may lower it"
-    )
-    min_concurrency: int | None = Field(default=None, description="least the latency-driven limit comes down to")
-    rate_limit: float | None = Field(
-        default=None, description="requests/s at departure, never exceeded; 0: none (429s find the API's rate)"
-    )
-    rate_limiter_key: str | None = Field(
-        default=None, description="name of the shared budget (default: the API's host)"
-    )
-    max_attempts: int | None = None
-    breaker_failure_ratio: float | None = None
-    breaker_min_calls: int | None = None
-    breaker_cooldown: float | None = Field(
-        default=None, description="seconds the breaker stays open before a trial call"
-    )
-    breaker_hold: float | None = Field(
-        default=None, description="seconds calls wait out an outage before going to tier 2"
-    )
-    listing_page_size: int | None = None
-    sample_resources: int | None = None
-    sample_change_rate: float | None = None
-    sample_seed: int | None = None
-    cost_per_1000_requests: float | None = Field(default=None, description="price of 1,000 calls of any kind")
-
-    @property
-    def embedded(self) -> bool:
-        """The sample API runs in process only when no URL is configured at all; an empty one is
-        a mistake (an env file's ``SOURCE_API_URL=``), never a request for demo data."""
-        if self.declaration_file:
-            return super().embedded
-        if self.base_url is not None and not self.base_url.strip():
-            raise ValueError("SOURCE_API_URL is set but empty: unset it for the embedded sample API, or set the URL")
-        return self.base_url is None
-
-    def declaration(self) -> SourceDeclaration:
-        if self.declaration_file:
-            return declaration_of(self.declaration_file)
-        url = self.base_url.get_value() if isinstance(self.base_url, EnvVar) else self.base_url  # at load, unresolved
-        base = None if url is None else strip_userinfo(url)
-        return declaration_from_flat(base, {name: getattr(self, name) for name in FLAT_KEYS if hasattr(self, name)})
-
-    def _base_url(self) -> str:
-        if self.declaration_file:
-            return super()._base_url()
-        return EMBEDDED_URL if self.base_url is None else str(self.base_url)
-
-    def _credentials(self, source: SourceDeclaration) -> tuple[Credentials, str | None]:
-        if self.declaration_file:
-            return super()._credentials(source)
-        return Credentials(token=self.token), self.proxy_url
 
 
 @lru_cache(maxsize=16)

@@ -7,7 +7,7 @@ factory that takes a ``SourceScope``, so a code location can hold many sources s
 API client under resource key ``shop_api``, rows in the warehouse's ``shop`` namespace.
 
 ``SourceScope()`` (no name) is the single source of a deployment configured by environment
-variables (``SOURCE_DECLARATION`` or the older ``SOURCE_API_URL`` family): the names it always
+(``SOURCE_DECLARATION``): the names it always
 had (``watchlist``, group ``sync``, ``daily_sync_job``, resource ``source_api``, the warehouse's
 own tables), so such a deployment upgrades with no renamed asset and no moved row.
 """

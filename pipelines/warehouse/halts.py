@@ -51,10 +51,10 @@ class HaltOps:
         held_source = held.get("source", source)
         if (held_source == "sample") != (source == "sample"):
             have = "the embedded sample API's demo data" if held_source == "sample" else f"the data of {held_source}"
-            want = "the embedded sample API (SOURCE_API_URL is not set)" if source == "sample" else source
+            want = "the embedded sample API (the declaration's client.sample)" if source == "sample" else source
             raise SourceMismatchError(
                 f"this warehouse holds {have}; syncing {want} into it would mix the two. "
-                "Set SOURCE_API_URL to the API this warehouse belongs to, or WAREHOUSE_URL to another warehouse."
+                "Declare client.base_url as the API this warehouse belongs to, or point WAREHOUSE_URL at another warehouse."
             )
 
     def learned_rate(self, budget: str) -> float | None:
