@@ -50,10 +50,11 @@ worker: install  ## a Celery worker for SYNC_EXECUTOR=celery runs (Redis on 127.
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/celery -A pipelines.workers worker -Q dagster \
 	  --concurrency $${WORKER_CONCURRENCY:-2} --prefetch-multiplier 1 --loglevel INFO
 
-lint: install  ## ruff (style, format) and mypy (types of pipelines/)
+lint: install  ## ruff (style, format), mypy (types of pipelines/) and the import contracts (one-way layers)
 	$(BIN)/ruff check pipelines pipelines_tests
 	$(BIN)/ruff format --check pipelines pipelines_tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff check --fix pipelines pipelines_tests

@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipelines.core.redact import register, url_secrets
+from pipelines.core.urls import mask_url
 from pipelines.source.credentials import OUR_PREFIXES
-from pipelines.source.redact import register, url_secrets
-from pipelines.source.urls import mask_url
 
 DAY = 86_400.0
 # Prefixes of our variables, and variables with them that belong to someone else.
@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     def _readable_csv(cls, value: str | None) -> str | None:
         if not value:
             return None
-        from pipelines.sync.watchlist_source import check_csv  # noqa: PLC0415 (pandas, only when set)
+        from pipelines.source.watchlist_csv import check_csv  # noqa: PLC0415 (pandas, only when set)
 
         try:
             check_csv(value)  # an unreadable file stops the code location here, named

@@ -307,8 +307,8 @@ def client_settings(
 ):
     """A client of the docs/source-api.md API at ``base_url``, bearer ``token``, with ``changes``
     to its declaration by dotted key."""
+    from pipelines.core.urls import strip_userinfo
     from pipelines.source.config import ClientSettings, Credentials
-    from pipelines.source.urls import strip_userinfo
 
     source = declare(
         strip_userinfo(base_url), {"client.auth": BEARER, "detail.required": ["id", "version"], **(changes or {})}

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
+from pipelines.core.errors import ApiFailure, ErrorClass, SourceError
 from pipelines.sample_api import SampleApiConfig, World
 from pipelines.source.client import ClientSettings, SourceApiClient
-from pipelines.source.errors import ApiFailure, ErrorClass, SourceError
 from pipelines_tests.helpers import client_settings
 
 FIELDS = ["id", "version", "updated_at"]

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 import yaml
 
 from pipelines.check_source import main as check_source
+from pipelines.core.redact import register, scrub
 from pipelines.source.client import ClientSettings, SourceApiClient
 from pipelines.source.config import MissingSecretError, resolve_base_url, resolve_credentials
 from pipelines.source.declaration_file import DeclarationError, parse_declaration
-from pipelines.source.redact import register, scrub
 from pipelines.warehouse.schema import alerts, run_halts, warehouse_meta
 from pipelines.warehouse.store import Warehouse, create_warehouse_engine
 from pipelines_tests.hostile_api import HostileApi

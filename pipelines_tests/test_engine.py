@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 
 from pipelines.core.engine import SyncPlan, run_batches
+from pipelines.core.errors import ApiFailure
 from pipelines.core.outcomes import BatchResult, Member, Outcome, SubJobResult
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.source.client import CallMeter, SourceApiClient
-from pipelines.source.errors import ApiFailure
 from pipelines.source.spend import SpendLog
 from pipelines.warehouse.schema import batch_ledger, sub_job_outcomes
 from pipelines.warehouse.store import BatchRecord, Warehouse, create_warehouse_engine

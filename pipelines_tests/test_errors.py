@@ -1,7 +1,7 @@
 import pytest
 
+from pipelines.core.errors import ErrorClass, SourceError, classify_status, safe_headers
 from pipelines.source.client import retry_after_seconds
-from pipelines.source.errors import ErrorClass, SourceError, classify_status, safe_headers
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
+from pipelines.core.errors import ApiFailure, ErrorClass, SourceError
 from pipelines.sample_api.process import free_port
 from pipelines.source.client import ClientSettings, SourceApiClient
-from pipelines.source.errors import ApiFailure, ErrorClass, SourceError
 from pipelines_tests.helpers import client_settings
 from pipelines_tests.hostile_api import HostileApi, raw_segment_of
 
@@ -285,9 +285,9 @@ def test_a_bulk_answer_holding_an_id_twice_is_that_resources_failure_not_a_guess
     assert set(records) == {"r1", "r3"} and missing == []
 
     from pipelines.core.fingerprint import fingerprint
+    from pipelines.core.meter import CallMeter
     from pipelines.core.outcomes import StoredState
     from pipelines.core.sync_batch import ProbeStrategy, sync_batch
-    from pipelines.source.meter import CallMeter
 
     async def batch(client):
         stored = {rid: StoredState(fingerprint({"version": 1}, ["version"])) for rid in ("r1", "r2", "r3")}

@@ -5,9 +5,9 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime
 
+from pipelines.core.errors import ErrorClass, SourceError
 from pipelines.core.outcomes import BatchResult, Member, Outcome, SubJobResult
 from pipelines.source.client import CallMeter
-from pipelines.source.errors import ErrorClass, SourceError
 from pipelines.warehouse.store import BatchRecord, Warehouse, create_warehouse_engine
 from pipelines_tests.helpers import ROOT
 

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
+from pipelines.core.errors import ApiFailure
 from pipelines.source.client import ClientSettings, SourceApiClient
 from pipelines.source.config import resolve_credentials
 from pipelines.source.declaration import declare
-from pipelines.source.errors import ApiFailure
 
 ENV = {"SHOP_CLIENT_ID": "cid-42", "SHOP_CLIENT_SECRET": "csecret-SECRET-9f3e"}
 

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
+from pipelines.core.errors import ApiFailure, ErrorClass, SourceError
 from pipelines.sample_api import SampleApiConfig, World
 from pipelines.sample_api.shop import FIRST_ID, metafields
 from pipelines.source.client import CallMeter, SourceApiClient
 from pipelines.source.config import ClientSettings, resolve_credentials
 from pipelines.source.declaration_file import load_declaration
-from pipelines.source.errors import ApiFailure, ErrorClass, SourceError
 from pipelines_tests.helpers import SHOP_DECLARATION
 
 TOKEN = "shop-token-5a1f"

@@ -16,10 +16,10 @@ import yaml
 from dagster import instance_for_test, materialize
 
 from pipelines.core.ceiling import SpendPolicy, per_id_need
+from pipelines.core.errors import ErrorClass, SourceError
 from pipelines.source.client import ClientSettings, SourceApiClient
 from pipelines.source.config import Credentials
 from pipelines.source.declaration import declare
-from pipelines.source.errors import ErrorClass, SourceError
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from pipelines.core.errors import ApiFailure, ErrorClass, SourceError
 from pipelines.core.systemic import GuardPolicy, SystemicGuard, likely_settings
-from pipelines.source.errors import ApiFailure, ErrorClass, SourceError
 
 
 def err(cls=ErrorClass.GONE, message="HTTP 404", status=404, kind="probe", url="http://api/items/x"):

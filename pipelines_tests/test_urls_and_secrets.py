@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines.core.ids import MAX_ID_LENGTH, id_problem
+from pipelines.core.redact import Redactor, register, url_secrets
+from pipelines.core.urls import id_segment, item_path, mask_url, placeholders, strip_userinfo
 from pipelines.source.body import BodyTooLarge, UnsupportedEncoding, read_body
-from pipelines.source.redact import Redactor, register, url_secrets
-from pipelines.source.urls import id_segment, item_path, mask_url, placeholders, strip_userinfo
 
 SEGMENT_SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%")
 

@@ -5,9 +5,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from pipelines.core.errors import ErrorClass, SourceError
 from pipelines.core.outcomes import BatchResult, Member, Outcome, ResourceUpdate, SubJobResult
 from pipelines.source.client import CallMeter
-from pipelines.source.errors import ErrorClass, SourceError
 from pipelines.warehouse.schema import batch_ledger, resources, retry_queue, sub_job_outcomes
 from pipelines.warehouse.store import BatchRecord, DeadLetterFilter, LostClaimError, Warehouse, create_warehouse_engine
 

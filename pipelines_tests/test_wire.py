@@ -8,10 +8,10 @@ import itertools
 import httpx
 import pytest
 
+from pipelines.core.urls import item_path
 from pipelines.sample_api import SampleApiConfig, create_app
 from pipelines.sample_api.world import resource_id
 from pipelines.source.senders import AsgiSender, HttpxSender
-from pipelines.source.urls import item_path
 from pipelines.source.wire import Calls
 
 HOSTILE_IDS = ["r0000001", "a/b", "a?b=c", "a#frag", "100%", "..", ".", "a b", "é🙂", "x\x00y\n", "a,b;c=d@e:f"]

@@ -14,10 +14,10 @@ import time
 
 from pipelines.bench.postgres import postgres_database
 from pipelines.bench.runs import Stage, measure
+from pipelines.core.errors import SourceError
 from pipelines.sample_api.world import resource_id
 from pipelines.source.client import ClientSettings, SourceApiClient
 from pipelines.source.declaration import declare
-from pipelines.source.errors import SourceError
 
 
 def accepted_throughput(timeline: list[list[int]]) -> float:

@@ -28,10 +28,10 @@ from pydantic import BaseModel
 
 from pipelines.settings import load_settings
 from pipelines.source.declaration import SourceDeclaration
+from pipelines.source.watchlist_csv import check_csv
 from pipelines.sync.resources import declaration_of, declared_source, from_env
 from pipelines.sync.scope import SourceScope
 from pipelines.sync.source_defs import source_definitions
-from pipelines.sync.watchlist_source import check_csv
 
 
 class RestSource(Component):

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from pipelines.core.batching import batch_id
 from pipelines.core.ids import id_problem
 from pipelines.core.listing_probe import ListingMode
+from pipelines.core.meter import CallMeter
 from pipelines.core.outcomes import Member
 from pipelines.core.ports import BatchRecord, BatchStore, LostClaimError, Prober, utcnow
 from pipelines.core.statuses import LedgerStatus, Origin
@@ -37,7 +38,6 @@ from pipelines.core.sync_batch import Listed, ProbeStrategy, probe_together, syn
 from pipelines.core.systemic import GuardPolicy, SystemicGuard
 from pipelines.core.tasks import gather_or_fail
 from pipelines.core.tiers import route_results
-from pipelines.source.meter import CallMeter
 
 T = TypeVar("T")
 

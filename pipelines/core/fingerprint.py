@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
-from pipelines.source.selectors import select
+from pipelines.core.selectors import select
 
 
 class MissingFieldsError(ValueError):

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 
-from pipelines.source.errors import SourceError
+from pipelines.core.errors import SourceError
 
 
 class Outcome(StrEnum):

@@ -1,6 +1,7 @@
 """What the sync core needs of the world, as small interfaces: a store for a day's batches and a
 prober of the API. ``warehouse.Warehouse`` and ``source.SourceApiClient`` implement them; the
-core imports neither (and a test can hand it fakes)."""
+core imports neither, nor anything of ours (``make lint``'s import contracts hold it), and a
+test can hand it fakes."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from pipelines.core.listing_probe import ListingMode
+from pipelines.core.meter import CallMeter, Detail, Probe
 from pipelines.core.outcomes import BatchResult, Member, StoredState
-from pipelines.source.meter import CallMeter, Detail, Probe
 
 
 def utcnow() -> datetime:

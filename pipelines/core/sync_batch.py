@@ -16,15 +16,15 @@ from enum import StrEnum
 from typing import Any
 
 from pipelines.core.batching import chunked
+from pipelines.core.errors import ErrorClass, SourceError
 from pipelines.core.fingerprint import Change, MissingFieldsError, decide, fingerprint
 from pipelines.core.ids import id_problem
+from pipelines.core.meter import CallMeter, Detail, Probe
 from pipelines.core.outcomes import BatchResult, Outcome, ResourceUpdate, StoredState, SubJobResult
 from pipelines.core.ports import Prober
 from pipelines.core.statuses import ResourceStatus
 from pipelines.core.systemic import GuardPolicy, SystemicGuard
 from pipelines.core.tasks import gather_or_fail
-from pipelines.source.errors import ErrorClass, SourceError
-from pipelines.source.meter import CallMeter, Detail, Probe
 
 Observed = list[tuple[str, SourceError | None]]
 

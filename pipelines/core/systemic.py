@@ -16,7 +16,7 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pipelines.source.errors import ApiFailure, ErrorClass, SourceError
+from pipelines.core.errors import ApiFailure, ErrorClass, SourceError
 
 WATCHED = frozenset({ErrorClass.POISON, ErrorClass.GONE, ErrorClass.PERMANENT})
 

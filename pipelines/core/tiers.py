@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from pipelines.core.errors import ErrorClass
 from pipelines.core.outcomes import BatchResult, Member, Outcome
-from pipelines.source.errors import ErrorClass
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from pipelines.core.errors import ErrorClass, classify_status
+from pipelines.core.urls import strip_userinfo
 from pipelines.source.declaration import Conditional, Errors
-from pipelines.source.errors import ErrorClass, classify_status
-from pipelines.source.urls import strip_userinfo
 from pipelines.source.wire import Answer
 
 # Transport errors raised before a byte reached the API: not billable.

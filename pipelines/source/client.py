@@ -34,6 +34,11 @@ import httpx
 from multidict import CIMultiDict, CIMultiDictProxy
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from pipelines.core.errors import BODY_EXCERPT, ApiFailure, ErrorClass, SourceError, auth_failure
+from pipelines.core.meter import CallMeter, Detail, Probe
+from pipelines.core.redact import Redactor, url_secrets
+from pipelines.core.selectors import id_text, select
+from pipelines.core.urls import list_query, strip_userinfo
 from pipelines.source.answers import UNSENT, judge, retry_after_seconds, throttle_wait, usable_statuses
 from pipelines.source.body import ENCODINGS, BodyTooLarge, UnsupportedEncoding
 from pipelines.source.breaker import CircuitBreaker, Go, Reject
@@ -48,20 +53,15 @@ from pipelines.source.declaration import (
     PageNumberPaginator,
     SourceDeclaration,
 )
-from pipelines.source.errors import BODY_EXCERPT, ApiFailure, ErrorClass, SourceError, auth_failure
 from pipelines.source.listing_account import ListingAccount, ListingRunaway
-from pipelines.source.meter import CallMeter, Detail, Probe
 from pipelines.source.oauth2 import AccessToken
 from pipelines.source.paginators import Pager
 from pipelines.source.ratecontrol import INF, GradientLimit, RatePolicy
 from pipelines.source.records import embedded_detail, parse_json, validate_record, without_detail
-from pipelines.source.redact import Redactor, url_secrets
-from pipelines.source.selectors import id_text, select
 from pipelines.source.senders import AiohttpSender, HttpxSender, Sender
 from pipelines.source.shared_rate import LocalRate, RedisRate
 from pipelines.source.spend import SpendCeilingReached, SpendLog
 from pipelines.source.throttle import ThrottleAccount
-from pipelines.source.urls import list_query, strip_userinfo
 from pipelines.source.wire import Answer, Call, Calls, Route
 
 # What callers import from here: the client's settings, meter and answers live beside it.

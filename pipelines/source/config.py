@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from pipelines.core.redact import header_problem, register, url_secrets
+from pipelines.core.urls import strip_userinfo
 from pipelines.source.declaration import (
     ApiKeyAuth,
     BasicAuth,
@@ -17,8 +19,6 @@ from pipelines.source.declaration import (
     SourceDeclaration,
     base_url_problem,
 )
-from pipelines.source.redact import header_problem, register, url_secrets
-from pipelines.source.urls import strip_userinfo
 
 
 class MissingSecretError(ValueError):

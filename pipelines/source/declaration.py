@@ -19,9 +19,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from pipelines.core.ceiling import SpendPolicy, per_id_need
 from pipelines.core.ids import name_problem
+from pipelines.core.selectors import split
+from pipelines.core.urls import PLACEHOLDER, placeholders
 from pipelines.source.credentials import carries_credential, looks_like_credential, variable_problem
-from pipelines.source.selectors import split
-from pipelines.source.urls import PLACEHOLDER, placeholders
 
 
 def _env_name(value: str) -> str:

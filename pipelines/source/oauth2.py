@@ -20,9 +20,9 @@ import httpx
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from pipelines.core.errors import ApiFailure
+from pipelines.core.redact import register
 from pipelines.source.declaration import OAuth2ClientCredentials
-from pipelines.source.errors import ApiFailure
-from pipelines.source.redact import register
 from pipelines.source.wire import Answer, Call
 
 Exchange = Callable[[Call], Awaitable[Answer]]

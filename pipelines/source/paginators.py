@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.core.selectors import MISSING, select
 from pipelines.source import declaration as d
-from pipelines.source.selectors import MISSING, select
 
 
 @dataclass(frozen=True)

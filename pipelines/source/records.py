@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
+from pipelines.core.errors import ErrorClass, SourceError
+from pipelines.core.selectors import id_text, select
 from pipelines.source.declaration import Detail, Embedded, Id
-from pipelines.source.errors import ErrorClass, SourceError
-from pipelines.source.selectors import id_text, select
 
 
 def parse_json(content: bytes) -> Any:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from pipelines.core.urls import mask_url
 from pipelines.source.ratecontrol import INF, RatePolicy, RateState, current_rate, reserve, throttled
-from pipelines.source.urls import mask_url
 
 
 class LocalRate:

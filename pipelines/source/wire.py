@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 import httpx
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from pipelines.source.urls import PLACEHOLDER, id_segment, item_path
+from pipelines.core.urls import PLACEHOLDER, id_segment, item_path
 
 
 @dataclass(slots=True)

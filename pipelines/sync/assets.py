@@ -6,12 +6,13 @@ from dagster import AssetExecutionContext, AssetsDefinition, Config, Failure, Ma
 from pydantic import Field
 
 from pipelines.core.batching import batch_size_for
+from pipelines.core.errors import SourceError
+from pipelines.core.redact import scrub
 from pipelines.settings import load_settings
 from pipelines.source.client import CallMeter, SourceApiClient
 from pipelines.source.declaration import SourceDeclaration
-from pipelines.source.errors import SourceError
 from pipelines.source.listing_account import ListingAccount
-from pipelines.source.redact import scrub
+from pipelines.source.watchlist_csv import WatchlistCsvError, csv_ids
 from pipelines.sync.ceiling import report_ceiling
 from pipelines.sync.listing_accounts import close_listing
 from pipelines.sync.listing_probe import Listing
@@ -21,7 +22,6 @@ from pipelines.sync.past_days import refuse_past_day
 from pipelines.sync.resources import DeclaredSource
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.stops import run_loop
-from pipelines.sync.watchlist_source import WatchlistCsvError, csv_ids
 from pipelines.warehouse.store import SourceMismatchError, Warehouse, WatchlistUpdate
 
 _settings = load_settings()

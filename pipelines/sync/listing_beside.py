@@ -15,10 +15,10 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import date
 
+from pipelines.core.errors import SourceError
+from pipelines.core.meter import CallMeter
 from pipelines.source.client import SourceApiClient
-from pipelines.source.errors import SourceError
 from pipelines.source.listing_account import ListingAccount
-from pipelines.source.meter import CallMeter
 from pipelines.sync.paged_writes import write_while_listing
 from pipelines.warehouse.store import Warehouse
 from pipelines.warehouse.watchlist import WatchlistUpdate

@@ -9,10 +9,10 @@ from datetime import date
 
 from pipelines.core.fingerprint import MissingFieldsError, fingerprint
 from pipelines.core.listing_probe import ListingMode, ListingPlan, Markers, marker_seconds, plan_listing
+from pipelines.core.selectors import select
 from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.listing_account import ListingAccount
 from pipelines.source.records import embedded_detail, without_detail
-from pipelines.source.selectors import select
 from pipelines.warehouse.store import Warehouse
 
 

@@ -5,7 +5,7 @@ from datetime import date
 from dagster import Config, Failure, JobDefinition, MetadataValue, OpExecutionContext, Output, job, op
 from pydantic import Field, field_validator, model_validator
 
-from pipelines.source.errors import ErrorClass
+from pipelines.core.errors import ErrorClass
 from pipelines.sync.resources import WarehouseResource
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.warehouse.store import DeadLetterFilter, WarehouseNotFoundError, utcnow

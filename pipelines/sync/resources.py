@@ -13,13 +13,13 @@ from dagster import ConfigurableResource, EnvVar, Failure
 from pydantic import Field
 
 from pipelines.core.ceiling import Ceiling, Grant, SpendPolicy
+from pipelines.core.urls import strip_userinfo
 from pipelines.source.client import ClientSettings, SourceApiClient
 from pipelines.source.config import Credentials, MissingSecretError, host_of, resolve_base_url, resolve_credentials
 from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.declaration_file import load_declaration
 from pipelines.source.senders import AsgiSender, Sender
 from pipelines.source.spend import SpendLog
-from pipelines.source.urls import strip_userinfo
 from pipelines.warehouse.store import Warehouse, create_warehouse_engine, open_existing
 
 EMBEDDED_URL = "http://sample-api.embedded"

@@ -13,10 +13,10 @@ from dagster import DagsterExecutionInterruptedError, Failure
 
 from pipelines.alerting.channel import send
 from pipelines.alerting.messages import Alert
+from pipelines.core.errors import ApiFailure
+from pipelines.core.redact import scrub
 from pipelines.settings import load_settings
 from pipelines.source import event_loop
-from pipelines.source.errors import ApiFailure
-from pipelines.source.redact import scrub
 from pipelines.warehouse.store import Warehouse
 
 T = TypeVar("T")

@@ -34,10 +34,10 @@ from pydantic import Field
 from pipelines.core.batching import chunked
 from pipelines.core.engine import BatchSummary, SyncPlan, run_batches
 from pipelines.core.log_lines import Coalesced
+from pipelines.core.redact import scrub
 from pipelines.core.sync_batch import ProbeStrategy
 from pipelines.core.systemic import GuardPolicy
 from pipelines.settings import load_settings
-from pipelines.source.redact import scrub
 from pipelines.sync.assets import check_source, default_batch_size, job_set, log_refused
 from pipelines.sync.ceiling import report_ceiling
 from pipelines.sync.listing_accounts import close_listing

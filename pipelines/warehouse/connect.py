@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pipelines.core.ids import name_problem
-from pipelines.source.redact import known_secrets, scrub
+from pipelines.core.redact import known_secrets, scrub
 from pipelines.warehouse.schema import COLUMN_UPGRADES, TEXT_UPGRADES, metadata
 
 
@@ -87,7 +87,7 @@ def create_warehouse_engine(url: str, namespace: str | None = None) -> sa.Engine
 
 
 def scrubbed(engine: sa.Engine) -> sa.Engine:
-    """Every statement's parameters pass the process's one scrubber (``source/redact.py``) before
+    """Every statement's parameters pass the process's one scrubber (``core/redact.py``) before
     they reach the database: no secret the process knows is stored, whichever table, column or
     code path writes it (a dead letter's reflected headers, an alert's text, a halt's message)."""
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipelines.sync.watchlist_source import WatchlistCsvError, csv_ids
+from pipelines.source.watchlist_csv import WatchlistCsvError, csv_ids
 
 
 def read(path) -> list[str]:

@@ -7,8 +7,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, urlsplit
 
-from pipelines.source.errors import safe_headers
-from pipelines.source.urls import strip_userinfo
+from pipelines.core.errors import safe_headers
+from pipelines.core.urls import strip_userinfo
 
 MASK = "[redacted]"
 MIN_SECRET = 4  # shorter values would garble ordinary text; no real credential is that short
