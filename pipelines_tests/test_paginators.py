@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from pipelines.source import declaration as d
-from pipelines.source.paginators import NextPage, Pager, link_target
+from pipelines.source.paginators import NextPage, link_target, pager_for
 
 
 @pytest.mark.parametrize(
@@ -23,7 +23,7 @@ def test_the_link_header_next_target(header, expected):
 
 def walk(paginator, pages, page_size=2):
     """The requests a pager makes over ``pages`` (each: headers, body, number of records)."""
-    pager = Pager(paginator, page_size, "limit")
+    pager = pager_for(paginator, page_size, "limit")
     params, sent = pager.first(), []
     for headers, body, records in pages:
         sent.append(params)
@@ -56,14 +56,25 @@ def test_page_number_counts_from_its_base_and_stops_on_an_empty_page():
 
 
 def test_next_url_and_link_header_answer_a_url():
-    pager = Pager(d.NextUrlPaginator(type="next_url", next_url_path="links.next"), 2, None)
+    pager = pager_for(d.NextUrlPaginator(type="next_url", next_url_path="links.next"), 2, None)
     assert pager.after({}, httpx.Headers(), {"links": {"next": "/p?2"}}, 2) == NextPage(url="/p?2")
     assert pager.after({}, httpx.Headers(), {"links": {"next": None}}, 2) is None
-    pager = Pager(d.LinkHeaderPaginator(type="link_header"), 2, None)
+    pager = pager_for(d.LinkHeaderPaginator(type="link_header"), 2, None)
     assert pager.after({}, httpx.Headers({"Link": '</p?2>; rel="next"'}), {}, 2) == NextPage(url="/p?2")
 
 
 def test_a_total_that_is_no_number_is_an_error():
-    pager = Pager(d.OffsetPaginator(type="offset", total_path="total"), 2, "limit")
+    pager = pager_for(d.OffsetPaginator(type="offset", total_path="total"), 2, "limit")
     with pytest.raises(ValueError, match="not a number"):
         pager.after({}, httpx.Headers(), {"total": "many"}, 2)
+
+
+def test_every_declared_paginator_and_auth_has_its_class():
+    """One factory each: a type the declaration accepts always has the class that carries it."""
+    from pipelines.source.auth import AUTHENTICATORS
+    from pipelines.source.declaration_file import _tags  # noqa: PLC2701
+    from pipelines.source.paginators import PAGERS
+
+    assert set(PAGERS) == _tags(d.Paginator)
+    assert set(AUTHENTICATORS) == _tags(d.Auth)
+    assert {name for name, pager in PAGERS.items() if pager.by_position} == {"offset", "page_number"}

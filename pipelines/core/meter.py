@@ -23,6 +23,23 @@ class CallMeter:
     def total(self) -> int:
         return sum(self.calls.values())
 
+    def bill(self, kind: str, received: int) -> None:
+        """An answered call of ``kind`` (kept to the bare additions: it runs on every call)."""
+        self.calls[kind] += 1
+        self.bytes_received += received
+
+    def count(
+        self, kind: str | None = None, received: int = 0, throttled: int = 0, retries: int = 0, unsent: int = 0
+    ) -> None:
+        """A call that was not simply answered: sent and cut short (``kind``), waited out (a
+        429), retried, or never sent."""
+        if kind:
+            self.calls[kind] += 1
+        self.bytes_received += received
+        self.throttled += throttled
+        self.retries += retries
+        self.unsent += unsent
+
     def add(self, other: CallMeter) -> None:
         self.calls.update(other.calls)
         self.bytes_received += other.bytes_received

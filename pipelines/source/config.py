@@ -4,6 +4,7 @@ rate's Redis). One frozen value object, handed to the client whole."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,30 +12,12 @@ from urllib.parse import urlsplit
 
 from pipelines.core.redact import header_problem, register, url_secrets
 from pipelines.core.urls import strip_userinfo
-from pipelines.source.declaration import (
-    ApiKeyAuth,
-    BasicAuth,
-    BearerAuth,
-    OAuth2ClientCredentials,
-    SourceDeclaration,
-    base_url_problem,
-)
+from pipelines.source.auth import AUTHENTICATORS, Credentials
+from pipelines.source.declaration import SourceDeclaration, base_url_problem
 
 
 class MissingSecretError(ValueError):
     """A variable the declaration names is not set."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    token: str | None = None  # bearer token or API key
-    username: str | None = None
-    password: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)  # client.secret_headers, resolved
-    params: dict[str, str] = field(default_factory=dict)  # client.secret_params, resolved
-
-    def values(self) -> list[str]:
-        return [v for v in (self.token, self.password, *self.headers.values(), *self.params.values()) if v]
 
 
 @dataclass(frozen=True)
@@ -80,24 +63,8 @@ def resolve_credentials(source: SourceDeclaration, environ: Mapping[str, str] = 
 
     headers = {header: need(name) for header, name in client.secret_headers.items()}
     params = {param: need(name) for param, name in client.secret_params.items()}
-    if isinstance(auth, BearerAuth | ApiKeyAuth):
-        found = Credentials(token=need(auth.token_env) or None, headers=headers, params=params)
-    elif isinstance(auth, BasicAuth):
-        found = Credentials(
-            username=need(auth.username_env) or None,
-            password=need(auth.password_env) or None,
-            headers=headers,
-            params=params,
-        )
-    elif isinstance(auth, OAuth2ClientCredentials):  # the client's id and secret, for its token endpoint alone
-        found = Credentials(
-            username=need(auth.client_id_env) or None,
-            password=need(auth.client_secret_env) or None,
-            headers=headers,
-            params=params,
-        )
-    else:
-        found = Credentials(headers=headers, params=params)
+    values = [need(name) or None for name in auth.variables()]  # in the order its authenticator reads them
+    found = dataclasses.replace(AUTHENTICATORS[auth.type].read(values), headers=headers, params=params)
     register(found.values())
     return found
 

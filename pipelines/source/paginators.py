@@ -1,8 +1,12 @@
-"""How a listing pages: small objects that read one page and say where the next one is. Pure.
+"""How a listing pages: one small class per paginator, each reading the page it was served and
+saying where the next one is. Pure.
 
-The model is dlt's ``rest_client/paginators.py``: each paginator sees the page it was served
-(headers, body, number of records) and answers the next request (parameters to set, or a whole
-URL to follow), or None when the listing is done. The client sends; these only decide.
+The model is dlt's ``rest_client/paginators.py`` (``PAGINATOR_MAP``): ``pager_for`` builds the
+declared paginator's class from its spec (``PAGERS`` maps each spec's ``type`` to it). A pager
+sees the page it was served (headers, body, number of records) and answers the next request
+(parameters to set, or a whole URL to follow), or None when the listing is done. The client
+sends; these only decide. A new paginator is its spec in ``declaration.py`` (its keys), a class
+here, and its entry in ``PAGERS``.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pipelines.core.selectors import MISSING, select
 from pipelines.source import declaration as d
@@ -43,56 +47,105 @@ def link_target(header: str, rel: str = "next") -> str | None:
 class Pager:
     """One listing's walk: ``first()`` then ``after(...)`` per page until None."""
 
-    def __init__(self, spec: d.Paginator, page_size: int, page_size_param: str | None) -> None:
+    # Pages addressed by position (an offset, a page number): an item that moves while they are
+    # walked can be skipped or served twice, so the listing's account checks its total.
+    by_position: ClassVar[bool] = False
+
+    def __init__(self, spec: Any, page_size: int, page_size_param: str | None) -> None:
         self.spec, self.page_size, self.page_size_param = spec, page_size, page_size_param
-        self.served = 0  # records so far (offset)
-        self.page = spec.base_page if isinstance(spec, d.PageNumberPaginator) else 0
 
     def first(self) -> dict[str, str]:
         """Parameters of the first page's request."""
-        params = {self.page_size_param: str(self.page_size)} if self.page_size_param else {}
-        spec = self.spec
-        if isinstance(spec, d.OffsetPaginator):
-            params[spec.offset_param] = "0"
-        elif isinstance(spec, d.PageNumberPaginator):
-            params[spec.page_param] = str(spec.base_page)
-        return params
+        return {self.page_size_param: str(self.page_size)} if self.page_size_param else {}
 
     def after(
         self, params: dict[str, str], headers: Any, body: Any, records: int, total: int | None = None
     ) -> NextPage | None:
         """The next request after a page of ``records`` items, or None: the listing is done.
-        ``total``: the items the API says the listing holds (offset and page number stop there)."""
+        ``total``: the items the API says the listing holds (the positional pagers stop there)."""
+        raise NotImplementedError
+
+    @classmethod
+    def items_total_path(cls, spec: Any) -> str | None:
+        """Where a page's body states how many items the listing holds, if this paginator says."""
+        return None
+
+
+class SinglePagePager(Pager):
+    def after(self, params, headers, body, records, total=None) -> NextPage | None:
+        return None
+
+
+class CursorPager(Pager):
+    spec: d.CursorPaginator
+
+    def after(self, params, headers, body, records, total=None) -> NextPage | None:
+        cursor = select(body, self.spec.cursor_path, None)
+        if cursor in (None, "", MISSING):
+            return None
+        return NextPage(params={**params, self.spec.cursor_param: str(cursor)})
+
+
+class LinkHeaderPager(Pager):
+    spec: d.LinkHeaderPaginator
+
+    def after(self, params, headers, body, records, total=None) -> NextPage | None:
+        target = link_target(headers.get("link", ""), self.spec.rel)
+        return NextPage(url=target) if target else None
+
+
+class NextUrlPager(Pager):
+    spec: d.NextUrlPaginator
+
+    def after(self, params, headers, body, records, total=None) -> NextPage | None:
+        target = select(body, self.spec.next_url_path, None)
+        return NextPage(url=str(target)) if target not in (None, "", MISSING) else None
+
+
+class OffsetPager(Pager):
+    spec: d.OffsetPaginator
+    by_position = True
+
+    def __init__(self, spec: d.OffsetPaginator, page_size: int, page_size_param: str | None) -> None:
+        super().__init__(spec, page_size, page_size_param)
+        self.served = 0  # records so far: the next page's offset
+
+    def first(self) -> dict[str, str]:
+        return {**super().first(), self.spec.offset_param: "0"}
+
+    def after(self, params, headers, body, records, total=None) -> NextPage | None:
+        if records == 0:  # an empty page ends the listing
+            return None
+        self.served += records
+        if total is None and self.spec.total_path:
+            stated = select(body, self.spec.total_path, None)
+            total = _int(stated) if stated is not None else None
+        if (total is not None and self.served >= total) or (total is None and records < self.page_size):
+            return None
+        return NextPage(params={**params, self.spec.offset_param: str(self.served)})
+
+    @classmethod
+    def items_total_path(cls, spec: d.OffsetPaginator) -> str | None:
+        return spec.total_path
+
+
+class PageNumberPager(Pager):
+    spec: d.PageNumberPaginator
+    by_position = True
+
+    def __init__(self, spec: d.PageNumberPaginator, page_size: int, page_size_param: str | None) -> None:
+        super().__init__(spec, page_size, page_size_param)
+        self.page = spec.base_page
+
+    def first(self) -> dict[str, str]:
+        return {**super().first(), self.spec.page_param: str(self.spec.base_page)}
+
+    def after(self, params, headers, body, records, total=None) -> NextPage | None:
+        if records == 0:  # an empty page ends the listing
+            return None
         spec = self.spec
-        if isinstance(spec, d.SinglePagePaginator):
-            return None
-        if isinstance(spec, d.CursorPaginator):
-            cursor = select(body, spec.cursor_path, None)
-            if cursor in (None, "", MISSING):
-                return None
-            return NextPage(params={**params, spec.cursor_param: str(cursor)})
-        if isinstance(spec, d.LinkHeaderPaginator):
-            target = link_target(headers.get("link", ""), spec.rel)
-            return NextPage(url=target) if target else None
-        if isinstance(spec, d.NextUrlPaginator):
-            target = select(body, spec.next_url_path, None)
-            return NextPage(url=str(target)) if target not in (None, "", MISSING) else None
-        if records == 0:  # offset and page number: an empty page ends the listing
-            return None
-        if isinstance(spec, d.OffsetPaginator):
-            self.served += records
-            if total is None and spec.total_path:
-                total = (
-                    _int(select(body, spec.total_path, None))
-                    if select(body, spec.total_path, None) is not None
-                    else None
-                )
-            if (total is not None and self.served >= total) or (total is None and records < self.page_size):
-                return None
-            return NextPage(params={**params, spec.offset_param: str(self.served)})
-        assert isinstance(spec, d.PageNumberPaginator)
         self.page += 1
-        pages = select(body, spec.total_path, None) if spec.total_path else None
+        pages = select(body, spec.total_path, None) if spec.total_path else None  # its total counts pages
         if pages is not None:
             last: int | None = spec.base_page + _int(pages) - 1
         elif total is not None:  # the items the API states, in pages of the size asked for
@@ -102,6 +155,22 @@ class Pager:
         if (last is not None and self.page > last) or (last is None and records < self.page_size):
             return None
         return NextPage(params={**params, spec.page_param: str(self.page)})
+
+
+# Each declared paginator's ``type`` and the class that walks it.
+PAGERS: dict[str, type[Pager]] = {
+    "cursor": CursorPager,
+    "link_header": LinkHeaderPager,
+    "offset": OffsetPager,
+    "page_number": PageNumberPager,
+    "next_url": NextUrlPager,
+    "single_page": SinglePagePager,
+}
+
+
+def pager_for(spec: d.Paginator, page_size: int, page_size_param: str | None) -> Pager:
+    """A new walk of a listing paged as ``spec`` declares."""
+    return PAGERS[spec.type](spec, page_size, page_size_param)
 
 
 def _int(value: Any) -> int:

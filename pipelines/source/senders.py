@@ -236,3 +236,26 @@ def _as_httpx(exc: Exception, call: Call) -> httpx.TransportError:
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
         return httpx.RemoteProtocolError(message)
     return httpx.ReadError(message)
+
+
+def sender_for(
+    transport: httpx.AsyncBaseTransport | Sender | None,
+    http: httpx.AsyncClient,
+    max_connections: int,
+    timeouts: Any,
+    proxy_url: str | None,
+) -> Sender:
+    """What a client sends through: aiohttp over the network (None), a test's httpx transport
+    (through ``http``, the client built on it), or the ``Sender`` given (the embedded sample's)."""
+    if isinstance(transport, httpx.AsyncBaseTransport):
+        return HttpxSender(http)
+    if transport is not None:
+        return transport
+    return AiohttpSender(
+        max_connections=max_connections,
+        keepalive=timeouts.keepalive,
+        connect_timeout=timeouts.connect,
+        read_timeout=timeouts.read,
+        deadline=timeouts.deadline,
+        proxy_url=proxy_url,
+    )
