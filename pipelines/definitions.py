@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import tomllib
+import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
+import yaml
 from dagster import ComponentTree, Definitions, load_from_defs_folder
 
 from pipelines.retired_variables import check_environment
-from pipelines.settings import Settings, SettingsError, load_settings
-from pipelines.source.yaml_screen import screen_file
+from pipelines.settings import Settings, SettingsError, SettingsWarning, load_settings
+from pipelines.source.declaration_file import DeclarationError
+from pipelines.source.yaml_screen import UnsafeYaml, screen_file
 from pipelines.sync.budgets import check_budgets
 from pipelines.sync.executors import executor_for
 from pipelines.sync.io_manager import WarehouseIOManager
-from pipelines.sync.resources import DeclaredSource, WarehouseResource, declared_source, from_env
+from pipelines.sync.resources import DeclaredSource, WarehouseResource, declaration_of, declared_source, from_env
 from pipelines.sync.scope import DEFAULT_SCOPE
 from pipelines.sync.source_defs import source_definitions
 from pipelines.warehouse.connect import default_schema
@@ -54,20 +59,58 @@ def build_sources(settings: Settings, project: Path = PROJECT) -> Definitions:
     if settings.configured_by_environment():
         source = single_source(settings)
         check_environment(os.environ, source.declaration().variables())
+        warn_unset([source])
         return source_definitions(DEFAULT_SCOPE, source)
     if settings.watchlist_csv:
         raise SettingsError(
             "WATCHLIST_CSV is set, but the sources are components: a watchlist CSV belongs to one source. Give it "
             "as watchlist_csv: in that source's defs.yaml, or configure the one source by SOURCE_DECLARATION"
         )
-    for defs_yaml in sorted((project / "defs").rglob("defs.yaml")):  # before any YAML loader sees them
-        screen_file(defs_yaml)
+    check_declarations(project)
     sources = load_components(project)
     apis = {key: api for key, api in (sources.resources or {}).items() if isinstance(api, DeclaredSource)}
     check_environment(os.environ, {name for api in apis.values() for name in api.declaration().variables()})
+    warn_unset(apis.values())
     check_names(apis, settings.warehouse_url)
     check_budgets(apis)
     return sources
+
+
+def check_declarations(project: Path) -> None:
+    """Every source component's ``defs.yaml`` screened and read by our loader before Dagster's
+    sees it: each mistake of every file named at once, in the words of ``check_source`` (file,
+    line, key, what was expected)."""
+    problems: list[ValueError] = []
+    for defs_yaml in sorted((project / "defs").rglob("defs.yaml")):
+        try:
+            doc = yaml.safe_load(screen_file(defs_yaml))  # screened before any loader sees it
+            if isinstance(doc, dict) and str(doc.get("type", "")).endswith(".RestSource"):  # ours, not another kind
+                declaration_of(str(defs_yaml))
+        except (UnsafeYaml, DeclarationError) as exc:
+            problems.append(exc)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}:" if mark is not None else ""
+            problems.append(DeclarationError(f"{defs_yaml}:{where} not valid YAML: {getattr(exc, 'problem', exc)}"))
+    if problems:  # raised as the first one's kind
+        raise type(problems[0])("\n".join(str(problem) for problem in problems))
+
+
+def warn_unset(apis: Iterable[DeclaredSource]) -> None:
+    """Say at load which variable a source over HTTP reads and the environment does not set:
+    the code location loads (another process may run it), but this one's runs of it would stop."""
+    for api in apis:
+        declared = api.declaration()
+        if declared.embedded:
+            continue  # the sample takes a credential only when given one
+        for name in sorted(declared.variables()):
+            if not os.environ.get(name):
+                warnings.warn(
+                    f"{api.declaration_file}: {name} is not set, and source {declared.name!r} reads it "
+                    "(its URL, credential or proxy): its runs stop until it is",
+                    SettingsWarning,
+                    stacklevel=2,
+                )
 
 
 def check_names(apis: dict[str, DeclaredSource], warehouse_url: str) -> None:
@@ -108,4 +151,17 @@ def build_defs(settings: Settings, project: Path = PROJECT) -> Definitions:
     )
 
 
-defs = build_defs(load_settings())
+def load_code_location(project: Path = PROJECT) -> Definitions:
+    """The code location the environment configures. A user's mistake (a setting, a declaration)
+    stops it with its own words; under ``dg check defs`` (which sets DAGSTER_IS_DEFS_VALIDATION_CLI)
+    those words alone, and exit status 1: a mistake in a YAML file is no traceback."""
+    try:
+        return build_defs(load_settings(), project)
+    except (SettingsError, DeclarationError, UnsafeYaml) as exc:
+        if not os.environ.get("DAGSTER_IS_DEFS_VALIDATION_CLI"):
+            raise
+        print(exc, file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+defs = load_code_location()

@@ -43,7 +43,8 @@ class Mode:
     listing: list[str] = field(default_factory=list)  # what the listing serves
     listing_status: int | None = None  # the listing (only) answered with this status
     listing_delay: float = 0.0  # seconds before each listing page is answered
-    # How the listing pages: "cursor" (?cursor=&limit=, next_cursor in the body), "offset"
+    # How the listing pages: "cursor" (?cursor=&limit=, next_cursor in the body; "header_cursor":
+    # in an X-Next-Cursor header), "offset"
     # (?offset=&limit=) or "link" (?page=&per_page=, a Link header naming the next page).
     listing_style: str = "cursor"
     advancing_cursor: str | None = None  # after the first page: "empty" pages or the "same" page, a new cursor each
@@ -194,6 +195,9 @@ class HostileApi:
             nxt = str(start + limit)
         else:
             nxt = str(start + limit) if start + limit < len(m.listing) else None
+        if m.listing_style == "header_cursor":  # the next cursor in a header, none in the body
+            headers.update({"X-Next-Cursor": nxt} if nxt else {})
+            return self._send(h, 200, {"items": page}, headers)
         self._send(h, 200, {"items": page, "next_cursor": nxt}, headers)
 
     def _ordered(self) -> list[tuple[int, str]]:

@@ -202,6 +202,25 @@ def test_a_redirect_with_a_body_is_not_an_answer(api):
     assert error.status == 302
 
 
+def test_a_listing_paged_by_a_cursor_in_a_header_is_walked_whole(api):
+    api.mode.listing = [f"r{i}" for i in range(12)]
+    api.mode.listing_style = "header_cursor"
+    settings = client_settings(api.url, {"listing.page_size": 5, "listing.paginator": {"type": "header_cursor"}})
+
+    async def pages(client):
+        account = client.listing_account()
+        return [page async for page in client.iter_ids(account=account)], account
+
+    (served, account), meter = call(settings, pages)
+    assert [len(page) for page in served] == [5, 5, 2] and meter.total == 3
+    assert sum(served, []) == api.mode.listing and account.complete
+    assert [t.split("?")[1] for t in api.targets()] == [
+        "limit=5&fields=id",
+        "limit=5&fields=id&cursor=5",
+        "limit=5&fields=id&cursor=10",
+    ]
+
+
 def test_a_listing_whose_cursor_does_not_advance_stops_incomplete(api):
     api.mode.listing = [f"r{i}" for i in range(10)]
     api.mode.cursor_loop = True

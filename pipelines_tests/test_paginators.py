@@ -55,6 +55,13 @@ def test_page_number_counts_from_its_base_and_stops_on_an_empty_page():
     assert [p["page"] for p in sent] == ["0", "1", "2"]
 
 
+def test_a_header_cursor_is_sent_back_until_the_header_is_gone():
+    spec = d.HeaderCursorPaginator(type="header_cursor", cursor_header="X-Next-Page-Token", cursor_param="token")
+    pages = [({"X-Next-Page-Token": "t1"}, {}, 2), ({"x-next-page-token": " t2 "}, {}, 2), ({}, {}, 1)]
+    sent, last = walk(spec, pages)
+    assert sent == [{"limit": "2"}, {"limit": "2", "token": "t1"}, {"limit": "2", "token": "t2"}] and last is None
+
+
 def test_next_url_and_link_header_answer_a_url():
     pager = pager_for(d.NextUrlPaginator(type="next_url", next_url_path="links.next"), 2, None)
     assert pager.after({}, httpx.Headers(), {"links": {"next": "/p?2"}}, 2) == NextPage(url="/p?2")

@@ -22,10 +22,14 @@ manager) and executor come from ``pipelines/definitions.py``, once for every sou
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from dagster import Component, ComponentLoadContext, Definitions
+from dagster.components import scaffold_with
 from pydantic import BaseModel
 
+from pipelines.components.scaffold import RestSourceScaffolder
+from pipelines.components.schema import precise
 from pipelines.settings import load_settings
 from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.watchlist_csv import check_csv
@@ -34,6 +38,15 @@ from pipelines.sync.scope import SourceScope
 from pipelines.sync.source_defs import source_definitions
 
 
+class DeclarationSchema(SourceDeclaration):
+    """The declaration as ``dg check defs`` validates a ``defs.yaml`` against it (``schema.py``)."""
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return precise(super().model_json_schema(*args, **kwargs))
+
+
+@scaffold_with(RestSourceScaffolder)
 class RestSource(Component):
     """A REST API source declared in YAML: its daily assets, checks, jobs, schedule and sensors."""
 
@@ -43,7 +56,7 @@ class RestSource(Component):
 
     @classmethod
     def get_model_cls(cls) -> type[BaseModel]:
-        return SourceDeclaration
+        return DeclarationSchema
 
     @classmethod
     def load(cls, attributes: BaseModel | None, context: ComponentLoadContext) -> RestSource:

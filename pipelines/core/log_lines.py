@@ -1,5 +1,5 @@
 """Log lines written in bunches: each Dagster log call is an event stored in the run's event log
-(about 13 ms on PostgreSQL, measured 2026-12-01), and a line per batch made a 300-batch day store
+(milliseconds each on PostgreSQL), and a line per batch made a 300-batch day store
 300 of them inside its batches' event loop. Every line is still written, joined into one message
 at most every ``every`` seconds."""
 

@@ -50,7 +50,7 @@ class CallMeter:
 
 
 # The answers are made on every call: slots and no frozen (a frozen dataclass's __init__ sets each
-# field through object.__setattr__, about 0.4 us a call); nothing changes one once made.
+# field through object.__setattr__, a measurable share of a call); nothing changes one once made.
 @dataclass(slots=True)
 class Probe:
     """A probe's answer: the projected record, or ``not_modified`` for a 304."""

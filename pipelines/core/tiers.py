@@ -16,29 +16,31 @@ from pipelines.core.outcomes import BatchResult, Member, Outcome
 
 
 @dataclass(frozen=True)
-class Route:
+class TierRoute:
     outcome: Outcome
     tier2_days_used: int  # what the retry queue entry carries (unchanged unless queued)
     reason: str
 
 
-def route_failure(error_class: str, tier2_days_used: int, budget_days: int) -> Route:
+def route_failure(error_class: str, tier2_days_used: int, budget_days: int) -> TierRoute:
     """The outcome of a sub-job that failed with ``error_class`` after its tier 1 attempts."""
     kind = ErrorClass(error_class)
     if kind is ErrorClass.GONE:
-        return Route(Outcome.GONE, tier2_days_used, "gone at the source")
+        return TierRoute(Outcome.GONE, tier2_days_used, "gone at the source")
     if kind in (ErrorClass.POISON, ErrorClass.PERMANENT, ErrorClass.INVALID_ID, ErrorClass.AUTH):
-        return Route(Outcome.DEAD, tier2_days_used, f"{kind}: not retried")
+        return TierRoute(Outcome.DEAD, tier2_days_used, f"{kind}: not retried")
     if kind is ErrorClass.CIRCUIT_OPEN:
-        return Route(Outcome.RETRY, tier2_days_used, "held by the circuit breaker (free retry)")
+        return TierRoute(Outcome.RETRY, tier2_days_used, "held by the circuit breaker (free retry)")
     if kind is ErrorClass.SPEND_CEILING:
-        return Route(Outcome.RETRY, tier2_days_used, "held by the day's spending ceiling (free retry, first tomorrow)")
+        return TierRoute(
+            Outcome.RETRY, tier2_days_used, "held by the day's spending ceiling (free retry, first tomorrow)"
+        )
     if kind is ErrorClass.DEFERRED:
-        return Route(Outcome.RETRY, tier2_days_used, "deferred: the API throttled the client (free retry)")
+        return TierRoute(Outcome.RETRY, tier2_days_used, "deferred: the API throttled the client (free retry)")
     # transient (and throttled for too long): tier 2 while the budget lasts
     if tier2_days_used < budget_days:
-        return Route(Outcome.RETRY, tier2_days_used + 1, f"tier 2 day {tier2_days_used + 1} of {budget_days}")
-    return Route(Outcome.DEAD, tier2_days_used, f"tier 2 exhausted after {budget_days} day(s)")
+        return TierRoute(Outcome.RETRY, tier2_days_used + 1, f"tier 2 day {tier2_days_used + 1} of {budget_days}")
+    return TierRoute(Outcome.DEAD, tier2_days_used, f"tier 2 exhausted after {budget_days} day(s)")
 
 
 def route_results(result: BatchResult, members: Mapping[str, Member], budget_days: int) -> BatchResult:

@@ -92,7 +92,7 @@ class HttpBasic(Authenticator):
         return True
 
 
-class OAuth2ClientCredentials(Authenticator):
+class OAuth2Bearer(Authenticator):
     """The client's id and secret go to the token endpoint alone; the API sees the access token
     (``source/oauth2.py``), set on the calls by the client as it arrives."""
 
@@ -112,7 +112,7 @@ AUTHENTICATORS: dict[str, type[Authenticator]] = {
     "bearer": BearerToken,
     "api_key": ApiKey,
     "basic": HttpBasic,
-    "oauth2_client_credentials": OAuth2ClientCredentials,
+    "oauth2_client_credentials": OAuth2Bearer,
 }
 
 

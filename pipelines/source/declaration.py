@@ -191,7 +191,7 @@ class Breaker(Spec):
     hold: float = Field(60.0, ge=0, le=86_400)
 
 
-class SampleApi(Spec):
+class SampleSpec(Spec):
     """The embedded sample API as the source (demo and tests): no URL, no setup."""
 
     profile: Literal["items", "shop"] = "items"
@@ -203,7 +203,7 @@ class SampleApi(Spec):
 class Client(Spec):
     base_url: str | None = Field(None, description="the API root (no secrets: use base_url_env for that)")
     base_url_env: EnvName | None = None
-    sample: SampleApi | None = None
+    sample: SampleSpec | None = None
     auth: Auth = NoAuth()
     headers: Headers = {}
     params: Params = {}
@@ -314,7 +314,7 @@ class Endpoint(Spec):
     params: Params = {}
 
 
-class Probe(Endpoint):
+class ProbeSpec(Endpoint):
     """The cheap call. ``listing``: the day's listing carries the fingerprint and is the probe;
     ``changed_since``: the listing filtered server-side by change time is (see ``listing``).
     Under both, an id the listing does not serve is probed alone (bulk if declared)."""
@@ -324,7 +324,7 @@ class Probe(Endpoint):
     fields: list[str] = Field(["id", "version", "updated_at"], min_length=1, description="projected fields")
 
 
-class BulkProbe(Endpoint):
+class BulkProbeSpec(Endpoint):
     path: str = "/items"
     ids_param: str = "ids"
     ids_style: Literal["joined", "repeated"] = Field(
@@ -355,7 +355,7 @@ class Embedded(Spec):
     )
 
 
-class Detail(Endpoint):
+class DetailSpec(Endpoint):
     path: str = "/items/{id}/details"
     shape: Literal["object", "list"] = "object"
     required: list[Path] = Field([], description="fields a detail object must hold (else it is poison)")
@@ -395,13 +395,22 @@ class SinglePagePaginator(Spec):
     type: Literal["single_page"]
 
 
+class HeaderCursorPaginator(Spec):
+    """The next page's cursor in a response header, sent back as a parameter."""
+
+    type: Literal["header_cursor"]
+    cursor_header: str = "X-Next-Cursor"
+    cursor_param: str = "cursor"
+
+
 Paginator = Annotated[
     CursorPaginator
     | LinkHeaderPaginator
     | OffsetPaginator
     | PageNumberPaginator
     | NextUrlPaginator
-    | SinglePagePaginator,
+    | SinglePagePaginator
+    | HeaderCursorPaginator,
     Field(discriminator="type"),
 ]
 
@@ -420,7 +429,7 @@ class ChangedSince(Spec):
     reconcile_every_days: int = Field(7, ge=1, le=365, description="a full listing every K days (deletions)")
 
 
-class Listing(Endpoint):
+class ListingSpec(Endpoint):
     path: str = "/items"
     data_selector: Path = "items"
     page_size_param: str | None = "limit"
@@ -491,10 +500,10 @@ class SourceDeclaration(Spec):
     fingerprint: list[Path] = Field(["version"], min_length=1, description="dotted paths hashed into the fingerprint")
     projection: Projection | None = Projection(param="fields")
     conditional: Conditional | None = Conditional()
-    probe: Probe = Probe()
-    bulk_probe: BulkProbe | None = BulkProbe()
-    detail: Detail = Detail()
-    listing: Listing | None = Listing()
+    probe: ProbeSpec = ProbeSpec()
+    bulk_probe: BulkProbeSpec | None = BulkProbeSpec()
+    detail: DetailSpec = DetailSpec()
+    listing: ListingSpec | None = ListingSpec()
     cost: Cost = Cost()
     spend: Spend = Spend()
     watchlist_csv: str | None = Field(

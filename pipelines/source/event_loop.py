@@ -1,21 +1,16 @@
 """Where the client's coroutines run: ``run(coro)`` on uvloop (libuv's loop, in C) when the
 setting allows it and uvloop is installed, else on asyncio's own loop.
 
-Measured with ``make bench``'s ceiling (4,000 detail calls at concurrency 16, no latency, no
-rate limit, medians of alternating turns): the client spent 165 instead of 187 CPU microseconds
-a request on uvloop, a bare aiohttp loop 116 instead of 125. uvloop has no Windows build: there
-the dependency is not installed and asyncio's loop runs.
+uvloop costs the client about an eighth less CPU a request (docs/benchmark.md, "Why the code is
+as it is"). It has no Windows build: there the dependency is not installed and asyncio's loop
+runs.
 
 While the loop runs, the heap it started with is frozen (``gc.freeze``): the garbage collector
 then walks only what the loop makes, not the 200,000 objects of Dagster, pandas and SQLAlchemy
 a step process holds. The client's requests make enough objects for a collection every few dozen
-requests, and the full ones walked that whole heap: measured on a step process's heap (the
-modules a step imports, 20,000 detail calls at concurrency 16), collections took 17 us a
-request, 3.4 us frozen. A
-whole 30,000 sub-job day at no rate limit, three runs each way turn about (``make bench
-ARGS="--sections scale --n 30000 --scale-n 30000"``, 2026-12-02), spent 2.04-2.17x the API
-server's CPU a request frozen, 2.29-2.39x not: about a tenth less (docs/benchmark.md). The heap
-is unfrozen when the loop ends, so what became garbage meanwhile is collected after all.
+requests, and the full ones walked that whole heap: frozen, collections cost a fifth of what
+they did, and a whole day's sync about a tenth less CPU (docs/benchmark.md, "Why the code is as
+it is"). The heap is unfrozen when the loop ends, so what became garbage meanwhile is collected after all.
 
 A loop can always be stopped. Dagster turns a run's termination (the UI's Terminate, SIGTERM to
 a pod, Ctrl-C) into SIGINT for the step's process and raises it where the step's code happens to

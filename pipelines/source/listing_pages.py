@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from pipelines.core.selectors import select
-from pipelines.source.declaration import Listing
+from pipelines.source.declaration import ListingSpec
 from pipelines.source.paginators import PAGERS
 
 
@@ -19,7 +19,7 @@ def page_key(target: str | httpx.URL, params: dict[str, str]) -> str:
     return f"{target}?{sorted(params.items())!r}"
 
 
-def stated_total(spec: Listing, parsed: Any, headers: Mapping[str, str]) -> int | None:
+def stated_total(spec: ListingSpec, parsed: Any, headers: Mapping[str, str]) -> int | None:
     """How many items the API says the listing holds (its body or a header), if it says."""
     path = spec.total_path or PAGERS[spec.paginator.type].items_total_path(spec.paginator)
     value = select(parsed, path, None) if path else None

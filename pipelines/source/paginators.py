@@ -86,6 +86,14 @@ class CursorPager(Pager):
         return NextPage(params={**params, self.spec.cursor_param: str(cursor)})
 
 
+class HeaderCursorPager(Pager):
+    spec: d.HeaderCursorPaginator
+
+    def after(self, params, headers, body, records, total=None) -> NextPage | None:
+        cursor = (headers.get(self.spec.cursor_header) or "").strip()
+        return NextPage(params={**params, self.spec.cursor_param: cursor}) if cursor else None
+
+
 class LinkHeaderPager(Pager):
     spec: d.LinkHeaderPaginator
 
@@ -165,6 +173,7 @@ PAGERS: dict[str, type[Pager]] = {
     "page_number": PageNumberPager,
     "next_url": NextUrlPager,
     "single_page": SinglePagePager,
+    "header_cursor": HeaderCursorPager,
 }
 
 

@@ -10,7 +10,7 @@ import orjson
 
 from pipelines.core.errors import ErrorClass, SourceError
 from pipelines.core.selectors import id_text, select
-from pipelines.source.declaration import Detail, Embedded, Id
+from pipelines.source.declaration import DetailSpec, Embedded, Id
 
 
 def parse_json(content: bytes) -> Any:
@@ -46,7 +46,7 @@ def validate_record(body: Any, id_spec: Id, required: Sequence[str] = (), expect
     return body
 
 
-def embedded_detail(item: Any, rid: str, detail: Detail, id_spec: Id) -> tuple[Any, str | None]:
+def embedded_detail(item: Any, rid: str, detail: DetailSpec, id_spec: Id) -> tuple[Any, str | None]:
     """The detail an item carries (``detail.embedded``), or None and why it cannot be used: it
     is absent, or not of the declared shape, or lacks a required field, or names another id.
     Such a resource makes its own detail call; nothing is taken on trust."""

@@ -2,11 +2,10 @@
 and the network. A sender takes a ``wire.Call`` and answers a ``wire.Answer`` (the body read
 whole, within the size cap); what moves the bytes is one of three senders:
 
-* ``AiohttpSender``, for an API over the network (and through a proxy). Measured on this
-  project's benchmark (``make bench ARGS="--sections ceiling"``), ``httpx.AsyncClient`` spends
-  about 1 ms of CPU per request where a bare aiohttp loop spends 70 us; with aiohttp under
-  httpx's own client (``httpx_aiohttp``) it still spends 200 us, the rest being the client's
-  cookie, auth and event-hook machinery we do not use. This sender hands aiohttp the call as
+* ``AiohttpSender``, for an API over the network (and through a proxy). ``httpx.AsyncClient``
+  spends more than ten times a bare aiohttp loop's CPU per request, and several times with
+  aiohttp under it, in cookie, auth and event-hook machinery we do not use (``make bench``'s
+  ceiling section; docs/benchmark.md, "Why the code is as it is"). This sender hands aiohttp the call as
   built (its URL already percent-encoded, sent as is; its headers as written) and reads the raw
   body with the size cap and decoders of ``body.py``.
 * ``AsgiSender``: an ASGI app called in process (the embedded sample API), as httpx's

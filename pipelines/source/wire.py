@@ -1,10 +1,9 @@
 """What travels: a request as it is sent (``Call``) and an answer as it came back (``Answer``),
 and the one place that turns the client's path, parameters and headers into a ``Call``.
 
-These are plain values, not ``httpx.Request``/``httpx.Response``: measured on this project's
-benchmark (``make bench ARGS="--sections ceiling"``, 2026-12-01), building an ``httpx.Request``
-and an ``httpx.Response`` for every call parsed each URL three times and cost about a third of
-the client's CPU per request, more than aiohttp's whole request. ``Calls`` still follows httpx's
+These are plain values, not ``httpx.Request``/``httpx.Response``: building both for every call
+parsed each URL three times and cost about a third of the client's CPU per request, more than
+aiohttp's whole request (docs/benchmark.md, "Why the code is as it is"). ``Calls`` still follows httpx's
 rules to the byte (the base URL's path kept, ``params`` encoded as httpx encodes them, the
 client's default headers under the call's own): a path it cannot prove plain, or a URL given
 whole (a listing's next page), is built by ``httpx.AsyncClient.build_request`` itself, and a

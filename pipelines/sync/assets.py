@@ -15,7 +15,7 @@ from pipelines.source.listing_account import ListingAccount
 from pipelines.source.watchlist_csv import WatchlistCsvError, csv_ids
 from pipelines.sync.ceiling import report_ceiling
 from pipelines.sync.listing_accounts import close_listing
-from pipelines.sync.listing_probe import Listing
+from pipelines.sync.listing_probe import DayListing
 from pipelines.sync.paged_writes import write_while_listing
 from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
 from pipelines.sync.past_days import refuse_past_day
@@ -148,7 +148,7 @@ def refresh_watchlist(
     update = WatchlistUpdate()
     declared = source_api.declaration()
     probing = declared.probe.strategy in ("listing", "changed_since")  # the listing is the day's probe
-    listed: Listing | None = None
+    listed: DayListing | None = None
     if not probing and not csv_path and config.beside_sync and _syncs_after(context, scope):
         tracked = store.watchlist_counts()
         if tracked["active"]:  # day 1 lists here: the job set waits for the ids it has none of
@@ -167,7 +167,7 @@ def refresh_watchlist(
     if probing or not csv_path:
         spend = scope.spend_log(context, day, "listing")  # the listing's calls are paid for too
         day_index = (day - _settings.pipeline_start_date).days
-        listed = Listing(store, declared, day, day_index) if probing else None
+        listed = DayListing(store, declared, day, day_index) if probing else None
         account: ListingAccount | None = None
         lister: SourceApiClient | None = None
 

@@ -16,7 +16,7 @@ from pipelines.source.records import embedded_detail, without_detail
 from pipelines.warehouse.store import Warehouse
 
 
-class Listing:
+class DayListing:
     """One day's listing, page by page: ``record`` each page, ``finish`` when it is whole."""
 
     def __init__(self, store: Warehouse, declared: SourceDeclaration, day: date, day_index: int) -> None:

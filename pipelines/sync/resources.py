@@ -138,7 +138,14 @@ def declared_source(declaration_file: str | Path, rate_limiter_url: Any = None) 
 def sample_sender(declared: SourceDeclaration, day: int) -> Sender:
     """The embedded sample API serving ``day``, in process. Imported here, only when a source
     declares it: the demo's API is not on the production code's import path."""
-    from pipelines.sample_api import SampleApiConfig, create_app  # noqa: PLC0415
+    try:
+        from pipelines.sample_api import SampleApiConfig, create_app  # noqa: PLC0415
+    except ImportError as exc:  # the runtime image leaves the sample out
+        raise Failure(
+            f"source {declared.name!r} declares client.sample, the embedded sample API, which this installation "
+            f"does not have ({exc}): declare the API's client.base_url, or install pipelines[sample] from a checkout",
+            allow_retries=False,
+        ) from None
 
     sample = declared.client.sample
     if sample is None:

@@ -59,7 +59,7 @@ def _pg_options(namespace: str | None) -> str:
     # A session stuck inside a transaction (a writer cut off mid-batch) would hold its batch's
     # ledger row lock; PostgreSQL ends such sessions after a minute, rolling the batch back.
     # lz4 compresses the kilobytes of each resource's details several times faster than the
-    # default pglz (a fifth more upserted rows per second, measured).
+    # default pglz (more upserted rows per second: docs/benchmark.md, "Why the code is as it is").
     options = "-c idle_in_transaction_session_timeout=60000 -c default_toast_compression=lz4"
     return options + (f" -c search_path={namespace}" if namespace else "")
 

@@ -4,10 +4,9 @@ SQLAlchemy's ``column.in_(ids)`` checks every value when the statement is built 
 bound parameter per value when it runs; a statement built anew for every batch is coerced, keyed
 and looked up in the compiled cache every time. So the statements a batch runs are built once
 per dialect, with the ids bound by name: on PostgreSQL as one array parameter
-(``column = ANY(%(ids)s)``, which psycopg2 adapts in C), on SQLite as an expanding ``IN``.
-Measured with callgrind on 6,000 sub-jobs against PostgreSQL (2026-12-02, the batch engine with an
-instant fake client), with the other per-batch statements built once too: 100,000 instructions a
-sub-job less, about a fifth of the engine's and the warehouse thread's work.
+(``column = ANY(%(ids)s)``, which psycopg2 adapts in C), on SQLite as an expanding ``IN``:
+about a fifth of the engine's and the warehouse thread's work less (docs/benchmark.md, "Why the
+code is as it is").
 """
 
 from __future__ import annotations

@@ -3,11 +3,10 @@
 On PostgreSQL the rows travel as ONE bound JSON document that ``jsonb_to_recordset`` unpacks
 server-side, so the statement has one parameter whatever the batch size. ``bulk_upsert`` compiles
 it once per table, columns and conflict policy and then only encodes the rows (orjson, in C): a
-100-row multi-``VALUES`` statement has 1,000 parameters and spent about 20 ms a batch being built
-and compiled. That is what lifts the batch upsert past 30,000 rows/s (``make bench``,
-"warehouse"). On SQLite the one-row statement, built once, is executed for all the rows at once
-(the driver's ``executemany``, in C and in process): a multi-row ``VALUES`` was compiled anew for
-every batch, which took 8.5 s of the demo's 30,000-id watchlist (2026-12-01).
+100-row multi-``VALUES`` statement has 1,000 parameters, built and compiled anew for every batch.
+On SQLite the one-row statement, built once, is executed for all the rows at once (the driver's
+``executemany``, in C and in process). What each cost: docs/benchmark.md, "Why the code is as it
+is", and ``make bench``'s warehouse section.
 """
 
 from __future__ import annotations
