@@ -205,3 +205,30 @@ def test_a_worker_killed_mid_batch_has_its_step_rerun_on_another_and_the_day_com
     finally:
         victim.stop()
         survivor.stop()
+
+
+def test_a_worker_dies_with_the_process_that_started_it(tmp_path):
+    """A test or bench killed mid-run leaves no worker on the shared broker to take the next
+    run's steps with its environment: the node gets a warm shutdown when its starter dies."""
+    starter = tmp_path / "starter.py"
+    starter.write_text(
+        "import sys, time\nfrom pathlib import Path\n"
+        "from pipelines.bench.celery_workers import start_workers\n"
+        f"(w,) = start_workers(1, {{'SYNC_CELERY_BROKER_URL': {REDIS_URL!r}}}, Path({str(tmp_path)!r}))\n"
+        "print(w.process.pid, flush=True)\ntime.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(starter)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid = int(proc.stdout.readline())
+        os.kill(worker_pid, 0)  # the node runs
+    finally:
+        proc.kill()  # kill -9: no teardown of the starter's runs
+        proc.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"the worker {worker_pid} outlived the process that started it")

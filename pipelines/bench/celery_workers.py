@@ -3,6 +3,7 @@ and the benchmark: each in its own process group, so one can be killed whole wit
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 class CeleryWorker:
@@ -45,6 +47,7 @@ class CeleryWorker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     def log(self) -> str:
@@ -72,6 +75,14 @@ class CeleryWorker:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs celery: a SIGTERM (a warm shutdown) when the process that
+    started it dies, however it dies. A test or bench killed mid-run must not leave workers on
+    the shared broker to take the next run's steps with this run's environment (Linux only)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def start_workers(count: int, env: dict[str, str], log_dir: Path, concurrency: int = 1) -> list[CeleryWorker]:
