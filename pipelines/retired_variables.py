@@ -101,17 +101,12 @@ def declaration_from(environ: Mapping[str, str], name: str = "source") -> Source
     changes["detail.required"] = ["id", *fingerprint]  # a detail without them was poison
     if environ.get(PROXY, "").strip():
         changes["client.proxy_url_env"] = PROXY
-    http = bool(environ.get(URL, "").strip())
+    if environ.get(URL, "").strip():  # the API over HTTP, its URL read where it is
+        changes.update({"client.sample": None, "client.base_url_env": URL})
     try:
-        declared = declare("http://set-from-the-variable" if http else None, changes, name)
+        return declare(None, changes, name)
     except ValueError as exc:
         raise RetiredVariableError(f"the retired variables describe no valid API: {_by_variable(str(exc))}") from None
-    if not http:
-        return declared
-    data = declared.model_dump(mode="json", exclude_unset=True)
-    data["client"].pop("base_url")
-    data["client"]["base_url_env"] = URL
-    return SourceDeclaration.model_validate(data)
 
 
 def _by_variable(message: str) -> str:

@@ -439,9 +439,17 @@ class Caller:
         if meter is not None:
             meter.count(**counted)
 
-    def _error(self, *args: Any, **kwargs: Any) -> SourceError:
+    def _error(
+        self,
+        error_class: ErrorClass,
+        message: str,
+        call: Call,
+        answer: Answer | None = None,
+        attempts: int = 1,
+        kind: str = "",
+    ) -> SourceError:
         """``failures.failure``'s SourceError, scrubbed of every secret this client knows."""
-        return failure(self.redactor, *args, **kwargs)
+        return failure(self.redactor, error_class, message, call, answer, attempts, kind)
 
 
 class _BuildsOnly(httpx.AsyncBaseTransport):

@@ -33,6 +33,7 @@ import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from pipelines.source.body import decode_whole, read_body, read_chunks, within
+from pipelines.source.declaration import Timeouts
 from pipelines.source.wire import Answer, Call
 
 Message = MutableMapping[str, Any]
@@ -241,7 +242,7 @@ def sender_for(
     transport: httpx.AsyncBaseTransport | Sender | None,
     http: httpx.AsyncClient,
     max_connections: int,
-    timeouts: Any,
+    timeouts: Timeouts,
     proxy_url: str | None,
 ) -> Sender:
     """What a client sends through: aiohttp over the network (None), a test's httpx transport
