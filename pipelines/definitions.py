@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
-from dagster import ComponentTree, Definitions, load_from_defs_folder
+from dagster import ComponentTree, Definitions, definitions, load_from_defs_folder
 
 from pipelines.retired_variables import check_environment
 from pipelines.settings import Settings, SettingsError, SettingsWarning, load_settings
@@ -25,7 +25,6 @@ from pipelines.sync.budgets import check_budgets
 from pipelines.sync.executors import executor_for
 from pipelines.sync.io_manager import WarehouseIOManager
 from pipelines.sync.resources import DeclaredSource, WarehouseResource, declaration_of, declared_source, from_env
-from pipelines.sync.scope import DEFAULT_SCOPE
 from pipelines.sync.source_defs import source_definitions
 from pipelines.warehouse.connect import default_schema
 
@@ -60,12 +59,7 @@ def build_sources(settings: Settings, project: Path = PROJECT) -> Definitions:
         source = single_source(settings)
         check_environment(os.environ, source.declaration().variables())
         warn_unset([source])
-        return source_definitions(DEFAULT_SCOPE, source)
-    if settings.watchlist_csv:
-        raise SettingsError(
-            "WATCHLIST_CSV is set, but the sources are components: a watchlist CSV belongs to one source. Give it "
-            "as watchlist_csv: in that source's defs.yaml, or configure the one source by SOURCE_DECLARATION"
-        )
+        return source_definitions(None, source)
     check_declarations(project)
     sources = load_components(project)
     apis = {key: api for key, api in (sources.resources or {}).items() if isinstance(api, DeclaredSource)}
@@ -101,16 +95,21 @@ def warn_unset(apis: Iterable[DeclaredSource]) -> None:
     the code location loads (another process may run it), but this one's runs of it would stop."""
     for api in apis:
         declared = api.declaration()
-        if declared.embedded:
-            continue  # the sample takes a credential only when given one
+        webhook = declared.operations.alerts.webhook_url_env
         for name in sorted(declared.variables()):
-            if not os.environ.get(name):
-                warnings.warn(
-                    f"{api.declaration_file}: {name} is not set, and source {declared.name!r} reads it "
-                    "(its URL, credential or proxy): its runs stop until it is",
-                    SettingsWarning,
-                    stacklevel=2,
-                )
+            if os.environ.get(name):
+                continue
+            if name == webhook:
+                why = "its alert webhook): its alerts go to the log and the alerts table only until it is"
+            elif declared.embedded:
+                continue  # the sample takes a credential only when given one
+            else:
+                why = "its URL, credential or proxy): its runs stop until it is"
+            warnings.warn(
+                f"{api.declaration_file}: {name} is not set, and source {declared.name!r} reads it ({why}",
+                SettingsWarning,
+                stacklevel=2,
+            )
 
 
 def check_names(apis: dict[str, DeclaredSource], warehouse_url: str) -> None:
@@ -164,4 +163,9 @@ def load_code_location(project: Path = PROJECT) -> Definitions:
         raise SystemExit(1) from None
 
 
-defs = load_code_location()
+@definitions
+def defs() -> Definitions:
+    """The code location, built when Dagster loads it, not when this module is imported: the
+    settings and the declarations are read then, and a test or tool may import this module
+    under any environment."""
+    return load_code_location()

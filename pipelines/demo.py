@@ -14,16 +14,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import yaml
-from dagster import DagsterInstance, materialize
+from dagster import AssetsDefinition, DagsterInstance, materialize
 from tqdm import tqdm
 
 from pipelines.settings import load_settings
 from pipelines.source.declaration_file import load_declaration
-from pipelines.sync.assets import job_set, retry_queue, watchlist
-from pipelines.sync.checks import sync_checks
-from pipelines.sync.dead_letter import dead_letter
 from pipelines.sync.resources import DeclaredSource, WarehouseResource, declared_source
-from pipelines.sync.synced_resources import synced_resources
+from pipelines.sync.source_defs import source_definitions
 from pipelines.warehouse.schema import batch_ledger
 
 SAMPLE_DECLARATION = Path(__file__).parent / "defs" / "sample" / "defs.yaml"
@@ -31,12 +28,11 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    settings = load_settings()
     parser = argparse.ArgumentParser(prog="python -m pipelines.demo", description=__doc__)
     parser.add_argument("--resources", type=int, help="watchlist size (default: the declaration's sample's)")
     parser.add_argument("--change-rate", type=float, help="daily change share (default: the declaration's)")
     parser.add_argument("--days", type=int, default=2)
-    parser.add_argument("--start", type=date.fromisoformat, default=settings.pipeline_start_date)
+    parser.add_argument("--start", type=date.fromisoformat, help="the first day (default: the declaration's)")
     parser.add_argument(
         "--strategy",
         choices=["projected", "conditional", "bulk", "listing", "changed_since"],
@@ -45,7 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--source",
         type=Path,
-        default=settings.source_declaration or SAMPLE_DECLARATION,
+        default=load_settings().source_declaration or SAMPLE_DECLARATION,
         help="a source declaration (docs/sources.md) whose client.sample is the embedded sample API "
         "(default: the shipped sample's, pipelines/defs/sample/defs.yaml; examples/sample_shop.yaml is another)",
     )
@@ -68,7 +64,11 @@ def run(args: argparse.Namespace) -> list[dict]:
     shutil.rmtree(args.dir, ignore_errors=True)
     args.dir.mkdir(parents=True)
     warehouse = WarehouseResource(url=f"sqlite:///{(args.dir / 'warehouse.db').resolve()}")
-    resources = {"source_api": _source(args), "warehouse": warehouse}
+    source_api = _source(args)
+    made = source_definitions(None, source_api)  # the source's assets and checks, in its own days
+    assets = [a for a in (*(made.assets or []), *(made.asset_checks or [])) if isinstance(a, AssetsDefinition)]
+    start = source_api.declaration().operations.start_date
+    resources = {"source_api": source_api, "warehouse": warehouse}
     store = warehouse.store()
     home = args.dir / "dagster_home"
     home.mkdir()
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     instance = DagsterInstance.local_temp(str(home.resolve()))
     days = []
     for offset in range(args.days):
-        day = args.start + timedelta(days=offset)
+        day = start + timedelta(days=offset)
         print(
             f"day {offset + 1}: materialising {day} (watchlist + retry_queue -> job_set -> synced_resources -> dead_letter)",
             flush=True,
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         started = time.perf_counter()
         try:
             result = materialize(
-                [watchlist, retry_queue, job_set, synced_resources, dead_letter, *sync_checks],
+                assets,
                 partition_key=day.isoformat(),
                 resources=resources,
                 instance=instance,
@@ -114,6 +114,8 @@ def _source(args: argparse.Namespace) -> DeclaredSource:
     data["client"]["sample"] = sample.model_dump(mode="json")
     if args.strategy is not None:
         data.setdefault("probe", {})["strategy"] = args.strategy
+    if args.start is not None:
+        data.setdefault("operations", {})["start_date"] = args.start.isoformat()
     path = args.dir / "source.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return declared_source(path.resolve())
@@ -143,11 +145,10 @@ def render(days: list[dict], strategy: str) -> str:
 
 def ui_env(args: argparse.Namespace) -> dict[str, str]:
     """What ``make ui`` needs to open the Dagster UI on this demo: its instance, its warehouse,
-    and the sample API's world as the demo configured it (so runs launched there match)."""
+    and the declaration it ran (its sample's world and first day, so runs launched there match)."""
     env = {
         "DAGSTER_HOME": str((args.dir / "dagster_home").resolve()),
         "WAREHOUSE_URL": f"sqlite:///{(args.dir / 'warehouse.db').resolve()}",
-        "PIPELINE_START_DATE": args.start.isoformat(),
     }
     return {**env, "SOURCE_DECLARATION": str((args.dir / "source.yaml").resolve())}  # the one the demo ran
 

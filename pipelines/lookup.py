@@ -13,6 +13,7 @@ from datetime import date
 
 from pipelines.core.ids import id_problem
 from pipelines.settings import SettingsError, load_settings
+from pipelines.warehouse.migrate import WarehouseVersionError
 from pipelines.warehouse.store import Warehouse, WarehouseNotFoundError, open_existing
 
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"argument resource_id: the id {problem}")
     try:
         store = open_existing(args.warehouse or load_settings().warehouse_url, args.source)
-    except (WarehouseNotFoundError, SettingsError, ValueError) as exc:
+    except (WarehouseNotFoundError, WarehouseVersionError, SettingsError, ValueError) as exc:
         parser.exit(2, f"{parser.prog}: error: argument --warehouse: {exc}\n")
     json.dump(lookup(store, args.resource_id, args.day), sys.stdout, indent=2, default=str)
     print()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Mapping, Set
 from pathlib import Path
@@ -49,11 +50,22 @@ MOVED: dict[str, tuple[str, ...]] = {
     "SAMPLE_API_CHANGE_RATE": ("client.sample.change_rate",),
     "SAMPLE_API_SEED": ("client.sample.seed",),
     "COST_PER_1000_REQUESTS": ("cost.probe", "cost.bulk_probe", "cost.detail", "cost.listing"),
+    # a source's operations (its schedule, days, batches, completion and alerts)
+    "PIPELINE_START_DATE": ("operations.start_date",),
+    "PIPELINE_TIMEZONE": ("operations.schedule.timezone",),
+    "SCHEDULE_HOUR": ("operations.schedule.cron",),
+    "SCHEDULE_MINUTE": ("operations.schedule.cron",),
+    "SYNC_BATCH_SIZE": ("operations.batch_size",),
+    "COMPLETION_DEADLINE": ("operations.completion.deadline",),
+    "COMPLETION_MIN_RATIO": ("operations.completion.min_ratio",),
+    "COMPLETION_LOOKBACK_DAYS": ("operations.completion.lookback_days",),
+    "WATCHLIST_CSV": ("watchlist_csv",),
 }
+CRON = ("SCHEDULE_HOUR", "SCHEDULE_MINUTE")  # two variables, one cron expression
 LISTS = frozenset({"SOURCE_PROBE_FIELDS", "SOURCE_FINGERPRINT_FIELDS"})
 # Read by the written declaration, where they are: their values never go into a file.
-URL, TOKEN, PROXY = "SOURCE_API_URL", "SOURCE_API_TOKEN", "SOURCE_API_PROXY_URL"
-RETIRED = frozenset({*MOVED, URL, PROXY})
+URL, TOKEN, PROXY, WEBHOOK = "SOURCE_API_URL", "SOURCE_API_TOKEN", "SOURCE_API_PROXY_URL", "ALERT_WEBHOOK_URL"
+RETIRED = frozenset({*MOVED, URL, PROXY, WEBHOOK})
 COMMAND = "python -m pipelines.retired_variables --out source.yaml"
 
 
@@ -93,10 +105,17 @@ def declaration_from(environ: Mapping[str, str], name: str = "source") -> Source
     changes: dict[str, Any] = {"client.auth": {"type": "bearer", "token_env": TOKEN}}
     for variable, keys in MOVED.items():
         raw = environ.get(variable, "").strip()
-        if not raw:
+        if not raw or variable in CRON:
             continue
         value: Any = [part.strip() for part in raw.split(",") if part.strip()] if variable in LISTS else raw
         changes.update(dict.fromkeys(keys, value))
+    if any(environ.get(name, "").strip() for name in CRON):  # HH:MM every day, as the schedule ran
+        hour, minute = (environ.get(name, "").strip() or default for name, default in zip(CRON, "10", strict=True))
+        changes["operations.schedule.cron"] = f"{minute} {hour} * * *"
+    if environ.get("WATCHLIST_CSV", "").strip():  # it was read from the working directory
+        changes["watchlist_csv"] = str(Path(environ["WATCHLIST_CSV"].strip()).resolve())
+    if environ.get(WEBHOOK, "").strip():
+        changes["operations.alerts.webhook_url_env"] = WEBHOOK
     fingerprint = changes.get("fingerprint", SourceDeclaration.model_fields["fingerprint"].default)
     changes["detail.required"] = ["id", *fingerprint]  # a detail without them was poison
     if environ.get(PROXY, "").strip():
@@ -111,9 +130,12 @@ def declaration_from(environ: Mapping[str, str], name: str = "source") -> Source
 
 def _by_variable(message: str) -> str:
     """A declaration's error in the words of the variables that gave the keys."""
+    by_key: dict[str, list[str]] = {}
     for variable, keys in MOVED.items():
         for key in keys:
-            message = message.replace(key, f"{key} ({variable})")
+            by_key.setdefault(key, []).append(variable)
+    for key, variables in sorted(by_key.items(), key=lambda item: -len(item[0])):  # a key before its prefix
+        message = re.sub(rf"(?<![\w.]){re.escape(key)}(?![\w.])", f"{key} ({', '.join(variables)})", message)
     return message
 
 

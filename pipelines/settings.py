@@ -13,13 +13,10 @@ variable with one of our prefixes that nothing reads is warned about, with the c
 from __future__ import annotations
 
 import difflib
-import re
 import warnings
 from collections.abc import Mapping, Set
-from datetime import date, time
 from functools import lru_cache
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,9 +58,6 @@ class Settings(BaseSettings):
     warehouse_url: str = "sqlite:///.data/warehouse.db"
 
     # The sync.
-    pipeline_start_date: date = date(2026, 1, 1)
-    pipeline_timezone: str = "UTC"
-    sync_batch_size: int = Field(100, ge=1, le=10_000)
     sync_batches_per_step: int | None = Field(None, ge=1, le=100_000)  # unset: batches_per_step() decides
     sync_batch_parallelism: int = Field(8, ge=1, le=64)
     sync_event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # the loop the client runs on
@@ -79,20 +73,11 @@ class Settings(BaseSettings):
     sync_celery_visibility_timeout: float = Field(3600.0, ge=10, le=7 * DAY)
     # SYNC_EXECUTOR=k8s: a Kubernetes Job per step (dagster-k8s, in a cluster).
     sync_k8s_max_concurrent: int = Field(4, ge=1, le=1000)
-    watchlist_csv: str | None = None
     # From day 2 on, a listing that only finds ids (the probe is another call) runs beside the
     # sync of the ids already tracked, and the ids it finds new are synced at its end
     # (sync/listing_beside.py); false: the watchlist step lists before the job set is built.
     sync_listing_beside: bool = True
-
-    # Operations: schedule, alerts, cost.
-    schedule_hour: int = Field(1, ge=0, le=23)
-    schedule_minute: int = Field(0, ge=0, le=59)
-    completion_deadline: time = time(6, 0)
-    completion_min_ratio: float = Field(250 / 300, gt=0, le=1)
-    completion_lookback_days: int = Field(2, ge=1, le=31)
-    alert_webhook_url: str | None = None
-    dagster_webserver_url: str = "http://127.0.0.1:3000"
+    dagster_webserver_url: str = "http://127.0.0.1:3000"  # the UI, for the links in alerts
 
     # The failure model.
     retry_budget_days: int = Field(3, ge=0, le=365)
@@ -107,20 +92,6 @@ class Settings(BaseSettings):
         if self.sync_batches_per_step is not None:
             return self.sync_batches_per_step
         return ONE_STEP if self.sync_executor == "in_process" else 50
-
-    @field_validator("alert_webhook_url", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("pipeline_timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}") from None
-        return value
 
     @field_validator("warehouse_url")
     @classmethod
@@ -139,19 +110,6 @@ class Settings(BaseSettings):
             )
         if url.drivername.startswith("sqlite") and not url.database:
             raise ValueError(f"names no SQLite file (sqlite:///path/to/warehouse.db), got {mask_url(value)!r}")
-        return value
-
-    @field_validator("watchlist_csv")
-    @classmethod
-    def _readable_csv(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        from pipelines.source.watchlist_csv import check_csv  # noqa: PLC0415 (pandas, only when set)
-
-        try:
-            check_csv(value)  # an unreadable file stops the code location here, named
-        except ValueError as exc:
-            raise ValueError(str(exc).removeprefix("WATCHLIST_CSV ")) from None
         return value
 
     @field_validator("source_rate_limiter_url")
@@ -191,8 +149,8 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every credential the settings hold: URL passwords (as written, decoded and as a
-        basic-auth header), the webhook URL and its path (Slack's secret is its path). A source's
-        own credentials are its declaration's, registered when they are read."""
+        basic-auth header). A source's own credentials (and its alert webhook) are its
+        declaration's, registered when they are read."""
         values: list[str | None] = []
         for url in (
             self.warehouse_url,
@@ -201,9 +159,6 @@ class Settings(BaseSettings):
             self.sync_celery_backend_url,
         ):
             values += url_secrets(url)
-        if self.alert_webhook_url:
-            path = re.sub(r"^[a-z]+://[^/]*", "", self.alert_webhook_url)
-            values += [self.alert_webhook_url, path if len(path) >= 16 else None]
         return [v for v in values if v]
 
 

@@ -12,7 +12,7 @@ from pipelines_tests.helpers import SampleServer, postgres_database
 
 @pytest.fixture(scope="session")
 def pg_database():
-    """One PostgreSQL database for the test session (its tables are dropped after each test)."""
+    """One PostgreSQL database for each test process (its tables are dropped after each test)."""
     with postgres_database() as url:
         yield url
 
@@ -23,6 +23,8 @@ def pg_warehouse_url(pg_database):
     _store.cache_clear()
     engine = sa.create_engine(pg_database)
     metadata.drop_all(engine)
+    with engine.begin() as conn:  # and the revision they were at: the next test's warehouse is empty
+        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
 
 

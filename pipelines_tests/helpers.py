@@ -379,9 +379,12 @@ def dg_project(root: Path, module: str, sources: dict[str, str]) -> Path:
     (root / module / "__init__.py").write_text("")
     (root / module / "definitions.py").write_text(  # the code location: these sources, our deployment
         "from pathlib import Path\n\n"
+        "from dagster import definitions\n\n"
         "from pipelines.definitions import build_defs\n"
-        "from pipelines.settings import load_settings\n\n"
-        "defs = build_defs(load_settings(), project=Path(__file__).parent)\n"
+        "from pipelines.settings import load_settings\n\n\n"
+        "@definitions\n"
+        "def defs():\n"
+        "    return build_defs(load_settings(), project=Path(__file__).parent)\n"
     )
     (defs / "__init__.py").write_text("")
     for name, text in sources.items():

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from dagster import instance_for_test, materialize
 
 from pipelines.sample_api import SampleApiConfig, World
-from pipelines.sync import stops
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.checks import sync_checks
 from pipelines.sync.dead_letter import dead_letter
@@ -27,11 +26,14 @@ D1, D2 = "2026-01-01", "2026-01-02"
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
+# the sources of these tests send their alerts to the webhook in this variable
+HOOKED = {"operations.alerts.webhook_url_env": "TEST_ALERT_WEBHOOK_URL"}
+
+
 @pytest.fixture
 def hook(monkeypatch):
     receiver = WebhookReceiver()
-    settings = stops.load_settings().model_copy(update={"alert_webhook_url": receiver.url})
-    monkeypatch.setattr(stops, "load_settings", lambda: settings)
+    monkeypatch.setenv("TEST_ALERT_WEBHOOK_URL", receiver.url)
     yield receiver
     receiver.close()
 
@@ -86,7 +88,7 @@ def test_a_revoked_token_stops_the_run_and_quarantines_nothing(
     server = sample_server(resources=600, token="tok-good-1234", day=1)
     monkeypatch.setenv("SOURCE_API_TOKEN", "tok-good-1234")
     res = {
-        "source_api": api_resource(server.url, {"client.auth": BEARER}),
+        "source_api": api_resource(server.url, {"client.auth": BEARER, **HOOKED}),
         "warehouse": WarehouseResource(url=pg_warehouse_url),
     }
     store = res["warehouse"].store()
@@ -137,7 +139,7 @@ def test_every_resource_failing_the_same_way_stops_the_run(sample_server, sqlite
     source, knobs, setting = SYSTEMIC[case]
     server = sample_server(resources=1000, day=1, **knobs)
     res = {
-        "source_api": api_resource(server.url, source),
+        "source_api": api_resource(server.url, {**source, **HOOKED}),
         "warehouse": WarehouseResource(url=sqlite_warehouse_url),
     }
     store = res["warehouse"].store()

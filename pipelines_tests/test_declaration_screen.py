@@ -15,7 +15,7 @@ from pipelines.settings import Settings, SettingsError
 from pipelines.source.declaration_file import DeclarationError, load_declaration, parse_declaration
 from pipelines.warehouse.halts import SourceMismatchError
 from pipelines.warehouse.store import Warehouse, create_warehouse_engine
-from pipelines_tests.helpers import ROOT, dg_project
+from pipelines_tests.helpers import ROOT, dg_project, source_file
 
 GOOD = (ROOT / "examples" / "sample_shop.yaml").read_text()
 
@@ -130,15 +130,18 @@ def test_a_defs_yaml_bomb_stops_the_code_location_at_once_naming_the_file(tmp_pa
 
 
 def test_watchlist_csv_belongs_to_one_source(tmp_path, monkeypatch):
-    """WATCHLIST_CSV is the environment-configured source's; a component names its own."""
+    """A watchlist CSV is a source's own (its declaration's watchlist_csv); the retired
+    WATCHLIST_CSV is refused, naming the command that moves it into the declaration."""
     from pipelines.definitions import build_defs
 
     csv = tmp_path / "ids.csv"
     csv.write_text("resource_id\nr0000001\n")
     two = _component("two", "  watchlist_csv: ../../../ids.csv\n")
     project = _project(tmp_path, monkeypatch, {"one": _component("one"), "two": two})
-    with pytest.raises(SettingsError, match="WATCHLIST_CSV is set, but the sources are components"):
-        build_defs(Settings(watchlist_csv=str(csv)), project=project)
+    monkeypatch.setenv("WATCHLIST_CSV", str(csv))
+    with pytest.raises(SettingsError, match="WATCHLIST_CSV: retired.*pipelines.retired_variables"):
+        build_defs(Settings(), project=project)
+    monkeypatch.delenv("WATCHLIST_CSV")
     defs = build_defs(Settings(), project=project)
     assert defs.resolve_job_def("two_daily_sync_job") is not None
     assert Path(defs.resources["two_api"].watchlist_csv()).resolve() == csv.resolve()
@@ -151,7 +154,6 @@ def test_unreadable_settings_are_refused_at_load_named(tmp_path, monkeypatch):
     bad = tmp_path / "ids.csv"
     bad.write_text('resource_id\n"unterminated\nr2\n')
     for name, value, said in (
-        ("WATCHLIST_CSV", str(bad), "WATCHLIST_CSV: " + f"{bad}: not a readable CSV: EOF inside string"),
         ("WAREHOUSE_URL", "sqlitegarbage", "WAREHOUSE_URL: must be a sqlite:///path or postgresql://"),
         ("WAREHOUSE_URL", "sqlite://", "WAREHOUSE_URL: names no SQLite file"),
     ):
@@ -162,3 +164,15 @@ def test_unreadable_settings_are_refused_at_load_named(tmp_path, monkeypatch):
         monkeypatch.delenv(name)
     load_settings.cache_clear()
     assert sa.engine.make_url(load_settings().warehouse_url).drivername == "sqlite"
+
+
+def test_an_unreadable_watchlist_csv_stops_the_load_named(tmp_path):
+    """The one source's declaration names a CSV that cannot be read: the load stops, naming the
+    declaration's key and what is wrong with the file."""
+    from pipelines.definitions import build_defs
+
+    bad = tmp_path / "ids.csv"
+    bad.write_text('resource_id\n"unterminated\nr2\n')
+    declared = source_file(None, {"watchlist_csv": str(bad)})
+    with pytest.raises(ValueError, match=rf"{declared.name}: watchlist_csv .*not a readable CSV: EOF inside string"):
+        build_defs(Settings(source_declaration=str(declared)), project=tmp_path)

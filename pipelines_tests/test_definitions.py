@@ -8,10 +8,11 @@ from pathlib import Path
 
 from dagster import AssetKey
 
-from pipelines.definitions import defs
+from pipelines.definitions import defs as code_location
 from pipelines_tests.helpers import source_env, source_file
 
 ROOT = Path(__file__).resolve().parents[1]
+defs = code_location()  # loaded as Dagster loads it (importing the module loads nothing)
 
 
 def test_dagster_definitions_validate_on_the_workspace(tmp_path):
@@ -103,7 +104,7 @@ def test_no_secret_is_a_value_of_the_sources_resource(monkeypatch):
 def test_the_sample_api_and_the_benchmark_are_not_imported_by_the_code_location():
     """Loading the code location for a real API imports neither the demo's API nor the benchmark."""
     code = (
-        "import sys; import pipelines.definitions; "
+        "import sys; from pipelines.definitions import defs; defs(); "
         "print(sorted(m for m in sys.modules if m.startswith(('pipelines.sample_api', 'pipelines.bench'))))"
     )
     env = {**os.environ, **source_env("https://api.example")}
@@ -139,7 +140,7 @@ def test_the_installed_package_loads_its_components_without_the_repository(tmp_p
     # a checkout's editable install would still find them: blocked, as absent as in the image
     code = (
         "import sys; sys.modules.update(dict.fromkeys(['pipelines.sample_api', 'pipelines.bench']))\n"
-        "from pipelines.definitions import defs; print(sorted(j.name for j in defs.resolve_all_job_defs()))\n"
+        "from pipelines.definitions import defs; print(sorted(j.name for j in defs().resolve_all_job_defs()))\n"
         "from pipelines.sync.resources import declared_source, sample_sender\n"
         "try:\n    sample_sender(declared_source('pipelines/defs/sample/defs.yaml').declaration(), 1)\n"
         "except Exception as exc:\n    print(type(exc).__name__, exc)"

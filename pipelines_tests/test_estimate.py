@@ -49,6 +49,6 @@ def test_the_ui_shows_it_with_the_sources_assets():
 
     from pipelines.definitions import defs
 
-    synced = defs.resolve_assets_def(AssetKey(["sample", "synced_resources"]))
+    synced = defs().resolve_assets_def(AssetKey(["sample", "synced_resources"]))
     shown = synced.metadata_by_key[synced.key]["cost_by_strategy"].value
     assert "What a day of 30,000 tracked ids, 20% changed, costs" in shown and "**cheapest**" in shown

@@ -28,9 +28,7 @@ K8S = ROOT / "docker" / "k8s"
 @pytest.mark.parametrize(("name", "executor"), [("in_process", "in_process"), ("multiprocess", "multiprocess"),
                                                 ("celery", "celery"), ("k8s", "k8s")])  # fmt: skip
 def test_the_code_location_loads_with_each_executor(name, executor, tmp_path):
-    probe = (
-        "from pipelines.definitions import defs; print(defs.resolve_job_def('sample_daily_sync_job').executor_def.name)"
-    )
+    probe = "from pipelines.definitions import defs; print(defs().resolve_job_def('sample_daily_sync_job').executor_def.name)"
     env = {"SYNC_EXECUTOR": name, "WAREHOUSE_URL": f"sqlite:///{tmp_path / 'wh.db'}", "PATH": ""}
     proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -31,6 +31,15 @@ VALUES = {
     "SAMPLE_API_CHANGE_RATE": ("0.1", 0.1),
     "SAMPLE_API_SEED": ("3", 3),
     "COST_PER_1000_REQUESTS": ("2.5", 2.5),
+    "PIPELINE_START_DATE": ("2025-06-01", "2025-06-01"),
+    "PIPELINE_TIMEZONE": ("Europe/Paris", "Europe/Paris"),
+    "SCHEDULE_HOUR": ("6", "0 6 * * *"),  # the minute's default beside it
+    "SCHEDULE_MINUTE": ("15", "15 1 * * *"),  # the hour's default beside it
+    "SYNC_BATCH_SIZE": ("250", 250),
+    "COMPLETION_DEADLINE": ("07:30", "07:30:00"),
+    "COMPLETION_MIN_RATIO": ("0.9", 0.9),
+    "COMPLETION_LOOKBACK_DAYS": ("3", 3),
+    "WATCHLIST_CSV": ("/srv/ids.csv", "/srv/ids.csv"),
 }
 
 
@@ -65,6 +74,23 @@ def test_the_url_token_and_proxy_stay_in_their_variables():
     assert not any(secret in text for secret in ("pw-url-secret", "tok-never-written", "pw-proxy"))
     # with none of them set: the embedded sample API, as before
     assert declaration_from({}).embedded and declaration_from({}).probe.strategy == "projected"
+
+
+def test_the_schedule_webhook_and_watchlist_move_as_they_were_read(tmp_path, monkeypatch):
+    """Hour and minute become one cron; the webhook URL (a secret) stays in its variable, read
+    through operations.alerts.webhook_url_env; a relative CSV path, read from the working
+    directory before, is written absolute (a declaration's relative path is read from its folder)."""
+    monkeypatch.chdir(tmp_path)
+    environ = {"SCHEDULE_HOUR": "5", "SCHEDULE_MINUTE": "45", "WATCHLIST_CSV": "ids.csv"}
+    environ["ALERT_WEBHOOK_URL"] = "https://hooks.example/services/T000/B000/secret-path-xyz"
+    declared = declaration_from(environ)
+    assert declared.operations.schedule.cron == "45 5 * * *"
+    assert declared.operations.alerts.webhook_url_env == "ALERT_WEBHOOK_URL"
+    assert "ALERT_WEBHOOK_URL" in declared.variables()  # so it is read, not refused as retired
+    assert "secret-path-xyz" not in declared.model_dump_json()
+    assert declared.watchlist_csv == str(tmp_path / "ids.csv")
+    with pytest.raises(RetiredVariableError, match=r"operations.schedule.cron \(SCHEDULE_HOUR, SCHEDULE_MINUTE\)"):
+        declaration_from({"SCHEDULE_HOUR": "25"})
 
 
 def test_a_bad_value_is_named_by_its_variable():

@@ -14,9 +14,11 @@ from dagster import (
     materialize,
 )
 
+from pipelines.source.operations import AlertsSpec, Operations
 from pipelines.sync import sensors
 from pipelines.sync.assets import job_set, retry_queue, watchlist
 from pipelines.sync.resources import WarehouseResource
+from pipelines.sync.scope import SourceScope
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.schema import alerts, batch_ledger
 from pipelines_tests.helpers import WebhookReceiver, api_resource
@@ -24,6 +26,11 @@ from pipelines_tests.helpers import WebhookReceiver, api_resource
 DAY = "2026-01-01"
 AFTER_DEADLINE = datetime(2026, 1, 2, 7, 0, tzinfo=UTC)  # deadline: 06:00 the next day
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+HOOK = "TEST_ALERT_WEBHOOK_URL"
+# the sensors of a source whose declaration sends its alerts to the webhook in HOOK
+completion_sensor, run_failure_alert_sensor = sensors.source_sensors(
+    SourceScope(None, Operations(alerts=AlertsSpec(webhook_url_env=HOOK)))
+)
 
 
 @pytest.fixture
@@ -57,7 +64,7 @@ def synced_day(tmp_path_factory):
 def world(synced_day, sqlite_warehouse_url, hook, monkeypatch):
     """The synced day, in a warehouse of the test's own; the sensors alert ``hook``."""
     instance, template = synced_day
-    monkeypatch.setattr(sensors, "_settings", sensors._settings.model_copy(update={"alert_webhook_url": hook.url}))
+    monkeypatch.setenv(HOOK, hook.url)
     copy = sa.engine.make_url(sqlite_warehouse_url).database
     with sqlite3.connect(template) as source, sqlite3.connect(copy) as target:
         source.backup(target)
@@ -65,9 +72,9 @@ def world(synced_day, sqlite_warehouse_url, hook, monkeypatch):
 
 
 def evaluate(instance, warehouse, now, monkeypatch, cursor=None):
-    monkeypatch.setattr(sensors, "_now", lambda: now)
+    monkeypatch.setattr(sensors, "_now", lambda timezone: now)
     context = build_sensor_context(instance=instance, cursor=cursor, resources={"warehouse": warehouse})
-    return sensors.completion_sensor(context)
+    return completion_sensor(context)
 
 
 def drop_batches(warehouse, keep: int):
@@ -186,7 +193,7 @@ def test_run_failure_alerts_through_the_same_channel(world, hook, tmp_path):
         dagster_run=run,
         resources={"warehouse": warehouse},
     ).for_run_failure()
-    sensors.run_failure_alert_sensor(context)
+    run_failure_alert_sensor(context)
     (body,) = hook.bodies
     assert body["kind"] == "run_failed" and body["partition"] == "2026-01-02"
     assert result.run_id in body["text"] and "failed" in body["text"]

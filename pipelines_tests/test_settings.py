@@ -29,16 +29,15 @@ def test_defaults_need_no_environment(monkeypatch):
     settings = load_settings()
     assert settings.source_declaration is None  # the components under pipelines/defs/: the sample's
     assert settings.warehouse_url.startswith("sqlite:///")
-    assert settings.sync_batch_size == 100
+    assert settings.sync_batch_parallelism == 8
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("SYNC_BATCH_SIZE", "0"),
-        ("SYNC_BATCH_SIZE", "many"),
+        ("SYNC_BATCH_PARALLELISM", "0"),
+        ("SYNC_BATCH_PARALLELISM", "many"),
         ("WAREHOUSE_URL", "mysql://x"),
-        ("PIPELINE_START_DATE", "yesterday"),
         ("SOURCE_RATE_LIMITER_URL", "http://127.0.0.1:6379"),
         ("SYNC_EXECUTOR", "threads"),
         ("SYNC_CELERY_BROKER_URL", "http://127.0.0.1:6379"),
@@ -59,20 +58,20 @@ def test_a_bad_setting_is_named(monkeypatch, name, value):
 
 
 def test_empty_optional_settings_are_unset(monkeypatch):
-    monkeypatch.setenv("ALERT_WEBHOOK_URL", "")
     monkeypatch.setenv("SOURCE_RATE_LIMITER_URL", "")
+    monkeypatch.setenv("SYNC_CELERY_BACKEND_URL", "")
     settings = load_settings()
-    assert (settings.alert_webhook_url, settings.source_rate_limiter_url) == (None, None)
+    assert (settings.sync_celery_backend_url, settings.source_rate_limiter_url) == (None, None)
 
 
 def test_an_unknown_variable_is_warned_about_with_the_closest_name(monkeypatch):
     monkeypatch.setenv("SOURCE_DECLARATIONS", "x.yaml")  # a typo: one S too many
-    monkeypatch.setenv("SYNC_BATCHSIZE", "50")
+    monkeypatch.setenv("SYNC_BATCH_PARALELISM", "4")
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")  # someone else's, never warned about
     monkeypatch.setenv("SOURCE_API_TOKEN", "tok")  # the sample's declaration reads it
     found = unknown_variables(os.environ, {"SOURCE_API_TOKEN"})
     assert found["SOURCE_DECLARATIONS"] == "SOURCE_DECLARATION"
-    assert found["SYNC_BATCHSIZE"] == "SYNC_BATCH_SIZE"
+    assert found["SYNC_BATCH_PARALELISM"] == "SYNC_BATCH_PARALLELISM"
     assert "SOURCE_DATE_EPOCH" not in found and "SOURCE_API_TOKEN" not in found
     assert "SOURCE_API_TOKEN" in unknown_variables(os.environ)  # read by no source: nothing reads it
     with warnings.catch_warnings(record=True) as caught:
@@ -106,13 +105,15 @@ def test_a_retired_variable_stops_the_load_naming_the_command_that_moves_it(monk
 @pytest.mark.parametrize(
     ("env", "said"),
     [
-        ({"SYNC_BATCH_SIZE": "-5"}, ["SYNC_BATCH_SIZE"]),
+        ({"SYNC_BATCH_PARALLELISM": "-5"}, ["SYNC_BATCH_PARALLELISM"]),
         ({"SOURCE_PROBE_STRATEGY": "bulk"}, ["SOURCE_PROBE_STRATEGY: retired", "pipelines.retired_variables"]),
+        ({"SYNC_BATCH_SIZE": "10"}, ["SYNC_BATCH_SIZE: retired", "pipelines.retired_variables"]),
+        ({"SCHEDULE_HOUR": "6"}, ["SCHEDULE_HOUR: retired", "pipelines.retired_variables"]),
     ],
 )
 def test_the_code_location_refuses_to_load_with_a_bad_or_retired_setting(env, said):
     proc = subprocess.run(
-        [sys.executable, "-c", "import pipelines.definitions"],
+        [sys.executable, "-c", "from pipelines.definitions import defs; defs()"],
         env={**env, "PATH": ""},
         capture_output=True,
         text=True,
@@ -120,3 +121,20 @@ def test_the_code_location_refuses_to_load_with_a_bad_or_retired_setting(env, sa
     )
     assert proc.returncode != 0
     assert all(words in proc.stderr for words in said), proc.stderr[-2000:]
+
+
+def test_nothing_reads_the_settings_at_import():
+    """Every module of the code location imports under a bad setting: the settings are read when
+    the code location is built (``defs()``, as Dagster loads it) and when a step runs."""
+    modules = "pipelines.definitions, pipelines.components, " + ", ".join(
+        f"pipelines.sync.{m}"
+        for m in ("assets", "synced_resources", "sensors", "schedules", "checks", "partitions", "source_defs", "stops")
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import {modules}"],
+        env={"SYNC_BATCH_PARALLELISM": "-5", "PATH": ""},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]

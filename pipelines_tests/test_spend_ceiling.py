@@ -173,13 +173,12 @@ def test_at_the_ceiling_no_call_goes_out_and_the_rest_of_the_day_waits_first_in_
 
 def test_two_runs_at_once_share_one_ceiling(api, tmp_path, pg_warehouse_url):
     """Two processes syncing one day together spend within the one ceiling."""
-    path = declared(api, tmp_path, {"spend.max_calls": 301})
+    path = declared(api, tmp_path, {"spend.max_calls": 301, "operations.batch_size": 10})
     with postgres_database("pipelines_dagster") as instance_url:
         env = {
             "DAGSTER_HOME": str(dagster_home_on_postgres(tmp_path / "home", instance_url)),
             "SOURCE_DECLARATION": path,
             "WAREHOUSE_URL": pg_warehouse_url,
-            "SYNC_BATCH_SIZE": "10",
         }
         listed = materialize_in_process_group("watchlist,retry_queue,job_set", D1, env, tmp_path / "setup.log")
         assert listed.wait(timeout=120) == 0, (tmp_path / "setup.log").read_text()[-3000:]

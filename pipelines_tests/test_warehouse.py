@@ -6,8 +6,9 @@ import sqlalchemy as sa
 
 from pipelines.core.outcomes import BatchResult, Member, Outcome, ResourceUpdate, SubJobResult
 from pipelines.source.client import CallMeter
+from pipelines.warehouse.migrate import prepare
 from pipelines.warehouse.schema import batch_ledger, job_set, resources, sub_job_outcomes, watchlist
-from pipelines.warehouse.store import BatchRecord, Warehouse, create_tables, create_warehouse_engine
+from pipelines.warehouse.store import BatchRecord, Warehouse, create_warehouse_engine
 from pipelines.warehouse.upsert import newer_or_same, resources_set, upsert
 
 DAY = date(2026, 1, 2)
@@ -163,7 +164,7 @@ def _utc(value: datetime) -> datetime:
 
 
 def test_runs_starting_at_once_on_a_new_postgresql_warehouse_all_get_their_tables(pg_warehouse_url):
-    """A backfill's runs create the tables together; without the advisory lock all but one fail."""
+    """A backfill's runs create the tables together (and record their revision); without the advisory lock all but one fail."""
     engines = [create_warehouse_engine(pg_warehouse_url) for _ in range(4)]
     start = threading.Barrier(len(engines))
     errors: list[BaseException] = []
@@ -171,7 +172,7 @@ def test_runs_starting_at_once_on_a_new_postgresql_warehouse_all_get_their_table
     def create(engine) -> None:
         start.wait()
         try:
-            create_tables(engine)
+            prepare(engine)
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
@@ -195,7 +196,7 @@ def test_one_of_finds_exactly_the_ids_named(warehouse_url):
     from pipelines.warehouse.one_of import one_of
 
     engine = create_warehouse_engine(warehouse_url)
-    create_tables(engine)
+    prepare(engine)
     stored = [*HOSTILE_MEMBERS, "other", "r10"]
     with engine.begin() as conn:
         conn.execute(

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from pipelines.core.outcomes import BatchResult, Member, Outcome, ResourceUpdate, SubJobResult
 from pipelines.source.client import CallMeter
+from pipelines.warehouse.migrate import WarehouseVersionError, upgrade
 from pipelines.warehouse.schema import job_set, resources, watchlist
 from pipelines.warehouse.store import (
     BatchRecord,
@@ -194,11 +195,15 @@ def test_nul_characters_become_replacement_characters_for_postgresql():
     ]
 
 
-def test_a_narrow_etag_column_of_an_older_warehouse_is_widened(pg_warehouse_url):
+def test_a_narrow_etag_column_of_an_older_warehouse_is_widened_by_the_migration(pg_warehouse_url):
     engine = create_warehouse_engine(pg_warehouse_url)
     Warehouse(engine)
-    with engine.begin() as conn:  # as an older version created it
+    with engine.begin() as conn:  # as an older release created it, with no revision recorded
         conn.execute(sa.text("ALTER TABLE resources ALTER COLUMN etag TYPE VARCHAR(200)"))
+        conn.execute(sa.text("DROP TABLE alembic_version"))
+    with pytest.raises(WarehouseVersionError, match="migrate_warehouse"):
+        Warehouse(engine)
+    upgrade(engine)  # the baseline revision widens it
     store = Warehouse(engine)
     long_etag = '"' + "e" * 5000 + '"'
     update = ResourceUpdate("r", "live", "fp", long_etag, {"id": "r"}, None)

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import os
+import re
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
 
 from pipelines.alerting.messages import Alert
+from pipelines.core.redact import register
 from pipelines.warehouse.schema import alerts
 from pipelines.warehouse.store import Warehouse, utcnow
+
+
+@dataclass(frozen=True)
+class AlertRoute:
+    """Where one source's alerts go: the ``alerts`` table always, and the webhook whose URL is in
+    the variable its declaration names (``operations.alerts.webhook_url_env``), read when an
+    alert is sent. ``source``: the source's name (None: the one configured by environment)."""
+
+    source: str | None
+    webhook_url_env: str | None = None
+
+    def webhook_url(self) -> str | None:
+        """The URL, kept out of every log line from here on (a webhook's secret is its path)."""
+        url = (os.environ.get(self.webhook_url_env) or "").strip() if self.webhook_url_env else ""
+        if not url:
+            return None
+        path = re.sub(r"^[a-z]+://[^/]*", "", url)
+        register([url, *([path] if len(path) >= 16 else [])])
+        return url
 
 
 def shown_webhook(url: str) -> str:

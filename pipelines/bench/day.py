@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from pipelines.bench.cpu import own_cpu
-from pipelines.definitions import defs
+from pipelines.definitions import defs as code_location
 from pipelines.settings import load_settings
 from pipelines.sync.resources import _store
 from pipelines.warehouse.schema import batch_ledger
@@ -92,8 +92,10 @@ def run_day(partition: str) -> dict:
 def _execute(instance: DagsterInstance, partition: str) -> tuple[str, bool]:
     """Run the day; its run id and whether it succeeded."""
     if load_settings().sync_executor == "in_process":
-        result = defs.resolve_job_def("daily_sync_job").execute_in_process(
-            partition_key=partition, instance=instance, raise_on_error=False
+        result = (
+            code_location()
+            .resolve_job_def("daily_sync_job")
+            .execute_in_process(partition_key=partition, instance=instance, raise_on_error=False)
         )
         return result.run_id, result.success
     dagster = str(Path(sys.executable).parent / "dagster")

@@ -27,14 +27,15 @@ from pipelines.source.client import retry_after_seconds
 from pipelines.source.declaration_file import load_declaration
 from pipelines.source.ratecontrol import INF, RatePolicy
 from pipelines.source.shared_rate import LocalRate
+from pipelines.warehouse.migrate import prepare
 from pipelines.warehouse.schema import resources
-from pipelines.warehouse.store import create_tables, create_warehouse_engine
+from pipelines.warehouse.store import create_warehouse_engine
 
 
 class NaiveDay:
     def __init__(self, api_url: str, warehouse_url: str, rate: float, concurrency: int) -> None:
         self.engine = create_warehouse_engine(warehouse_url)
-        create_tables(self.engine)
+        prepare(self.engine)
         self.rate = LocalRate(RatePolicy(ceiling=rate if rate > 0 else INF))
         self.http = httpx.AsyncClient(
             base_url=api_url,

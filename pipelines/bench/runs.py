@@ -52,13 +52,14 @@ class Stage:
     def declared(self, warehouse_url: str, source: SourceDeclaration, **settings: object) -> dict[str, str]:
         """A measured run of this checkout syncing ``source`` (written beside the instance)."""
         path = self.dagster_home.parent / f"source-{uuid.uuid4().hex[:12]}.yaml"
-        path.write_text(yaml.safe_dump(source.model_dump(mode="json"), sort_keys=False))
+        data = source.model_dump(mode="json")
+        data["operations"]["start_date"] = START  # the server's day 1
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
         env = {
             **{k: v for k, v in os.environ.items() if k not in RETIRED},
             "SOURCE_DECLARATION": str(path),
             "WAREHOUSE_URL": warehouse_url,
             "DAGSTER_HOME": str(self.dagster_home),
-            "PIPELINE_START_DATE": START,
         }
         for variable in source.client.auth.variables():  # the sample server checks no credential here
             env.setdefault(variable, "bench")

@@ -16,8 +16,9 @@ from pipelines.core.fingerprint import fingerprint
 from pipelines.core.outcomes import ResourceUpdate
 from pipelines.sample_api import SampleApiConfig, World
 from pipelines.warehouse.batches import resource_rows, upsert_resources
+from pipelines.warehouse.migrate import prepare
 from pipelines.warehouse.schema import resources
-from pipelines.warehouse.store import create_tables, create_warehouse_engine
+from pipelines.warehouse.store import create_warehouse_engine
 from pipelines.warehouse.upsert import newer_or_same, resources_set
 
 DAY = date(2026, 1, 2)
@@ -74,7 +75,7 @@ def upsert_rates(batches: int = 300, batch_size: int = 100, row_by_row: int = 30
         singles = [[u] for u in _updates(world, 0, row_by_row, share)]
         with postgres_database("bench_up") as url:
             engine = create_warehouse_engine(url)
-            create_tables(engine)
+            prepare(engine)
             rates = {
                 "bulk_rows_per_s": _timed(engine, data, _bulk),
                 "values_rows_per_s": _timed(engine, data, _values),

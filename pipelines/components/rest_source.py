@@ -32,9 +32,7 @@ from pipelines.components.scaffold import RestSourceScaffolder
 from pipelines.components.schema import precise
 from pipelines.settings import load_settings
 from pipelines.source.declaration import SourceDeclaration
-from pipelines.source.watchlist_csv import check_csv
 from pipelines.sync.resources import declaration_of, declared_source, from_env
-from pipelines.sync.scope import SourceScope
 from pipelines.sync.source_defs import source_definitions
 
 
@@ -67,6 +65,4 @@ class RestSource(Component):
         # the declaration says how the API is spoken; where the shared rate lives is the deployment's
         limiter = from_env("SOURCE_RATE_LIMITER_URL", load_settings().source_rate_limiter_url)
         api = declared_source(self.declaration_file, rate_limiter_url=limiter)
-        if (csv := api.watchlist_csv()) is not None:  # an unreadable watchlist stops the load, named
-            check_csv(csv, setting=f"{self.declaration_file}: watchlist_csv")
-        return source_definitions(SourceScope(self.declaration.name), api)
+        return source_definitions(self.declaration.name, api)

@@ -44,6 +44,12 @@ attributes:
     fields: [id, updated_at]
     paginator: {{type: cursor, cursor_path: next_cursor, cursor_param: cursor}}  # link_header, offset, ...
   cost: {{probe: 1.0, bulk_probe: 1.0, detail: 1.0, listing: 1.0}}  # the price of 1,000 calls of each kind
+  operations:                         # when and how its days run (each key has this default)
+    schedule: {{cron: "0 1 * * *", timezone: UTC}}  # each firing syncs the day before, in that timezone
+    start_date: 2026-01-01            # the first day (partition)
+    batch_size: 100                   # sub-jobs per batch: one bulk write each
+    completion: {{min_ratio: 0.8333, deadline: "06:00", lookback_days: 2}}  # a day done in time
+    alerts: {{webhook_url_env: null}}   # the variable holding a Slack-compatible webhook URL
 """
 
 

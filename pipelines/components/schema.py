@@ -3,7 +3,8 @@ precise where pydantic's is vague for a JSON-schema validator: a tagged union (`
 ``paginator``) is ``oneOf`` its members, so a wrong ``type`` was "not valid under any of the given
 schemas"; an optional section is ``anyOf`` itself or null, so a mistake anywhere inside it was
 reported at the section. Rewritten, a wrong tag is "not one of" the tags, and a mistake inside a
-section is reported at its own key and line."""
+section is reported at its own key and line. A date or time is left to the declaration's loader
+(YAML reads an unquoted date as no JSON type)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ def precise(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     node = {key: precise(value) for key, value in schema.items()}
+    if node.get("type") == "string" and node.get("format") in ("date", "time"):
+        # YAML reads an unquoted 2026-01-01 as a date, which no JSON type is: our loader checks it
+        return {k: v for k, v in node.items() if k != "type"}
     tagged = node.get("discriminator")
     if isinstance(tagged, dict) and "oneOf" in node and "mapping" in tagged:
         tag, mapping = tagged["propertyName"], tagged["mapping"]

@@ -77,13 +77,16 @@ _SECRET_VALUE = re.compile(
 )
 
 
-def variable_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a source's variable (None: it can). Never quotes it."""
+def variable_problem(name: str, allowed: tuple[str, ...] = ()) -> str | None:
+    """Why ``name`` cannot be a source's variable (None: it can); a deployment prefix in
+    ``allowed`` may start it (an alert webhook's ALERT_). Never quotes it."""
     if len(name) > MAX_NAME or not ENV_CONVENTION.fullmatch(name) or looks_like_credential(name):
         return (
             "must be the NAME of an environment variable, in capitals, digits and _ (like SHOP_ACCESS_TOKEN), "
             f"at most {MAX_NAME} long, never its value (what was given is not shown: it may be a secret)"
         )
+    if allowed and name.startswith(allowed):
+        return None
     if name in DEPLOYMENT_VARIABLES or name.startswith(DEPLOYMENT_PREFIXES):
         return (
             f"{name} is the deployment's own variable (the warehouse's, Redis's, the webhook's, Dagster's, "

@@ -15,21 +15,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from pipelines.core.ceiling import SpendPolicy, per_id_need
 from pipelines.core.ids import name_problem
 from pipelines.core.selectors import split
 from pipelines.core.urls import PLACEHOLDER, placeholders
-from pipelines.source.credentials import carries_credential, looks_like_credential, variable_problem
-
-
-def _env_name(value: str) -> str:
-    problem = variable_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
-
+from pipelines.source.credentials import carries_credential, looks_like_credential
+from pipelines.source.operations import Operations
+from pipelines.source.spec import EnvName, Spec
 
 # An HTTP header name is a token (RFC 9110): no space, no control character, no separator.
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -66,7 +60,6 @@ def _no_inline_credentials(where: str, values: dict[str, str]) -> dict[str, str]
     return values
 
 
-EnvName = Annotated[str, AfterValidator(_env_name), Field(description="the NAME of an environment variable")]
 HeaderName = Annotated[str, AfterValidator(_header_name)]
 PlainValue = Annotated[str, AfterValidator(_plain_value)]
 Headers = Annotated[
@@ -81,10 +74,6 @@ Params = Annotated[
 ]
 Path = Annotated[str, Field(description="a dotted path into a JSON body; '' is the body itself")]
 Statuses = Annotated[frozenset[int], Field(description="HTTP statuses")]
-
-
-class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # -- auth --------------------------------------------------------------------------------------
@@ -512,6 +501,7 @@ class SourceDeclaration(Spec):
         description="a CSV whose resource_id (or id) column is the ids to track, instead of the listing; "
         "a relative path is read from the declaration's folder",
     )
+    operations: Operations = Operations()
 
     @field_validator("name")
     @classmethod
@@ -602,7 +592,12 @@ class SourceDeclaration(Spec):
     def variables(self) -> set[str]:
         """Every environment variable this source reads: its URL's, its credentials', its proxy's."""
         client = self.client
-        named = [client.base_url_env, client.proxy_url_env, *client.auth.variables()]
+        named = [
+            client.base_url_env,
+            client.proxy_url_env,
+            *client.auth.variables(),
+            self.operations.alerts.webhook_url_env,
+        ]
         return {n for n in (*named, *client.secret_headers.values(), *client.secret_params.values()) if n}
 
     def spend_policy(self) -> SpendPolicy:

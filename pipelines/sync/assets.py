@@ -17,25 +17,24 @@ from pipelines.sync.ceiling import report_ceiling
 from pipelines.sync.listing_accounts import close_listing
 from pipelines.sync.listing_probe import DayListing
 from pipelines.sync.paged_writes import write_while_listing
-from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
+from pipelines.sync.partitions import partition_day, simulated_day
 from pipelines.sync.past_days import refuse_past_day
 from pipelines.sync.resources import DeclaredSource
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.stops import run_loop
 from pipelines.warehouse.store import SourceMismatchError, Warehouse, WatchlistUpdate
 
-_settings = load_settings()
-
 
 class WatchlistConfig(Config):
     csv_path: str | None = Field(
         default=None,
-        description="CSV with a resource_id column; unset: the source's own (its declaration's watchlist_csv, or "
-        "WATCHLIST_CSV for the source configured by environment), else the API listing",
+        description="CSV with a resource_id column; unset: the source's own (its declaration's watchlist_csv), else "
+        "the API listing",
     )
-    beside_sync: bool = Field(
-        default=_settings.sync_listing_beside,
-        description="from day 2 on, list beside this run's sync (new ids synced at its end) when the listing is not the probe",
+    beside_sync: bool | None = Field(
+        default=None,
+        description="from day 2 on, list beside this run's sync (new ids synced at its end) when the listing is not "
+        "the probe; unset: SYNC_LISTING_BESIDE",
     )
     force: bool = Field(
         default=False, description="list even when the day's batches all completed (a re-run is otherwise free)"
@@ -46,7 +45,8 @@ class JobSetConfig(Config):
     batch_size: int | None = Field(
         default=None,
         ge=1,
-        description="sub-jobs per batch; unset: SYNC_BATCH_SIZE, made whole bulk probes when the source probes in bulk",
+        description="sub-jobs per batch; unset: the declaration's operations.batch_size, made whole bulk probes when "
+        "the source probes in bulk",
     )
 
 
@@ -55,7 +55,7 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
 
     @asset(
         key=scope.key("watchlist"),
-        partitions_def=daily_partitions,
+        partitions_def=scope.partitions,
         group_name=scope.group,
         kinds={"api", "sql"},
         required_resource_keys=scope.resource_keys,
@@ -71,7 +71,7 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
 
     @asset(
         key=scope.key("retry_queue"),
-        partitions_def=daily_partitions,
+        partitions_def=scope.partitions,
         group_name=scope.group,
         kinds={"sql"},
         required_resource_keys=scope.resource_keys,
@@ -92,7 +92,7 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
 
     @asset(
         key=scope.key("job_set"),
-        partitions_def=daily_partitions,
+        partitions_def=scope.partitions,
         group_name=scope.group,
         deps=[watchlist, retry_queue],
         kinds={"sql"},
@@ -136,9 +136,7 @@ def refresh_watchlist(
     day = partition_day(context.partition_key)
     check_source(context.log, store, source_api, scope.name)
     refuse_past_day(context, store, source_api.declaration())
-    csv_path = (
-        config.csv_path or source_api.watchlist_csv() or (_settings.watchlist_csv if scope.name is None else None)
-    )
+    csv_path = config.csv_path or source_api.watchlist_csv()
     if not config.force and store.last_batch_no(day) is not None and not store.pending_batches(day):
         context.log.info(f"watchlist: every batch of {day} completed: not listed again (config force lists anyway)")
         return MaterializeResult(metadata={"listing": "not again: the day is complete", **store.watchlist_counts()})
@@ -149,7 +147,8 @@ def refresh_watchlist(
     declared = source_api.declaration()
     probing = declared.probe.strategy in ("listing", "changed_since")  # the listing is the day's probe
     listed: DayListing | None = None
-    if not probing and not csv_path and config.beside_sync and _syncs_after(context, scope):
+    beside_sync = load_settings().sync_listing_beside if config.beside_sync is None else config.beside_sync
+    if not probing and not csv_path and beside_sync and _syncs_after(context, scope):
         tracked = store.watchlist_counts()
         if tracked["active"]:  # day 1 lists here: the job set waits for the ids it has none of
             store.hand_over_listing(day, context.run.run_id)
@@ -166,7 +165,7 @@ def refresh_watchlist(
             raise Failure(str(exc), allow_retries=False) from None
     if probing or not csv_path:
         spend = scope.spend_log(context, day, "listing")  # the listing's calls are paid for too
-        day_index = (day - _settings.pipeline_start_date).days
+        day_index = (day - declared.operations.start_date).days
         listed = DayListing(store, declared, day, day_index) if probing else None
         account: ListingAccount | None = None
         lister: SourceApiClient | None = None
@@ -179,7 +178,7 @@ def refresh_watchlist(
         async def from_listing() -> None:
             nonlocal account, lister
             learned = await asyncio.to_thread(store.learned_rate, budget)
-            day_served = simulated_day(context.partition_key)
+            day_served = simulated_day(context.partition_key, declared.operations.start_date)
             async with source_api.open(day_served, spend=spend, learned_rate=learned) as client:
                 account, lister = client.listing_account(), client
                 if listed is None:
@@ -197,16 +196,16 @@ def refresh_watchlist(
             await asyncio.to_thread(store.remember_rate, budget, client.learned_rate)
 
         try:  # a refused credential, a stop the run was told: the run stops here
-            run_loop(context, store, from_listing(), day, "watchlist", scope.name)
+            run_loop(context, store, from_listing(), day, "watchlist", scope.alerts(context))
         except SourceError as exc:
             if not store.watchlist_counts()["active"]:
                 raise
             refresh_error = str(exc)  # an API outage must not stop the day: keep what is tracked
             context.log.warning(f"watchlist not refreshed, syncing the ids already tracked: {exc}")
         if lister is not None:
-            report_ceiling(context.log, store, day, context.run.run_id, scope.name, lister.ceiling_reached)
+            report_ceiling(context.log, store, day, context.run.run_id, scope.alerts(context), lister.ceiling_reached)
         if account is not None:
-            close_listing(context.log, store, account, day, context.run.run_id, scope.name)
+            close_listing(context.log, store, account, day, context.run.run_id, scope.alerts(context))
             complete = account.complete
             if not probing and complete:
                 store.finish_handed_listing(day)  # an earlier run's handoff is done with: listed here
@@ -246,9 +245,9 @@ def log_refused(log, update: WatchlistUpdate) -> None:
 
 
 def default_batch_size(declared: SourceDeclaration) -> int:
-    """SYNC_BATCH_SIZE, made whole bulk probes for a source that probes in bulk."""
+    """The declaration's ``operations.batch_size``, made whole bulk probes for a source that probes in bulk."""
     bulk = declared.bulk_probe.max_ids if declared.probe.strategy == "bulk" and declared.bulk_probe else None
-    return batch_size_for(_settings.sync_batch_size, bulk)
+    return batch_size_for(declared.operations.batch_size, bulk)
 
 
 def _syncs_after(context: AssetExecutionContext, scope: SourceScope) -> bool:

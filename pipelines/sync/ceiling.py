@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from pipelines.alerting.channel import send_once
+from pipelines.alerting.channel import AlertRoute, send_once
 from pipelines.alerting.messages import Alert
-from pipelines.settings import load_settings
 from pipelines.warehouse.store import Warehouse
 
 
-def report_ceiling(log, store: Warehouse, day: date, run_id: str, source: str | None, reached: str | None) -> None:
+def report_ceiling(log, store: Warehouse, day: date, run_id: str, route: AlertRoute, reached: str | None) -> None:
     """Say that the ceiling held this step's calls back (``reached``: the ceiling; None: it did not)."""
     if reached is None:
         return
@@ -24,8 +23,5 @@ def report_ceiling(log, store: Warehouse, day: date, run_id: str, source: str | 
     details = {"partition": day.isoformat(), "run id": run_id, "ceiling": reached, "what": message[:900]}
     title = f"The spending ceiling of {day} is reached: calls stopped, the rest deferred to tomorrow"
     send_once(
-        Alert("spend_ceiling", day.isoformat(), title, details, source=source),
-        store,
-        load_settings().alert_webhook_url,
-        log,
+        Alert("spend_ceiling", day.isoformat(), title, details, source=route.source), store, route.webhook_url(), log
     )

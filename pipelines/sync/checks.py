@@ -10,6 +10,7 @@ exactly what a daily promise needs); their PreviewWarning is silenced here, wher
 """
 
 import warnings
+from functools import partial
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -26,11 +27,10 @@ from dagster import (
 
 from pipelines.settings import load_settings
 from pipelines.sync.dead_letter import dead_letter
-from pipelines.sync.partitions import daily_partitions, partition_day
+from pipelines.sync.partitions import partition_day
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.synced_resources import synced_resources
 
-_settings = load_settings()
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning)
 
 
@@ -55,7 +55,7 @@ SPEND_CEILING = (
     "retry queue unsent and this blocking check fails the run, saying so."
 )
 SYNCED_SHARE = (
-    "Enough was synced: at least COMPLETION_MIN_RATIO of the day's sub-jobs ended changed, unchanged "
+    "Enough was synced: at least operations.completion.min_ratio of the day's sub-jobs ended changed, unchanged "
     "or gone. An API down all day defers every sub-job to the retry queue while every batch still "
     "completes; this check (and the completion sensor) says so instead of passing green."
 )
@@ -75,23 +75,23 @@ def source_checks(
                 asset=watched,
                 additional_deps=[synced],
                 description=LISTING_COMPLETE,
-                partitions_def=daily_partitions,
+                partitions_def=scope.partitions,
             ),
-            AssetCheckSpec("conservation", asset=synced, description=CONSERVATION, partitions_def=daily_partitions),
-            AssetCheckSpec("synced_share", asset=synced, description=SYNCED_SHARE, partitions_def=daily_partitions),
+            AssetCheckSpec("conservation", asset=synced, description=CONSERVATION, partitions_def=scope.partitions),
+            AssetCheckSpec("synced_share", asset=synced, description=SYNCED_SHARE, partitions_def=scope.partitions),
             AssetCheckSpec(
                 "spend_ceiling",
                 asset=synced,
                 blocking=True,
                 description=SPEND_CEILING,
-                partitions_def=daily_partitions,
+                partitions_def=scope.partitions,
             ),
             AssetCheckSpec(
                 "dead_letter_rate",
                 asset=dead,
                 blocking=True,
                 description=DEAD_LETTER_RATE,
-                partitions_def=daily_partitions,
+                partitions_def=scope.partitions,
             ),
         ],
         required_resource_keys={"warehouse"},
@@ -101,15 +101,16 @@ def source_checks(
         store = scope.store(context)
         day = partition_day(context.partition_key)
         selected = context.selected_asset_check_keys
+        min_share = scope.operations.completion.min_ratio
         checks = (
-            (listing_complete, watched),
-            (conservation, synced),
-            (synced_share, synced),
-            (spend_ceiling, synced),
-            (dead_letter_rate, dead),
+            ("listing_complete", listing_complete, watched),
+            ("conservation", conservation, synced),
+            ("synced_share", partial(synced_share, min_share=min_share), synced),
+            ("spend_ceiling", spend_ceiling, synced),
+            ("dead_letter_rate", dead_letter_rate, dead),
         )
-        for check, asset in checks:
-            if AssetCheckKey(asset, check.__name__) in selected:
+        for name, check, asset in checks:
+            if AssetCheckKey(asset, name) in selected:
                 yield check(store, day, asset)
 
     return [daily_checks]
@@ -142,7 +143,7 @@ def dead_letter_rate(store, day, asset: AssetKey) -> AssetCheckResult:
     dead = sum(store.dead_letter_counts(day).values())
     sub_jobs = store.job_set_counts(day)["sub_jobs"]
     rate = dead / sub_jobs if sub_jobs else 0.0
-    limit = _settings.dead_letter_max_rate
+    limit = load_settings().dead_letter_max_rate
     return AssetCheckResult(
         asset_key=asset,
         check_name="dead_letter_rate",
@@ -153,10 +154,10 @@ def dead_letter_rate(store, day, asset: AssetKey) -> AssetCheckResult:
     )
 
 
-def synced_share(store, day, asset: AssetKey) -> AssetCheckResult:
+def synced_share(store, day, asset: AssetKey, min_share: float) -> AssetCheckResult:
     p = store.batch_progress(day)
     share = p["synced"] / p["sub_jobs"] if p["sub_jobs"] else 1.0
-    limit = _settings.completion_min_ratio
+    limit = min_share
     return AssetCheckResult(
         asset_key=asset,
         check_name="synced_share",

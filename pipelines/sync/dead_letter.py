@@ -2,7 +2,7 @@
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from pipelines.sync.partitions import daily_partitions, partition_day
+from pipelines.sync.partitions import partition_day
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.synced_resources import synced_resources
 from pipelines.warehouse.store import Warehouse
@@ -13,7 +13,7 @@ PREVIEW_ROWS = 25
 def dead_letter_asset(scope: SourceScope, synced_resources: AssetsDefinition) -> AssetsDefinition:
     @asset(
         key=scope.key("dead_letter"),
-        partitions_def=daily_partitions,
+        partitions_def=scope.partitions,
         group_name=scope.group,
         deps=[synced_resources],
         kinds={"sql"},

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from pipelines.alerting.channel import send_once
+from pipelines.alerting.channel import AlertRoute, send_once
 from pipelines.alerting.messages import Alert
-from pipelines.settings import load_settings
 from pipelines.source.listing_account import ListingAccount
 from pipelines.warehouse.store import Warehouse
 
 
-def close_listing(log, store: Warehouse, account: ListingAccount, day: date, run_id: str, source: str | None) -> None:
+def close_listing(log, store: Warehouse, account: ListingAccount, day: date, run_id: str, route: AlertRoute) -> None:
     store.record_listing_account(day, run_id, account.figures(), account.refused_sample)
     for shown, problem in account.refused_sample:
         log.warning(f"listing: refused the item {shown}: it {problem}")
@@ -31,5 +30,5 @@ def close_listing(log, store: Warehouse, account: ListingAccount, day: date, run
     if account.stated_total is not None:
         details["stated total"] = account.stated_total
     title = f"The listing of {day} is incomplete: nothing is deactivated, the next run lists again"
-    alert = Alert("listing_incomplete", day.isoformat(), title, details, source=source)
-    send_once(alert, store, load_settings().alert_webhook_url, log)
+    alert = Alert("listing_incomplete", day.isoformat(), title, details, source=route.source)
+    send_once(alert, store, route.webhook_url(), log)

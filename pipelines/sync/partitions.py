@@ -1,25 +1,15 @@
-"""The daily partitions every asset of the sync shares."""
+"""A partition's day, and the embedded sample API's day number for it. The partitions
+themselves are each source's own (``SourceScope.partitions``)."""
 
 from __future__ import annotations
 
 from datetime import date
-
-from dagster import DailyPartitionsDefinition
-
-from pipelines.settings import load_settings
-
-_settings = load_settings()
-
-daily_partitions = DailyPartitionsDefinition(
-    start_date=_settings.pipeline_start_date.isoformat(), timezone=_settings.pipeline_timezone
-)
 
 
 def partition_day(partition_key: str) -> date:
     return date.fromisoformat(partition_key)
 
 
-def simulated_day(partition_key: str, start: date | None = None) -> int:
-    """The embedded sample API's day number for a partition: its first partition is day 1."""
-    first = start or _settings.pipeline_start_date
-    return (partition_day(partition_key) - first).days + 1
+def simulated_day(partition_key: str, start: date) -> int:
+    """The embedded sample API's day number for a partition: the source's first day is day 1."""
+    return (partition_day(partition_key) - start).days + 1

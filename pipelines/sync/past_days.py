@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 from dagster import Failure
 
 from pipelines.core.past_days import OPT_IN_TAG, opted_in, past_day_problem
-from pipelines.settings import load_settings
 from pipelines.sync.partitions import partition_day
 
 
@@ -17,9 +16,8 @@ def refuse_past_day(context, store, declared) -> None:
     """Raise a Failure when the run's day is a past day and the run did not opt in."""
     if opted_in(context.run.tags):
         return
-    settings = load_settings()
     day = partition_day(context.partition_key)
-    today = datetime.now(ZoneInfo(settings.pipeline_timezone)).date()
+    today = datetime.now(ZoneInfo(declared.operations.schedule.timezone)).date()
     started = store.last_batch_no(day) is not None
     problem = past_day_problem(day, store.newest_synced_day(), today, declared.spend.max_age_days, started)
     if problem is None:

@@ -1,28 +1,35 @@
-"""The daily schedule: each day, materialise the day before (in PIPELINE_TIMEZONE)."""
+"""A source's daily schedule: at each firing of its cron (``operations.schedule``, in its
+timezone), materialise the day before. A cron that fires more than once a day asks for the
+same day again under the same run key, so the day runs once."""
 
-from dagster import (
-    DefaultScheduleStatus,
-    build_schedule_from_partitioned_job,
-)
+from __future__ import annotations
 
-from pipelines.settings import load_settings
-from pipelines.sync.jobs import daily_sync_job
-from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-_settings = load_settings()
+from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
+
+from pipelines.sync.scope import SourceScope
 
 
 def daily_schedule(scope: SourceScope, job):
-    # A daily-partitioned job's schedule fires after each partition ends and targets that partition:
-    # at SCHEDULE_HOUR:SCHEDULE_MINUTE on day D+1 it runs partition D, in the partitions' timezone.
-    return build_schedule_from_partitioned_job(
-        job,
+    when = scope.operations.schedule
+    start = scope.operations.start_date
+
+    @schedule(
         name=scope.label("daily_sync_schedule"),
-        hour_of_day=_settings.schedule_hour,
-        minute_of_hour=_settings.schedule_minute,
+        cron_schedule=when.cron,
+        execution_timezone=when.timezone,
+        job=job,
         default_status=DefaultScheduleStatus.RUNNING,
-        description="Materialise yesterday's partition of the daily sync.",
+        description=f"Materialise yesterday's partition of the daily sync ({when.cron}, {when.timezone}).",
     )
+    def daily_sync_schedule(context: ScheduleEvaluationContext):
+        tz = ZoneInfo(when.timezone)
+        tick = context.scheduled_execution_time or datetime.now(tz)
+        day = tick.astimezone(tz).date() - timedelta(days=1)
+        if day < start:
+            return SkipReason(f"{day} is before the first day, {start} (operations.start_date)")
+        return RunRequest(run_key=day.isoformat(), partition_key=day.isoformat())
 
-
-daily_sync_schedule = daily_schedule(DEFAULT_SCOPE, daily_sync_job)
+    return daily_sync_schedule

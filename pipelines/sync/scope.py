@@ -6,6 +6,9 @@ factory that takes a ``SourceScope``, so a code location can hold many sources s
 ``shop/watchlist`` ... ``shop/dead_letter`` in group ``shop``, job ``shop_daily_sync_job``, the
 API client under resource key ``shop_api``, rows in the warehouse's ``shop`` namespace.
 
+A scope also carries its source's ``operations`` (when its day runs, from which day, what counts
+as done in time, where alerts go), so two sources keep their own schedules side by side.
+
 ``SourceScope()`` (no name) is the single source of a deployment configured by environment
 (``SOURCE_DECLARATION``): the names it always
 had (``watchlist``, group ``sync``, ``daily_sync_job``, resource ``source_api``, the warehouse's
@@ -14,16 +17,33 @@ own tables), so such a deployment upgrades with no renamed asset and no moved ro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
-from dagster import AssetKey
+from dagster import AssetKey, DailyPartitionsDefinition
 
+from pipelines.alerting.channel import AlertRoute
+from pipelines.source.operations import Operations
 from pipelines.warehouse.store import Warehouse
 
 
 @dataclass(frozen=True)
 class SourceScope:
     name: str | None = None
+    # its declaration's operations: its days, schedule, batches, completion and alerts
+    operations: Operations = field(default_factory=Operations)
+
+    @cached_property
+    def partitions(self) -> DailyPartitionsDefinition:
+        """The source's days: from ``operations.start_date``, in ``operations.schedule.timezone``."""
+        ops = self.operations
+        return DailyPartitionsDefinition(start_date=ops.start_date.isoformat(), timezone=ops.schedule.timezone)
+
+    def alerts(self, context=None) -> AlertRoute:
+        """Where this source's alerts go: as the declaration the run's client reads says (the
+        same file the definitions were made from), or, with no run (a sensor), as ``operations``."""
+        ops = self.api(context).declaration().operations if context is not None else self.operations
+        return AlertRoute(self.name, ops.alerts.webhook_url_env)
 
     def key(self, asset: str) -> AssetKey:
         return AssetKey([self.name, asset] if self.name else [asset])

@@ -3,7 +3,7 @@
 import dataclasses
 import json
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,45 +18,47 @@ from dagster import (
     sensor,
 )
 
-from pipelines.alerting.channel import send
+from pipelines.alerting.channel import AlertRoute, send
 from pipelines.alerting.messages import Alert, completion_alert
 from pipelines.core.completion import Progress, Situation, alert_kind, assess
+from pipelines.core.cron import parse_cron
 from pipelines.settings import load_settings
+from pipelines.source.operations import Operations
 from pipelines.sync.resources import WarehouseResource
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.warehouse.store import Warehouse
 
-_settings = load_settings()
 
-
-def _now() -> datetime:
-    """The sensor's clock (tests move it)."""
-    return datetime.now(ZoneInfo(_settings.pipeline_timezone))
+def _now(timezone: str) -> datetime:
+    """The sensor's clock, in the source's timezone (tests move it)."""
+    return datetime.now(ZoneInfo(timezone))
 
 
 def run_url(instance, partition: str | None, run_id: str | None = None, job_name: str | None = None) -> str | None:
     if run_id is None and partition is not None:
         runs = instance.get_runs(filters=RunsFilter(job_name=job_name, tags={"dagster/partition": partition}), limit=1)
         run_id = runs[0].run_id if runs else None
-    return f"{_settings.dagster_webserver_url.rstrip('/')}/runs/{run_id}" if run_id else None
+    return f"{load_settings().dagster_webserver_url.rstrip('/')}/runs/{run_id}" if run_id else None
 
 
-def watched_days(now: datetime) -> list[date]:
-    """Days whose scheduled run should have started by ``now``, within the lookback."""
-    tz = now.tzinfo
+def watched_days(now: datetime, ops: Operations) -> list[date]:
+    """Days whose scheduled run should have started by ``now`` (the cron's first firing on the
+    day after), within the lookback, from the first day on."""
+    tz, cron = now.tzinfo, parse_cron(ops.schedule.cron)
     days = []
-    for back in range(1, _settings.completion_lookback_days + 1):
+    for back in range(1, ops.completion.lookback_days + 1):
         day = now.date() - timedelta(days=back)
-        starts = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz).replace(
-            hour=_settings.schedule_hour, minute=_settings.schedule_minute
-        )
-        if starts <= now and day >= _settings.pipeline_start_date:
+        fires = cron.first_on_or_after(day + timedelta(days=1))
+        if fires is None or day < ops.start_date:
+            continue
+        on, hour, minute = fires
+        if datetime.combine(on, time(hour, minute), tz) <= now:
             days.append(day)
     return days
 
 
-def deadline_of(day: date, tz) -> datetime:
-    return datetime.combine(day + timedelta(days=1), _settings.completion_deadline, tz)
+def deadline_of(day: date, tz, ops: Operations) -> datetime:
+    return datetime.combine(day + timedelta(days=1), ops.completion.deadline, tz)
 
 
 def source_sensors(scope: SourceScope, jobs: Sequence[Any] | None = None) -> list[SensorDefinition]:
@@ -67,13 +69,13 @@ def source_sensors(scope: SourceScope, jobs: Sequence[Any] | None = None) -> lis
         name=scope.label("completion_sensor"),
         minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Alerts when fewer than COMPLETION_MIN_RATIO of a day's batches completed by "
-        "COMPLETION_DEADLINE (the next day), when the pace cannot get there in time, or when the batches "
-        "closed with fewer than that share of the sub-jobs synced (the rest deferred or dead).",
+        description="Alerts when fewer than operations.completion.min_ratio of a day's batches completed by "
+        "operations.completion.deadline (the next day), when the pace cannot get there in time, or when the "
+        "batches closed with fewer than that share of the sub-jobs synced (the rest deferred or dead).",
     )
     def completion_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult:
         return watch_completion(
-            context, warehouse.store(scope.namespace), scope.name, scope.name and scope.label("daily_sync_job")
+            context, warehouse.store(scope.namespace), scope, scope.name and scope.label("daily_sync_job")
         )
 
     @run_failure_sensor(
@@ -95,18 +97,19 @@ def source_sensors(scope: SourceScope, jobs: Sequence[Any] | None = None) -> lis
             run_url(context.instance, partition, run.run_id),
             source=scope.name,
         )
-        _deliver(context.log, alert, warehouse.store(scope.namespace))
+        _deliver(context.log, alert, warehouse.store(scope.namespace), scope.alerts())
 
     return [completion_sensor, run_failure_alert_sensor]
 
 
 def watch_completion(
-    context: SensorEvaluationContext, store: Warehouse, source: str | None, job_name: str | None = None
+    context: SensorEvaluationContext, store: Warehouse, scope: SourceScope, job_name: str | None = None
 ) -> SensorResult:
-    now = _now()
+    ops = scope.operations
+    now = _now(ops.schedule.timezone)
     state: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     notes = []
-    days = watched_days(now)
+    days = watched_days(now, ops)
     for day in days:
         key = day.isoformat()
         p = store.batch_progress(day)
@@ -116,11 +119,11 @@ def watch_completion(
             p["completed"],
             p["first_started"],
             now,
-            deadline_of(day, now.tzinfo),
+            deadline_of(day, now.tzinfo, ops),
             sub_jobs=p["sub_jobs"],
             synced=p["synced"],
         )
-        situation = assess(progress, _settings.completion_min_ratio)
+        situation = assess(progress, ops.completion.min_ratio)
         previous = Situation(state[key]) if key in state else None
         kind = alert_kind(previous, situation)
         state[key] = situation.value
@@ -132,13 +135,13 @@ def watch_completion(
             key,
             p["completed"],
             p["expected"],
-            progress.needed(_settings.completion_min_ratio),
+            progress.needed(ops.completion.min_ratio),
             store.error_classes(day),
             run_url(context.instance, key, job_name=job_name),
             projected=progress.projected() if kind == "behind_pace" else None,
             synced=(p["synced"], p["sub_jobs"]),
         )
-        _deliver(context.log, dataclasses.replace(alert, source=source), store)
+        _deliver(context.log, dataclasses.replace(alert, source=scope.name), store, scope.alerts())
     keep = {d.isoformat() for d in days}
     return SensorResult(
         cursor=json.dumps({k: v for k, v in state.items() if k in keep}),
@@ -149,8 +152,8 @@ def watch_completion(
 completion_sensor, run_failure_alert_sensor = source_sensors(DEFAULT_SCOPE)
 
 
-def _deliver(log, alert: Alert, store) -> None:
+def _deliver(log, alert: Alert, store, route: AlertRoute) -> None:
     log.warning(f"ALERT {alert.text()}")
-    error = send(alert, store, _settings.alert_webhook_url)
+    error = send(alert, store, route.webhook_url())
     if error:
         log.error(f"alert webhook failed (the alert is in the alerts table): {error}")

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from dagster import DagsterExecutionInterruptedError, Failure
 
-from pipelines.alerting.channel import send
+from pipelines.alerting.channel import AlertRoute, send
 from pipelines.alerting.messages import Alert
 from pipelines.core.errors import ApiFailure
 from pipelines.core.redact import scrub
@@ -29,7 +29,7 @@ TITLES = {
 
 
 def stop_run(
-    log, store: Warehouse, failure: ApiFailure, run_id: str, day: date | None, where: str, source: str | None = None
+    log, store: Warehouse, failure: ApiFailure, run_id: str, day: date | None, where: str, route: AlertRoute
 ) -> Failure:
     """Record, alert and answer the Failure to raise; the alert goes out once per run and kind."""
     first = store.halt_of(run_id) is None
@@ -42,9 +42,9 @@ def stop_run(
         if failure.evidence is not None:
             details["example"] = f"{failure.evidence.method} {failure.evidence.url} -> {failure.evidence.status}"
         title = f"{TITLES.get(failure.kind, 'The API failed')}: the run of {day or 'this job'} stopped"
-        alert = Alert(failure.kind, day.isoformat() if day else None, title, details, source=source)
+        alert = Alert(failure.kind, day.isoformat() if day else None, title, details, source=route.source)
         log.warning(f"ALERT {alert.text()}")
-        error = send(alert, store, load_settings().alert_webhook_url)
+        error = send(alert, store, route.webhook_url())
         if error:
             log.error(f"alert webhook failed (the alert is in the alerts table): {error}")
     return Failure(description=scrub(str(failure)), metadata={"kind": failure.kind}, allow_retries=False)
@@ -60,15 +60,13 @@ def halted(store: Warehouse, run_id: str) -> Failure | None:
     )
 
 
-def run_loop(
-    context, store: Warehouse, coro: Coroutine[Any, Any, T], day: date, where: str, source: str | None = None
-) -> T:
+def run_loop(context, store: Warehouse, coro: Coroutine[Any, Any, T], day: date, where: str, route: AlertRoute) -> T:
     """Run a step's calls (``coro``) on the client's event loop; an API failing as a whole stops
     the run (``stop_run``), and so does a stop the run was told (``stopped``)."""
     try:
         return event_loop.run(coro, load_settings().sync_event_loop)
     except ApiFailure as exc:
-        raise stop_run(context.log, store, exc, context.run.run_id, day, where, source) from None
+        raise stop_run(context.log, store, exc, context.run.run_id, day, where, route) from None
     except (KeyboardInterrupt, DagsterExecutionInterruptedError) as exc:
         raise stopped(context.log, store, context.run.run_id, day, where, exc) from None
 

@@ -12,6 +12,7 @@ partition skips them (unless ``force``), so it finishes a half-done day without 
 """
 
 import asyncio
+from typing import TypeVar
 
 from dagster import (
     AssetIn,
@@ -31,6 +32,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from pipelines.alerting.channel import AlertRoute
 from pipelines.core.batching import chunked
 from pipelines.core.engine import BatchSummary, SyncPlan, run_batches
 from pipelines.core.log_lines import Coalesced
@@ -42,33 +44,42 @@ from pipelines.sync.assets import check_source, default_batch_size, job_set, log
 from pipelines.sync.ceiling import report_ceiling
 from pipelines.sync.listing_accounts import close_listing
 from pipelines.sync.listing_beside import ListedBeside, list_beside
-from pipelines.sync.partitions import daily_partitions, partition_day, simulated_day
+from pipelines.sync.partitions import partition_day, simulated_day
 from pipelines.sync.past_days import refuse_past_day
 from pipelines.sync.scope import DEFAULT_SCOPE, SourceScope
 from pipelines.sync.stops import halted, run_loop
 from pipelines.sync.summary import numbers, tables
 
-_settings = load_settings()
+T = TypeVar("T")
 
 
 class PlanConfig(Config):
     force: bool = Field(default=False, description="re-sync batches the ledger already has as completed")
-    batches_per_step: int = Field(default=_settings.batches_per_step(), ge=1)
+    batches_per_step: int | None = Field(default=None, ge=1, description="unset: SYNC_BATCHES_PER_STEP, or by executor")
 
 
 class SyncStepConfig(Config):
-    parallelism: int = Field(default=_settings.sync_batch_parallelism, ge=1, description="batches in flight per step")
-    retry_budget_days: int = Field(default=_settings.retry_budget_days, ge=0, description="tier 2 budget in days")
-    lease_seconds: float = Field(
-        default=_settings.sync_claim_lease_seconds, ge=1, le=86_400, description="batch claim lease"
+    """A run's overrides of the deployment's settings (each unset: the setting named, read when the step runs)."""
+
+    parallelism: int | None = Field(
+        default=None, ge=1, description="batches in flight per step (SYNC_BATCH_PARALLELISM)"
     )
-    systemic_failure_ratio: float = Field(
-        default=_settings.sync_systemic_failure_ratio,
+    retry_budget_days: int | None = Field(default=None, ge=0, description="tier 2 budget in days (RETRY_BUDGET_DAYS)")
+    lease_seconds: float | None = Field(
+        default=None, ge=1, le=86_400, description="batch claim lease (SYNC_CLAIM_LEASE_SECONDS)"
+    )
+    systemic_failure_ratio: float | None = Field(
+        default=None,
         ge=0,
         le=1,
-        description="share of one kind of call failing the same way that stops the run (0: off, e.g. for a real mass deletion)",
+        description="share of one kind of call failing the same way that stops the run (0: off, e.g. for a real mass "
+        "deletion; SYNC_SYSTEMIC_FAILURE_RATIO)",
     )
-    systemic_window: int = Field(default=_settings.sync_systemic_window, ge=1, description="calls judged together")
+    systemic_window: int | None = Field(default=None, ge=1, description="calls judged together (SYNC_SYSTEMIC_WINDOW)")
+
+
+def _given(value: T | None, setting: T) -> T:
+    return setting if value is None else value
 
 
 def synced_resources_asset(
@@ -93,7 +104,8 @@ def synced_resources_asset(
             f"{len(pending)} batches to sync for {day}"
             + (", and the watchlist's listing beside them" if handed else "")
         )
-        groups = list(chunked(pending, config.batches_per_step)) or [[]]  # one empty step keeps the graph whole
+        per_step = _given(config.batches_per_step, load_settings().batches_per_step())
+        groups = list(chunked(pending, per_step)) or [[]]  # one empty step keeps the graph whole
         for n, group in enumerate(groups):
             key = f"b{group[0]:05d}_{group[-1]:05d}" if group else "none"
             step: dict = {"batches": group, "force": config.force}
@@ -136,7 +148,7 @@ def synced_resources_asset(
 
     @graph_asset(
         key=scope.key("synced_resources"),
-        partitions_def=daily_partitions,
+        partitions_def=scope.partitions,
         ins={"job_set": AssetIn(key=job_set.key, dagster_type=Nothing)},
         group_name=scope.group,
         kinds={"api", "sql"},
@@ -160,18 +172,21 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
         raise stopped
     check_source(context.log, store, source_api, scope.name, loud=False)
     day = partition_day(context.partition_key)
-    declared = source_api.declaration()
+    declared, settings = source_api.declaration(), load_settings()
     plan = SyncPlan(
         day=day,
         strategy=ProbeStrategy(declared.probe.strategy),
         probe_fields=declared.probe.fields,
         fingerprint_fields=declared.fingerprint,
         run_id=context.run.run_id,
-        parallelism=config.parallelism,
-        retry_budget_days=config.retry_budget_days,
-        lease_seconds=config.lease_seconds,
+        parallelism=_given(config.parallelism, settings.sync_batch_parallelism),
+        retry_budget_days=_given(config.retry_budget_days, settings.retry_budget_days),
+        lease_seconds=_given(config.lease_seconds, settings.sync_claim_lease_seconds),
         force=step["force"],
-        guard=GuardPolicy(ratio=config.systemic_failure_ratio, window=config.systemic_window),
+        guard=GuardPolicy(
+            ratio=_given(config.systemic_failure_ratio, settings.sync_systemic_failure_ratio),
+            window=_given(config.systemic_window, settings.sync_systemic_window),
+        ),
         authoritative=bool(declared.listing and declared.listing.authoritative),
     )
     spend = scope.spend_log(context, day, "sync")
@@ -182,11 +197,12 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
     def on_batch(summary: BatchSummary) -> None:
         lines.add(summary.line())
 
-    budget = source_api.rate_budget()
+    budget, route = source_api.rate_budget(), scope.alerts(context)
 
     async def go():
         learned = await asyncio.to_thread(store.learned_rate, budget)  # an undeclared rate: where the last run left it
-        async with source_api.open(simulated_day(context.partition_key), spend, listing_spend, learned) as client:
+        served = simulated_day(context.partition_key, declared.operations.start_date)
+        async with source_api.open(served, spend, listing_spend, learned) as client:
 
             async def listed() -> list[int]:
                 """The listing beside the sync; its new ids' batches go before any not yet started."""
@@ -194,7 +210,7 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
                 assert listing is not None
                 size = listing["batch_size"] or default_batch_size(declared)
                 beside = await list_beside(client, store, day, size, listing["after"])
-                await asyncio.to_thread(report_listing, context.log, beside, store, day, context.run.run_id, scope.name)
+                await asyncio.to_thread(report_listing, context.log, beside, store, day, context.run.run_id, route)
                 return beside.new_batches
 
             try:
@@ -209,8 +225,8 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
         await asyncio.to_thread(store.remember_rate, budget, client.learned_rate)
         return client.meter, done, client.ceiling_reached
 
-    meter, done, reached = run_loop(context, store, go(), day, "sync_batches", scope.name)
-    report_ceiling(context.log, store, day, context.run.run_id, scope.name, reached)
+    meter, done, reached = run_loop(context, store, go(), day, "sync_batches", route)
+    report_ceiling(context.log, store, day, context.run.run_id, route, reached)
     listed = beside.figures() if beside is not None else {}
     return {
         "batches": len(done),
@@ -222,13 +238,13 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
     }
 
 
-def report_listing(log, beside: ListedBeside, store, day, run_id: str, source: str | None) -> None:
+def report_listing(log, beside: ListedBeside, store, day, run_id: str, route: AlertRoute) -> None:
     """The listing beside the sync in the step's log: its line, refused ids, its account (an
     incomplete one loudly, and alerted)."""
     (log.warning if beside.error else log.info)(beside.line())
     log_refused(log, beside.update)
     if beside.account is not None:
-        close_listing(log, store, beside.account, day, run_id, source)
+        close_listing(log, store, beside.account, day, run_id, route)
 
 
 synced_resources = synced_resources_asset(DEFAULT_SCOPE, job_set)

@@ -1,5 +1,5 @@
-"""Connecting to the warehouse: its engine, its tables (created, and widened where an older
-version made them narrow), and opening one that must already exist (read-only tools).
+"""Connecting to the warehouse: its engine, and opening one that must already exist (read-only
+tools). Its tables are made and versioned by ``migrate.py``.
 
 A warehouse holds one namespace per source, so rows of two sources never meet: on PostgreSQL a
 schema named for the source (the connection's ``search_path``, so every statement, DDL and raw
@@ -16,7 +16,6 @@ import sqlalchemy as sa
 
 from pipelines.core.ids import name_problem
 from pipelines.core.redact import known_secrets, scrub
-from pipelines.warehouse.schema import COLUMN_UPGRADES, TEXT_UPGRADES, metadata
 
 
 class WarehouseNotFoundError(RuntimeError):
@@ -111,43 +110,6 @@ def _create_schema(url: str, namespace: str) -> None:
 
 
 SCHEMA_LOCK = 0x70697065  # an advisory lock id of our own ("pipe")
-
-
-def create_tables(engine: sa.Engine) -> None:
-    """Create missing tables, and widen the columns TEXT_UPGRADES names. On PostgreSQL under an
-    advisory lock: runs that start at once (a backfill) on a new warehouse would otherwise race
-    in CREATE TABLE and all but one fail."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
-        metadata.create_all(conn)
-        _add_missing_columns(conn)
-        if engine.dialect.name == "postgresql":
-            _widen_to_text(conn)
-
-
-def _add_missing_columns(conn: sa.Connection) -> None:
-    """Columns added to a table since the warehouse was created (no row is rewritten: each has a
-    constant default, which SQLite and PostgreSQL 11+ store in the catalogue)."""
-    inspector = sa.inspect(conn)
-    quote = conn.dialect.identifier_preparer.quote
-    for table, column in COLUMN_UPGRADES:
-        if column in {c["name"] for c in inspector.get_columns(table)}:
-            continue
-        spec = metadata.tables[table].c[column]
-        kind = spec.type.compile(dialect=conn.dialect)
-        default = f" DEFAULT {spec.server_default.arg}" if spec.server_default is not None else ""  # type: ignore[attr-defined]
-        null = " NOT NULL" if not spec.nullable else ""
-        conn.execute(sa.text(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column)} {kind}{default}{null}"))
-
-
-def _widen_to_text(conn: sa.Connection) -> None:
-    columns = sa.inspect(conn)
-    for table, column in TEXT_UPGRADES:
-        found = {c["name"]: c["type"] for c in columns.get_columns(table)}
-        if isinstance(found.get(column), sa.String) and getattr(found[column], "length", None):
-            quote = conn.dialect.identifier_preparer.quote
-            conn.execute(sa.text(f"ALTER TABLE {quote(table)} ALTER COLUMN {quote(column)} TYPE TEXT"))
 
 
 def existing_engine(url: str, namespace: str | None = None) -> sa.Engine:

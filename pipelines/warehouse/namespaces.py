@@ -39,6 +39,37 @@ def move_into_namespace(url: str, namespace: str) -> list[str]:
     return moved
 
 
+def namespaces_in(url: str) -> list[str | None]:
+    """The namespaces of the warehouse at ``url`` that hold a table of ours: the URL's own
+    (None) first, then each source's (PostgreSQL schemas; SQLite files beside the URL's)."""
+    ours = set(metadata.tables)
+    if url.startswith("sqlite"):
+        base = Path(sa.engine.make_url(url).database or "")
+        found: list[str | None] = [None] if base.is_file() else []
+        for path in sorted(base.parent.glob(f"{base.stem}.*{base.suffix or '.db'}")):
+            namespace = path.name[len(base.stem) + 1 : len(path.name) - len(base.suffix or ".db")]
+            if check_name(namespace):
+                found.append(namespace)
+        return found
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            default = conn.execute(sa.select(sa.func.current_schema())).scalar_one()
+            schemas = [s for s in inspector.get_schema_names() if set(inspector.get_table_names(schema=s)) & ours]
+    finally:
+        engine.dispose()
+    return [None] * (default in schemas) + sorted(s for s in schemas if s != default and check_name(s))
+
+
+def check_name(namespace: str) -> bool:
+    try:
+        check_namespace(namespace)
+    except ValueError:
+        return False
+    return True
+
+
 def _hand_over(url: str, namespace: str) -> None:
     """The moved tables belong to the source named ``namespace`` from now on."""
     engine = existing_engine(url, namespace)
@@ -94,6 +125,10 @@ def _move_postgres(url: str, namespace: str) -> list[str]:
             conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}"))
             for table in moved:
                 conn.execute(sa.text(f"ALTER TABLE {quote(table)} SET SCHEMA {quote(namespace)}"))
+            if "alembic_version" in here:  # the moved tables are at the revision the URL's schema records
+                target = f"{quote(namespace)}.alembic_version"
+                conn.execute(sa.text(f"CREATE TABLE {target} (LIKE alembic_version INCLUDING ALL)"))
+                conn.execute(sa.text(f"INSERT INTO {target} SELECT * FROM alembic_version"))  # noqa: S608 (quoted name)
     finally:
         engine.dispose()
     return moved

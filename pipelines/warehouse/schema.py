@@ -1,4 +1,6 @@
-"""The warehouse tables. Created on first use; portable between SQLite and PostgreSQL."""
+"""The warehouse tables at the newest revision, portable between SQLite and PostgreSQL. An empty
+namespace is created from them; a change here is also a new revision under
+``migrations/versions/`` (a test holds the two equal)."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ resources = sa.Table(
     sa.Column("resource_id", Id, primary_key=True),
     sa.Column("status", sa.String(10), nullable=False),  # live / gone
     sa.Column("fingerprint", sa.String(64)),
-    sa.Column("etag", sa.Text),  # sent back verbatim in If-None-Match: never cut (see TEXT_UPGRADES)
+    sa.Column("etag", sa.Text),  # sent back verbatim in If-None-Match: never cut
     sa.Column("projected", Json),
     sa.Column("details", Json),
     sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
@@ -69,7 +71,7 @@ sub_job_outcomes = sa.Table(
 LEDGER_COUNTS = ("sub_jobs", "changed", "new", "unchanged", "gone", "retry", "dead")
 LEDGER_CALLS = ("calls", "calls_saved", "bytes_received", "throttled", "retries")
 # The batch's calls by kind, priced by the source's declaration (``cost``): added to a ledger
-# made before them by COLUMN_UPGRADES (0 for the batches it already held).
+# made before them by migration 0001 (0 for the batches it already held).
 LEDGER_KIND_CALLS = ("probe_calls", "bulk_probe_calls", "detail_calls")
 # Details the batch took from the answer that carried them, with no detail call (detail.embedded).
 LEDGER_EMBEDDED = "embedded_details"
@@ -254,17 +256,6 @@ warehouse_meta = sa.Table(
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-# Columns widened since their table was first created: (table, column), made TEXT on
-# PostgreSQL when found narrower (VARCHAR to TEXT is a catalogue change, no table rewrite).
-TEXT_UPGRADES = (("resources", "etag"),)
-# Columns added since a warehouse may have been created: (table, column), added when missing.
-COLUMN_UPGRADES = (
-    *(("batch_ledger", name) for name in (*LEDGER_KIND_CALLS, LEDGER_EMBEDDED)),
-    ("spent_calls", "cost"),
-    ("listed_states", "projected"),
-    ("listed_states", "detail"),
 )
 
 # Values handed from one step to the next (the warehouse IO manager): steps on any worker read

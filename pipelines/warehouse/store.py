@@ -15,15 +15,11 @@ from pipelines.core.outcomes import Member, StoredState
 from pipelines.core.ports import BatchRecord, LostClaimError, utcnow
 from pipelines.core.statuses import LedgerStatus, Origin, QueueStatus
 from pipelines.warehouse.batches import BatchOps, batch_statements
-from pipelines.warehouse.connect import (
-    WarehouseNotFoundError,
-    create_tables,
-    create_warehouse_engine,
-    existing_engine,
-)
+from pipelines.warehouse.connect import WarehouseNotFoundError, create_warehouse_engine, existing_engine
 from pipelines.warehouse.halts import HaltOps, SourceMismatchError
 from pipelines.warehouse.handoffs import HandoffOps
 from pipelines.warehouse.listings import ListingOps
+from pipelines.warehouse.migrate import check, prepare
 from pipelines.warehouse.patience import patient_class
 from pipelines.warehouse.queues import DeadLetterFilter, QueueOps
 from pipelines.warehouse.schema import (
@@ -51,7 +47,6 @@ __all__ = [
     "Warehouse",
     "WarehouseNotFoundError",
     "WatchlistUpdate",
-    "create_tables",
     "create_warehouse_engine",
     "open_existing",
     "utcnow",
@@ -62,8 +57,8 @@ OUTCOMES = ("changed", "unchanged", "gone", "retry", "dead")
 
 def open_existing(url: str, namespace: str | None = None) -> Warehouse:
     """The warehouse at ``url`` (a source's namespace of it) for a read-only tool: never
-    created, never altered."""
-    return Warehouse(existing_engine(url, namespace), create=False)
+    created, never altered, never migrated (at another revision: an error naming the command)."""
+    return Warehouse(existing_engine(url, namespace), read_only=True)
 
 
 def _members(*where: sa.ColumnElement[bool]) -> sa.Select:
@@ -97,11 +92,12 @@ _MEMBERS_OF = _members(job_set.c.batch_no.in_(sa.bindparam("batch_nos", expandin
 
 
 class Warehouse(BatchOps, QueueOps, StepOutputOps, WatchlistOps, SpentOps, HaltOps, ListingOps, HandoffOps):
-    def __init__(self, engine: sa.Engine, create: bool = True) -> None:
+    def __init__(self, engine: sa.Engine, read_only: bool = False) -> None:
+        """An empty namespace is created at the newest revision; one at another revision stops
+        here, naming the migration command (``migrate.py``); ``read_only`` never writes."""
         self.engine = engine
         self.dialect = engine.dialect.name
-        if create:
-            create_tables(engine)
+        (check if read_only else prepare)(engine)
 
     # -- job set --------------------------------------------------------------------------
 
