@@ -53,10 +53,10 @@ def watch_progress(store, day: date, stop: threading.Event) -> None:
     """A progress bar fed by the ledger, the same truth the pipeline keeps."""
     with tqdm(desc=f"  {day} batches", unit="batch", file=sys.stderr, leave=False) as bar:
         while not stop.wait(0.3):
-            expected = store.job_set_counts(day)["batches"]
+            expected = store.job_sets.job_set_counts(day)["batches"]
             if expected:
                 bar.total = expected
-                bar.n = store.count(batch_ledger, partition=day)
+                bar.n = store.reports.count(batch_ledger, partition=day)
                 bar.refresh()
 
 

@@ -18,14 +18,14 @@ from pipelines.warehouse.store import Warehouse, WarehouseNotFoundError, open_ex
 
 
 def lookup(store: Warehouse, resource_id: str, day: date | None = None) -> dict:
-    retries = store.retry_entries(resource_id)
+    retries = store.queues.retry_entries(resource_id)
     if day is not None:
         retries = [r for r in retries if r["due_on"] > day >= r["created_at"].date() or r["scheduled_for"] == day]
     return {
         "resource_id": resource_id,
-        "outcomes": store.outcome_history(resource_id, day),
+        "outcomes": store.reports.outcome_history(resource_id, day),
         "retry_queue": retries,
-        "dead_letter": store.dead_letters(day=day, resource_id=resource_id),
+        "dead_letter": store.queues.dead_letters(day=day, resource_id=resource_id),
     }
 
 

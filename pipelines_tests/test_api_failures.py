@@ -59,11 +59,11 @@ def state(store, day: str) -> dict[str, int]:
         return {
             "dead_letters": conn.execute(sa.select(sa.func.count()).select_from(dead_letter_table)).scalar_one(),
             "gone": conn.execute(sa.select(sa.func.count()).where(resources.c.status == "gone")).scalar_one(),
-            "active": store.watchlist_counts()["active"],
+            "active": store.watchlist.watchlist_counts()["active"],
             "completed_today": conn.execute(
                 sa.select(sa.func.count()).where(batch_ledger.c.partition == d, batch_ledger.c.status == "completed")
             ).scalar_one(),
-            "outcomes_today": len(store.outcomes_of(d)),
+            "outcomes_today": len(store.reports.outcomes_of(d)),
         }
 
 
@@ -156,7 +156,7 @@ def test_every_resource_failing_the_same_way_stops_the_run(sample_server, sqlite
     # the server counted them, and as the client wrote them down (a path the API has no route for
     # is not counted by the sample API, but it is by the client, as a real API would bill it)
     assert stats["billable"] - stats.get("listing", 0) <= 200
-    assert store.partition_summary(date.fromisoformat(D1))["calls"] <= 200
+    assert store.reports.partition_summary(date.fromisoformat(D1))["calls"] <= 200
     assert alert_kinds(store) == ["systemic_failure"] and setting in hook.bodies[0]["text"]
     with store.engine.connect() as conn:  # the claims were given back: the next run need not wait out leases
         leases = conn.execute(sa.select(batch_ledger.c.status, batch_ledger.c.lease_expires)).all()
@@ -198,12 +198,12 @@ def test_flaky_resources_never_open_the_breaker(sample_server, sqlite_warehouse_
     assert day1.success and day2.success
     flaky = {rid: world.flaky_failures(rid) for rid in world.ids(1) if world.flaky_failures(rid)}
     assert 70 <= len(flaky) <= 130 and server.stats()["flaky"] > 0
-    outcomes1 = store.outcomes_of(date.fromisoformat(D1))
+    outcomes1 = store.reports.outcomes_of(date.fromisoformat(D1))
     # exactly those failing 4+ attempts in a row (all of tier 1) went to tier 2; no circuit_open
     assert {rid for rid, o in outcomes1.items() if o == "retry"} == {rid for rid, k in flaky.items() if k >= 4}
     assert {rid for rid, o in outcomes1.items() if o != "retry"} == set(world.ids(1)) - {
         rid for rid, k in flaky.items() if k >= 4
     }
-    assert all(e != "circuit_open" for e in store.error_classes(date.fromisoformat(D1)))
-    outcomes2 = store.outcomes_of(date.fromisoformat(D2))
+    assert all(e != "circuit_open" for e in store.reports.error_classes(date.fromisoformat(D1)))
+    outcomes2 = store.reports.outcomes_of(date.fromisoformat(D2))
     assert all(outcomes2[rid] in ("changed", "unchanged") for rid in flaky)  # tier 2 brought them back

@@ -99,11 +99,11 @@ def only_run(instance: DagsterInstance):
 def assert_day_whole(store) -> None:
     """Conservation, and nothing lost or duplicated: one outcome and one resource row per sub-job,
     every batch completed once, by one owner."""
-    c = store.conservation(date.fromisoformat(DAY))
+    c = store.reports.conservation(date.fromisoformat(DAY))
     assert c["sub_jobs"] == N
     assert (c["without_outcome"], c["outcomes_without_sub_job"], c["unknown_outcomes"]) == (0, 0, 0)
-    assert store.count(sub_job_outcomes) == store.count(resources) == N
-    assert store.count(dead_letter) == 0
+    assert store.reports.count(sub_job_outcomes) == store.reports.count(resources) == N
+    assert store.reports.count(dead_letter) == 0
     with store.engine.connect() as conn:
         ledger = conn.execute(sa.select(batch_ledger.c.batch_no, batch_ledger.c.status, batch_ledger.c.sub_jobs)).all()
     assert sorted(no for no, _, _ in ledger) == list(range(N // 100))
@@ -161,7 +161,7 @@ def test_a_day_on_two_celery_workers_keeps_every_guarantee(celery_env, tmp_path)
 def running_batch_of(store, step_key: str) -> int | None:
     """The batch of a one-batch step, if it is claimed and not yet completed (mid-batch)."""
     batch_no = int(step_key.split("[b")[1].split("_")[0])
-    status, _lease = store.ledger_status(date.fromisoformat(DAY), [batch_no]).get(batch_no, (None, None))
+    status, _lease = store.ledger.ledger_status(date.fromisoformat(DAY), [batch_no]).get(batch_no, (None, None))
     return batch_no if status == "running" else None
 
 

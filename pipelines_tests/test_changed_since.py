@@ -75,7 +75,7 @@ def test_a_marker_from_the_future_moves_no_watermark_and_later_changes_are_seen(
     since = [t for t in api.targets() if "updated_since=" in t]
     assert since and "2025-12-31T23%3A00%3A00%2B00%3A00" in since[0]  # the watermark less the overlap
     assert second["changed"] == 1 and second["unchanged"] == 199  # m042 seen; the rest unchanged, rightly
-    assert store.outcomes_of(date.fromisoformat(D2))["m042"] == "changed"
+    assert store.reports.outcomes_of(date.fromisoformat(D2))["m042"] == "changed"
 
 
 def test_a_marker_from_the_future_is_reported(api, res):
@@ -102,9 +102,9 @@ def test_an_api_that_ignores_the_filter_is_noticed_and_the_day_finds_its_deletio
         api.mode.listing = IDS[:-3]  # three resources deleted since
         api.mode.status_ids = {rid: 404 for rid in IDS[-3:]}
         second = sync_day(res, D2, instance)
-    assert store.listing_mode(date.fromisoformat(D2)) is ListingMode.FULL  # taken as the full listing it was
-    assert second["gone"] == 3 and store.watchlist_counts()["active"] == 197
-    outcomes = store.outcomes_of(date.fromisoformat(D2))
+    assert store.ledger.listing_mode(date.fromisoformat(D2)) is ListingMode.FULL  # taken as the full listing it was
+    assert second["gone"] == 3 and store.watchlist.watchlist_counts()["active"] == 197
+    outcomes = store.reports.outcomes_of(date.fromisoformat(D2))
     assert {outcomes[rid] for rid in IDS[-3:]} == {"gone"}
 
 
@@ -117,7 +117,7 @@ def test_a_lagging_writers_change_is_missed_by_the_filter_and_caught_by_the_reco
         sync_day(res, D1, instance)  # the watermark: EARLY
         api.mode.markers = {"m100": "2025-12-31T21:00:00+00:00"}  # changed, stamped 3 h before it (overlap: 1 h)
         missed = sync_day(res, D2, instance)
-        assert missed["changed"] == 0 and store.outcomes_of(date.fromisoformat(D2))["m100"] == "unchanged"
+        assert missed["changed"] == 0 and store.reports.outcomes_of(date.fromisoformat(D2))["m100"] == "unchanged"
         caught = sync_day(res, D3, instance)  # reconcile_every_days: 2, so day 3 lists everything
-    assert store.listing_mode(date.fromisoformat(D3)) is ListingMode.FULL
-    assert caught["changed"] == 1 and store.outcomes_of(date.fromisoformat(D3))["m100"] == "changed"
+    assert store.ledger.listing_mode(date.fromisoformat(D3)) is ListingMode.FULL
+    assert caught["changed"] == 1 and store.reports.outcomes_of(date.fromisoformat(D3))["m100"] == "changed"

@@ -62,10 +62,10 @@ def sub_jobs_outside(store, batches: set[int]) -> int:
 
 
 def assert_day_complete(store):
-    c = store.conservation(date.fromisoformat(DAY))
+    c = store.reports.conservation(date.fromisoformat(DAY))
     assert (c["without_outcome"], c["outcomes_without_sub_job"]) == (0, 0)
     assert c["changed"] == N
-    assert store.count(sub_job_outcomes) == store.count(resources) == N  # nothing duplicated
+    assert store.reports.count(sub_job_outcomes) == store.reports.count(resources) == N  # nothing duplicated
     assert completed(store) == set(range(N // 100))
 
 
@@ -106,7 +106,7 @@ def test_kill_9_mid_run_then_a_fresh_run_finishes_the_day(setup, tmp_path):
     # allows a second's), so at most that block and the 16 requests it had started and not yet put
     # on the wire are counted on top. Before, the batches it had in flight were missing whole.
     paid = spent_by_the_dead_run + stats["billable"]
-    recorded = store.partition_summary(date.fromisoformat(DAY))
+    recorded = store.reports.partition_summary(date.fromisoformat(DAY))
     print(f"kill -9: the server counted {paid} calls, the day's figures hold {recorded['calls']}")
     assert paid <= recorded["calls"] <= paid + max(32, dead_runs_pace) + 16
     assert recorded["abandoned_calls"] == recorded["calls"] - 2 * N > 0

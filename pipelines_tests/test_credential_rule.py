@@ -147,8 +147,8 @@ def test_every_statement_written_to_the_warehouse_passes_the_scrubber(sqlite_war
     register([secret])
     store = Warehouse(create_warehouse_engine(sqlite_warehouse_url))
     send(Alert("run_failed", "2026-01-01", f"failed with {secret}", {"why": secret}), store, None)
-    store.halt_run("run-1", date(2026, 1, 1), "api_contract", f"the API said {secret}")
-    store.claim_source(f"https://{secret}.example.com")
+    store.runs.halt_run("run-1", date(2026, 1, 1), "api_contract", f"the API said {secret}")
+    store.runs.claim_source(f"https://{secret}.example.com")
     with store.engine.connect() as conn:
         rows = [row for table in (alerts, run_halts, warehouse_meta) for row in conn.execute(sa.select(table))]
     dump = " ".join(map(str, rows))

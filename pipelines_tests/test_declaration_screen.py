@@ -85,14 +85,14 @@ def test_a_header_name_that_is_no_token_is_refused():
 
 def test_a_namespace_belongs_to_the_source_that_first_wrote_it(sqlite_warehouse_url):
     store = Warehouse(create_warehouse_engine(sqlite_warehouse_url, "shop"))
-    store.claim_source("https://shop.example.com", "shop")
-    store.claim_source("https://shop.example.com", "shop")  # itself, again: fine
+    store.runs.claim_source("https://shop.example.com", "shop")
+    store.runs.claim_source("https://shop.example.com", "shop")  # itself, again: fine
     with pytest.raises(SourceMismatchError, match="these tables belong to shop, not to other"):
-        store.claim_source("https://shop.example.com", "other")
+        store.runs.claim_source("https://shop.example.com", "other")
     env = Warehouse(create_warehouse_engine(sqlite_warehouse_url))
-    env.claim_source("https://api.example.com", None)
+    env.runs.claim_source("https://api.example.com", None)
     with pytest.raises(SourceMismatchError, match=r"belong to \(the source configured by environment\)"):
-        env.claim_source("https://api.example.com", "public_like")
+        env.runs.claim_source("https://api.example.com", "public_like")
 
 
 def _project(tmp_path: Path, monkeypatch, sources: dict[str, str]) -> Path:

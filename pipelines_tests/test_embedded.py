@@ -124,7 +124,7 @@ def test_a_carried_detail_that_is_unusable_makes_its_own_call(
         figures = result.output_for_node("synced_resources")
     assert server.stats()["detail"] == len(bad) > 0  # only those, each once
     assert figures["details_embedded"] == len(world.ids(1)) - len(bad)
-    assert {d["resource_id"] for d in store.dead_letters()} == bad
+    assert {d["resource_id"] for d in store.queues.dead_letters()} == bad
 
 
 def test_the_bulk_probe_carries_the_details(sample_server, sqlite_warehouse_url, tmp_path, monkeypatch):

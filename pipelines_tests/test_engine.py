@@ -32,8 +32,8 @@ def plan(**kw) -> SyncPlan:
 
 def one_batch(url: str) -> Warehouse:
     store = Warehouse(create_warehouse_engine(url))
-    store.upsert_watchlist(IDS, "listing", D1)
-    store.build_job_set(D1, 100)
+    store.watchlist.upsert_watchlist(IDS, "listing", D1)
+    store.job_sets.build_job_set(D1, 100)
     return store
 
 
@@ -48,13 +48,13 @@ def test_a_batch_that_loses_its_claim_stops_calling_and_writes_nothing(sample_se
             with store.engine.begin() as conn:
                 conn.execute(sa.update(batch_ledger).values(lease_expires=datetime(2000, 1, 1, tzinfo=UTC)))
             now = datetime.now(UTC)
-            if store.claim_batch(D1, 0, "run-b", "tok-b", 60, now):
+            if store.ledger.claim_batch(D1, 0, "run-b", "tok-b", 60, now):
                 break
         else:
             raise AssertionError("run-b never took the batch over")
         results = BatchResult([SubJobResult(rid, Outcome.UNCHANGED, "same") for rid in IDS])
         members = {rid: Member(rid) for rid in IDS}
-        store.record_batch(
+        store.ledger.record_batch(
             BatchRecord(
                 partition=D1,
                 batch_no=0,
@@ -69,11 +69,13 @@ def test_a_batch_that_loses_its_claim_stops_calling_and_writes_nothing(sample_se
         )
         return server.stats()["probe"]
 
-    spend = SpendLog(lambda calls, cost, final: store.record_spent(D1, "sync", "client-a", "run-a", calls, final, cost))
+    spend = SpendLog(
+        lambda calls, cost, final: store.spend.record_spent(D1, "sync", "client-a", "run-a", calls, final, cost)
+    )
 
     async def go():
         async with SourceApiClient(settings, spend=spend) as client:
-            work = asyncio.create_task(run_batches(client, store, plan(lease_seconds=1.5), [0]))
+            work = asyncio.create_task(run_batches(client, store.ledger, plan(lease_seconds=1.5), [0]))
             await asyncio.sleep(1.0)  # run-a's batch is under way
             at_takeover = await asyncio.to_thread(take_over)
             summaries = await asyncio.wait_for(work, 30)
@@ -87,21 +89,23 @@ def test_a_batch_that_loses_its_claim_stops_calling_and_writes_nothing(sample_se
     probes = server.stats()["probe"]
     assert probes < 40, "run-a went on calling after losing its claim"
     assert probes - at_takeover <= 10  # at most a renewal period (0.5 s) of calls after it, 2 at a time
-    assert store.partition_summary(D1)["abandoned_calls"] == calls == probes  # and they are paid for
+    assert store.reports.partition_summary(D1)["abandoned_calls"] == calls == probes  # and they are paid for
 
 
 def test_an_api_failure_cancels_every_batch_in_flight_and_releases_their_claims(sample_server, sqlite_warehouse_url):
     server = sample_server(resources=1000, token="right-token", latency_ms=20, day=1)
     store = Warehouse(create_warehouse_engine(sqlite_warehouse_url))
-    store.upsert_watchlist([f"r{i:07d}" for i in range(1000)], "listing", D1)
-    store.build_job_set(D1, 100)
+    store.watchlist.upsert_watchlist([f"r{i:07d}" for i in range(1000)], "listing", D1)
+    store.job_sets.build_job_set(D1, 100)
     settings = client_settings(server.url, token="wrong-token")
-    spend = SpendLog(lambda calls, cost, final: store.record_spent(D1, "sync", "client-a", "run-a", calls, final, cost))
+    spend = SpendLog(
+        lambda calls, cost, final: store.spend.record_spent(D1, "sync", "client-a", "run-a", calls, final, cost)
+    )
 
     async def go():
         async with SourceApiClient(settings, spend=spend) as client:
             try:
-                await run_batches(client, store, plan(parallelism=4), list(range(10)))
+                await run_batches(client, store.ledger, plan(parallelism=4), list(range(10)))
             except ApiFailure as exc:
                 return exc, client.meter.total
         raise AssertionError("no ApiFailure")
@@ -117,5 +121,5 @@ def test_an_api_failure_cancels_every_batch_in_flight_and_releases_their_claims(
         ledger,
         now,
     )  # given back
-    assert store.count(sub_job_outcomes) == 0
-    assert store.partition_summary(D1)["abandoned_calls"] == calls
+    assert store.reports.count(sub_job_outcomes) == 0
+    assert store.reports.partition_summary(D1)["abandoned_calls"] == calls

@@ -71,13 +71,13 @@ def test_three_days_of_faults_lose_nothing(profile, sample_server, pg_warehouse_
             assert checks["conservation"].passed, checks["conservation"].metadata
             summary = result.output_for_node("synced_resources")
             assert summary["batches_completed"] == summary["batches_expected"]
-            outcomes[day] = store.outcomes_of(date.fromisoformat(day))
+            outcomes[day] = store.reports.outcomes_of(date.fromisoformat(day))
     stats = server.stats()
     assert stats["throttled"] > 0 and stats["transient"] > 0  # the faults really happened
 
     poison = {sid(rid) for rid in world.ids(1) if world.is_poison(rid)}
     assert poison
-    dead = {e["resource_id"]: e for e in store.dead_letters()}
+    dead = {e["resource_id"]: e for e in store.queues.dead_letters()}
     for rid in poison:  # dead-lettered on the first poison answer: never retried, never synced again
         history = dead[rid]["history"]
         assert dead[rid]["error_class"] == history[-1]["error_class"] == "poison"
@@ -179,7 +179,7 @@ def test_replay_job_dry_run_then_replay(profile, sample_server, sqlite_warehouse
     store = res["warehouse"].store()
     with instance_for_test() as instance:
         run_day(res, DAYS[0], instance, raise_on_error=False)
-        poisoned = store.dead_letters()
+        poisoned = store.queues.dead_letters()
         assert poisoned and {e["error_class"] for e in poisoned} == {"poison"}
         target = poisoned[0]["id"]
 
@@ -192,7 +192,7 @@ def test_replay_job_dry_run_then_replay(profile, sample_server, sqlite_warehouse
             return result.output_for_node("replay_dead_letters_op"), result
 
         replayed, result = replay(ids=[target], dry_run=True)
-        assert replayed == 0 and store.dead_letters()[0]["status"] == "dead"
+        assert replayed == 0 and store.queues.dead_letters()[0]["status"] == "dead"
         md = result.get_step_success_events()[0]
         assert md is not None
         with pytest.raises(Exception, match="name ids"):
@@ -200,7 +200,7 @@ def test_replay_job_dry_run_then_replay(profile, sample_server, sqlite_warehouse
         assert replay(ids=[target], due_on=DAYS[1])[0] == 1
         server.configure(day=2)
         run_day(res, DAYS[1], instance, raise_on_error=False)
-    entries = {e["id"]: e for e in store.dead_letters()}
+    entries = {e["id"]: e for e in store.queues.dead_letters()}
     assert entries[target]["status"] == "failed_again"  # poison stays poison...
     again = entries[entries[target]["resolved_by"]]
     assert [h["partition"] for h in again["history"]] == [DAYS[0], DAYS[1]]  # ...with its history kept
@@ -218,14 +218,14 @@ def test_the_token_is_nowhere(sample_server, sqlite_warehouse_url, monkeypatch, 
         events = instance.all_logs(instance.get_runs()[0].run_id)
     assert server.stats().get("unauthorized", 0) == 0  # the token was used
     store = res["warehouse"].store()
-    dead = store.dead_letters()
+    dead = store.queues.dead_letters()
     assert dead  # there is something to leak through
     assert all({k.lower(): v for k, v in e["request_headers"].items()}["authorization"] == "[redacted]" for e in dead)
     out, err = capfd.readouterr()
     haystacks = {
         "event log": "\n".join(str(e) for e in events),
         "dead letter": json.dumps(dead, default=str),
-        "outcomes": json.dumps([store.outcome_history(e["resource_id"]) for e in dead], default=str),
+        "outcomes": json.dumps([store.reports.outcome_history(e["resource_id"]) for e in dead], default=str),
         "logs": caplog.text + out + err,
     }
     for where, text in haystacks.items():

@@ -84,7 +84,7 @@ def test_hostile_ids_and_odd_data_sync_on_postgres(api, pg_warehouse_url, tmp_pa
         result = materialize(ASSETS, partition_key=D1, resources=res, instance=instance, run_config=config)
     assert result.success  # no batch failed: not on a NUL, not on a long ETag, not on an id
     store = res["warehouse"].store()
-    outcomes = store.outcomes_of(date.fromisoformat(D1))
+    outcomes = store.reports.outcomes_of(date.fromisoformat(D1))
     carried = [*GOOD, NUL_RECORD, *PLAIN]
     assert {rid: outcomes.get(rid) for rid in carried} == dict.fromkeys(carried, "changed")
     assert outcomes[GARBAGE] == "dead"  # poison, with its body excerpt (NULs and all) in the dead letter
@@ -100,7 +100,7 @@ def test_hostile_ids_and_odd_data_sync_on_postgres(api, pg_warehouse_url, tmp_pa
     for rid in carried:  # each stored under its own id, with its own record
         assert rows[rid].details["id"] == rid and rows[rid].details["name"].endswith(rid)
     assert rows[NUL_RECORD].details["name"] == f"a NUL \ufffd inside {NUL_RECORD}"  # PostgreSQL holds no NUL
-    dead = store.dead_letters(resource_id=GARBAGE)[0]
+    dead = store.queues.dead_letters(resource_id=GARBAGE)[0]
     assert dead["error_class"] == "poison" and "\ufffd oops" in dead["body_excerpt"]
 
     targets = api.targets()

@@ -97,7 +97,7 @@ def test_new_ids_are_synced_by_the_same_run_and_nothing_waits_for_the_listing(ap
         ("listing_complete", "conservation", "synced_share", "spend_ceiling", "dead_letter_rate"), True
     )
 
-    outcomes = store.outcomes_of(date.fromisoformat(D2))
+    outcomes = store.reports.outcomes_of(date.fromisoformat(D2))
     assert {rid: outcomes.get(rid) for rid in NEW} == dict.fromkeys(NEW, "changed")  # synced today, not tomorrow
     assert sum(o == "unchanged" for o in outcomes.values()) == len(TRACKED) and REFUSED not in outcomes
     assert min(batches_of(store, D2, NEW)) > max(batches_of(store, D2, TRACKED))  # appended after the others
@@ -113,7 +113,7 @@ def test_new_ids_are_synced_by_the_same_run_and_nothing_waits_for_the_listing(ap
         ).scalar_one()
     assert (listed.finished_at - finished).total_seconds() > 0.5  # synced while the listing still paged
 
-    summary = store.partition_summary(date.fromisoformat(D2))
+    summary = store.reports.partition_summary(date.fromisoformat(D2))
     targets = api.targets()
     listing_pages = [t for t in targets if t.startswith("/items?") and "ids=" not in t]
     assert summary["listing_calls"] == len(listing_pages) == 1  # written down as the listing's, priced so
@@ -130,7 +130,7 @@ def test_a_listing_outage_syncs_the_tracked_ids_and_the_next_run_lists_again(api
         assert second.success  # an outage of the listing does not stop the day
         synced = metadata(second, "synced_resources")
         assert "404" in synced["watchlist_listing_error"]
-        outcomes = store.outcomes_of(date.fromisoformat(D2))
+        outcomes = store.reports.outcomes_of(date.fromisoformat(D2))
         assert set(outcomes) == set(TRACKED) and set(outcomes.values()) == {"unchanged"}
         assert handoff(store, D2).finished_at is None  # still to list
 
@@ -138,7 +138,7 @@ def test_a_listing_outage_syncs_the_tracked_ids_and_the_next_run_lists_again(api
         api.reset()
         third = run(res, D2, instance)
     assert third.success
-    outcomes = store.outcomes_of(date.fromisoformat(D2))
+    outcomes = store.reports.outcomes_of(date.fromisoformat(D2))
     assert {rid: outcomes[rid] for rid in NEW} == dict.fromkeys(NEW, "changed")
     assert handoff(store, D2).finished_at is not None
     probes = [t for t in api.targets() if t.startswith("/items?ids=")]
@@ -163,9 +163,9 @@ def test_a_listing_that_pages_for_ever_stops_incomplete_and_the_day_syncs_what_i
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert not checks["listing_complete"].passed
     assert "5 pages in a row added no new id" in checks["listing_complete"].description
-    outcomes = store.outcomes_of(date.fromisoformat(D2))  # what its first page served is kept, and synced
+    outcomes = store.reports.outcomes_of(date.fromisoformat(D2))  # what its first page served is kept, and synced
     assert {outcomes[rid] for rid in TRACKED} == {"unchanged"} and {outcomes[rid] for rid in NEW} == {"changed"}
-    assert store.dead_letters() == [] and store.watchlist_counts()["active"] == len(TRACKED) + len(NEW)
+    assert store.queues.dead_letters() == [] and store.watchlist.watchlist_counts()["active"] == len(TRACKED) + len(NEW)
     assert handoff(store, D2).finished_at is None  # still to be listed whole
     with store.engine.connect() as conn:
         kinds = conn.execute(sa.text("SELECT kind FROM alerts WHERE partition = :d"), {"d": D2}).scalars().all()
@@ -187,4 +187,4 @@ def test_the_watchlist_alone_lists_in_place(api, res):
         alone = run(res, D2, instance, selection=[watchlist])
     assert alone.success
     assert metadata(alone, "watchlist")["listed"] == len(TRACKED) + len(NEW)
-    assert handoff(store, D2) is None and store.watchlist_counts()["active"] == len(TRACKED) + len(NEW)
+    assert handoff(store, D2) is None and store.watchlist.watchlist_counts()["active"] == len(TRACKED) + len(NEW)

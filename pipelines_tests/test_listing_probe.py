@@ -99,7 +99,9 @@ def test_changed_since_reads_only_what_changed_and_reconciles(
             changed = sum(world.changed_on(rid, day) for rid in world.ids(day))
             assert stats["detail"] == figures["changed"] == changed
             reconciling = day == 3  # day index 2, every 2 days: the whole listing, deletions seen
-            assert store.listing_mode(date(2026, 1, day)) == (ListingMode.FULL if reconciling else ListingMode.CHANGED)
+            assert store.ledger.listing_mode(date(2026, 1, day)) == (
+                ListingMode.FULL if reconciling else ListingMode.CHANGED
+            )
             if reconciling:
                 assert {rid for rid, (status, _) in rows.items() if status == "live"} == set(live)
             else:  # only the changed items' pages, no probe at all
@@ -119,11 +121,11 @@ def test_a_day_that_did_not_sync_does_not_move_the_watermark(
     store = res["warehouse"].store()
     with instance_for_test() as instance:
         day_of(server, res, instance, 1)
-        watermark_1 = store.watermark_before(date(2026, 1, 2))
+        watermark_1 = store.listings.watermark_before(date(2026, 1, 2))
         server.configure(day=2)
         listed = materialize([watchlist], partition_key=partition(2), resources=res, instance=instance)
         assert listed.success  # day 2 listed, never synced
-        assert store.watermark_before(date(2026, 1, 3)) == watermark_1
+        assert store.listings.watermark_before(date(2026, 1, 3)) == watermark_1
         figures, _ = day_of(server, res, instance, 3)
     since = (
         store.engine.connect().execute(sa.text("SELECT since FROM listings WHERE partition = '2026-01-03'")).scalar()
@@ -169,12 +171,12 @@ def test_an_incomplete_listing_probe_is_partial_it_assumes_nothing_unchanged_or_
             api.mode.unstable_order = True
             api.reset()
             second = sync_day(res, partition(2), instance)
-            listed = store.listing_account(date.fromisoformat(partition(2)))
+            listed = store.listings.listing_account(date.fromisoformat(partition(2)))
             probed = [t for t in api.targets() if t.startswith("/items/h")]
     finally:
         api.close()
     assert not listed["complete"] and "served twice" in listed["problem"]
-    assert store.listing_mode(date.fromisoformat(partition(2))) is ListingMode.PARTIAL
+    assert store.ledger.listing_mode(date.fromisoformat(partition(2))) is ListingMode.PARTIAL
     assert len(probed) == 300 - listed["distinct_ids"] > 0  # only the ids it did not serve, each once
     assert (second["unchanged"], second["gone"], second["changed"]) == (300, 0, 0)
-    assert store.watchlist_counts()["active"] == 300
+    assert store.watchlist.watchlist_counts()["active"] == 300

@@ -16,8 +16,8 @@ T = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _write(store, day, results, members, token):
-    assert store.claim_batch(day, 0, f"run-{day}", token, 60, T)
-    store.record_batch(
+    assert store.ledger.claim_batch(day, 0, f"run-{day}", token, 60, T)
+    store.ledger.record_batch(
         BatchRecord(
             partition=day,
             batch_no=0,

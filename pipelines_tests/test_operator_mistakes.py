@@ -36,7 +36,7 @@ def test_an_empty_api_url_is_refused_not_taken_for_the_sample(sqlite_warehouse_u
     with instance_for_test() as instance:
         result, errors = run(declared_source(path), sqlite_warehouse_url, "2026-01-01", instance)
     assert not result.success and "ACME_API_URL is not set: source 'acme' reads its URL from it" in errors
-    assert WarehouseResource(url=sqlite_warehouse_url).store().count(resources) == 0
+    assert WarehouseResource(url=sqlite_warehouse_url).store().reports.count(resources) == 0
     path.write_text('name: acme\nclient: {base_url: ""}\n')  # written empty: refused when it loads
     with pytest.raises(ValueError, match=r"line 2: client.base_url: must be an http:// or https:// URL"):
         load_declaration(path)
@@ -48,13 +48,13 @@ def test_the_sample_api_never_syncs_into_a_real_sources_warehouse(sample_server,
     with instance_for_test() as instance:
         real, _ = run(api_resource(server.url), sqlite_warehouse_url, "2026-01-01", instance)
         assert real.success
-        before = store.count(resources)
+        before = store.reports.count(resources)
         sample, errors = run(
             api_resource(None, {"client.sample.resources": 300}), sqlite_warehouse_url, "2026-01-02", instance
         )
     assert not sample.success
     assert f"holds the data of {server.url}" in errors and "WAREHOUSE_URL" in errors
-    assert store.count(resources) == before == 200 and not store.outcomes_of(date(2026, 1, 2))
+    assert store.reports.count(resources) == before == 200 and not store.reports.outcomes_of(date(2026, 1, 2))
 
 
 def test_the_embedded_sample_api_says_so_loudly(sqlite_warehouse_url, capfd):

@@ -114,7 +114,7 @@ def test_no_credential_lands_anywhere(monkeypatch, pg_warehouse_url, capfd, capl
             events = "\n".join(str(e) for run in instance.get_runs() for e in instance.all_logs(run.run_id))
             storage = storage_text(Path(instance.root_directory))
         store = WarehouseResource(url=env["WAREHOUSE_URL"]).store()  # the resource holds EnvVar("WAREHOUSE_URL")
-        dead = store.dead_letters()
+        dead = store.queues.dead_letters()
         dump = warehouse_text(pg_warehouse_url)
     finally:
         api.close()

@@ -63,7 +63,7 @@ def test_clients_in_many_threads_never_pass_the_ceiling_together(warehouse_url):
         asked = 0
         while True:
             asked += 37
-            grant = store.record_spent(day, "sync", token, "run", asked, False, 0.0, policy)
+            grant = store.spend.record_spent(day, "sync", token, "run", asked, False, 0.0, policy)
             if grant.ceiling is not None:
                 granted[token] = grant.calls
                 return
@@ -74,9 +74,9 @@ def test_clients_in_many_threads_never_pass_the_ceiling_together(warehouse_url):
     for t in threads:
         t.join()
     assert sum(granted.values()) == 1_000  # up to the ceiling exactly, never past it
-    store.record_spent(day, "sync", "client-0", "run", 10, True, 0.0, policy)  # closes having sent 10
+    store.spend.record_spent(day, "sync", "client-0", "run", 10, True, 0.0, policy)  # closes having sent 10
     freed = granted["client-0"] - 10
-    grant = store.record_spent(day, "sync", "late", "run", freed + 1, False, 0.0, policy)
+    grant = store.spend.record_spent(day, "sync", "late", "run", freed + 1, False, 0.0, policy)
     assert grant.calls == freed and grant.ceiling is not None  # what it gave back is granted again, no more
 
 
@@ -86,19 +86,19 @@ def test_a_derived_ceiling_follows_the_ids_the_day_tracks(sqlite_warehouse_url):
     store = Warehouse(create_warehouse_engine(sqlite_warehouse_url))
     day = date(2026, 1, 1)
     policy = SpendPolicy(per_id=2, page_size=500, floor=10, headroom=1.0)
-    first = store.record_spent(day, "listing", "lister", "run", 1, False, 0.0, policy)
+    first = store.spend.record_spent(day, "listing", "lister", "run", 1, False, 0.0, policy)
     assert first.calls == 1 and first.ceiling is None  # nothing tracked: the floor's 11 calls
-    store.upsert_watchlist([f"w{i:04d}" for i in range(1_000)], "listing", day)
-    grant = store.record_spent(day, "sync", "syncer", "run", 2_000, False, 0.0, policy)
+    store.watchlist.upsert_watchlist([f"w{i:04d}" for i in range(1_000)], "listing", day)
+    grant = store.spend.record_spent(day, "sync", "syncer", "run", 2_000, False, 0.0, policy)
     assert grant.calls == 2_000 and grant.ceiling is None  # 10 + 2,000 + 3 pages: the ids written since count
-    assert store.record_spent(day, "sync", "syncer", "run", 2_100, False, 0.0, policy).calls == 2_012
+    assert store.spend.record_spent(day, "sync", "syncer", "run", 2_100, False, 0.0, policy).calls == 2_012
 
 
 def test_a_money_ceiling_counts_each_call_at_its_price(sqlite_warehouse_url):
     store = Warehouse(create_warehouse_engine(sqlite_warehouse_url))
     day = date(2026, 1, 1)
     policy = SpendPolicy(per_id=2, max_cost=1.0)  # one unit of money; a detail call costs 0.004
-    grant = store.record_spent(day, "sync", "a", "run", 1_000, False, 1_000 * 0.004, policy)
+    grant = store.spend.record_spent(day, "sync", "a", "run", 1_000, False, 1_000 * 0.004, policy)
     assert grant.calls == 250 and grant.ceiling is not None and grant.ceiling.cost == 1.0
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.sum(spent_calls.c.cost))).scalar_one() == pytest.approx(1.0)
@@ -146,14 +146,14 @@ def test_at_the_ceiling_no_call_goes_out_and_the_rest_of_the_day_waits_first_in_
     synced = next(e for e in first.get_asset_materialization_events() if e.asset_key.path[-1] == "synced_resources")
     plotted = {k: v.value for k, v in synced.materialization.metadata.items()}
     assert (plotted["deferred_by_ceiling"], plotted["ceiling_reached"], plotted["calls_made"]) == (250, 1, 150)
-    outcomes = store.outcomes_of(date.fromisoformat(D1))
+    outcomes = store.reports.outcomes_of(date.fromisoformat(D1))
     assert len(outcomes) == 300 and sorted(set(outcomes.values())) == ["changed", "retry"]
     assert sum(o == "changed" for o in outcomes.values()) == 50  # batch 0: 100 probes, then 50 details
     with store.engine.connect() as conn:
         queued = conn.execute(sa.select(retry_queue_table.c.error_class, retry_queue_table.c.tier2_days_used)).all()
         alerts = conn.execute(sa.text("SELECT kind FROM alerts")).scalars().all()
     assert len(queued) == 250 and set(queued) == {("spend_ceiling", 0)}  # deferred, not a day of tier 2 spent
-    assert store.dead_letters() == []
+    assert store.queues.dead_letters() == []
     # once a day, however many runs; the second run does not list again: every batch of the day completed
     assert alerts == ["spend_ceiling"]
     assert not again.success
@@ -192,7 +192,7 @@ def test_two_runs_at_once_share_one_ceiling(api, tmp_path, pg_warehouse_url):
     with store.engine.connect() as conn:
         runs_spending = conn.execute(sa.select(sa.func.count(sa.distinct(spent_calls.c.run_id)))).scalar_one()
     assert runs_spending == 3  # the listing's run and both syncing runs drew on it
-    assert store.conservation(date.fromisoformat(D1))["without_outcome"] == 0
+    assert store.reports.conservation(date.fromisoformat(D1))["without_outcome"] == 0
 
 
 # -- the throttled client ----------------------------------------------------------------------
@@ -272,10 +272,10 @@ def test_the_day_after_a_throttled_out_day_the_deferred_go_first(api, tmp_path, 
         api.mode.retry_after = "0"
         api.reset()
         second = run(res, D2, instance)
-    outcomes = store.outcomes_of(date.fromisoformat(D2))
+    outcomes = store.reports.outcomes_of(date.fromisoformat(D2))
     assert set(outcomes.values()) == {"retry"} and len(outcomes) == 300
-    assert store.error_classes(date.fromisoformat(D2)) == {"deferred": 300}
-    assert len(api.targets()) <= 64 and store.dead_letters() == []
+    assert store.reports.error_classes(date.fromisoformat(D2)) == {"deferred": 300}
+    assert len(api.targets()) <= 64 and store.queues.dead_letters() == []
     assert second.success  # the completion sensor and synced_share say the day synced nothing
     assert not {c.check_name: c.passed for c in second.get_asset_check_evaluations()}["synced_share"]
 

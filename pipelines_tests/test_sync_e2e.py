@@ -96,13 +96,15 @@ def test_two_days_and_a_rerun_on_postgres(sample_server, pg_warehouse_url, pg_in
     assert recorded["calls_made"] == n + changed
 
     # A re-run of day 2: completed batches make no call and write no row.
-    counts = {t.name: store.count(t) for t in (resources, sub_job_outcomes, batch_ledger, job_set_table)}
+    counts = {t.name: store.reports.count(t) for t in (resources, sub_job_outcomes, batch_ledger, job_set_table)}
     server.reset()
     rerun = sync_day(res, DAY2, pg_instance)
     stats = server.stats()
     assert stats.get("probe", 0) == stats.get("detail", 0) == stats.get("bulk_probe", 0) == 0
     assert rerun["calls_this_run"] == 0
-    assert {t.name: store.count(t) for t in (resources, sub_job_outcomes, batch_ledger, job_set_table)} == counts
+    assert {
+        t.name: store.reports.count(t) for t in (resources, sub_job_outcomes, batch_ledger, job_set_table)
+    } == counts
 
     # The warehouse holds the API's truth for every id.
     with store.engine.connect() as conn:
@@ -162,9 +164,9 @@ def test_gone_resources_are_recorded_and_leave_tomorrows_job_set(sample_server, 
         sync_day(res, DAY3, instance, selection=[job_set, synced_resources])
     gone_on_2 = set(world.ids(1)) - set(world.ids(2))
     assert day2["gone"] == len(gone_on_2) > 0
-    history = store.outcome_history(sorted(gone_on_2)[0])
+    history = store.reports.outcome_history(sorted(gone_on_2)[0])
     assert [(str(h["partition"]), h["outcome"]) for h in history] == [(DAY1, "changed"), (DAY2, "gone")]
-    assert store.job_set_counts(date(2026, 1, 3))["sub_jobs"] == len(world.ids(1)) - len(gone_on_2)
+    assert store.job_sets.job_set_counts(date(2026, 1, 3))["sub_jobs"] == len(world.ids(1)) - len(gone_on_2)
 
 
 def test_the_embedded_sample_api_needs_no_setup(sqlite_warehouse_url):

@@ -247,7 +247,7 @@ def test_terminate_in_the_ui_stops_a_syncing_run_within_seconds(deployed):
     again = client.submit_job_execution(f"{SOURCE}_daily_sync_job", tags={"dagster/partition": day, **PAST_DAY})
     assert wait_for_run(instance, again) is DagsterRunStatus.SUCCESS
     store = WarehouseResource(url=warehouse_url).store(SOURCE)
-    conservation = store.conservation(date.fromisoformat(day))
+    conservation = store.reports.conservation(date.fromisoformat(day))
     assert conservation["sub_jobs"] == 400 and conservation["without_outcome"] == 0
     assert conservation["outcomes_without_sub_job"] == 0
     api.configure(day=1)

@@ -100,7 +100,7 @@ def test_a_learned_rate_is_where_the_next_run_starts(sample_server, sqlite_wareh
             server.reset()
             sync_day(res, f"2026-01-0{day}", instance)
             throttled.append(server.stats()["throttled"])
-    learned = store.learned_rate(f"http://127.0.0.1:{server.port}")
+    learned = store.runs.learned_rate(f"http://127.0.0.1:{server.port}")
     print(f"429s: day 1 {throttled[0]}, day 2 {throttled[1]}; learned {learned:.1f}/s")
     assert throttled[0] > 0 and learned is not None and 20 <= learned <= 50  # about the API's 40/s
     assert throttled[1] < throttled[0]

@@ -60,7 +60,7 @@ def _record(store, ids, batch_no=0, when=T0, result=None, run_id="run-1", **kw):
     meter = CallMeter()
     meter.calls["probe"] = len(ids)
     token = f"token-{when.timestamp()}-{batch_no}"
-    assert store.claim_batch(DAY, batch_no, run_id, token, 60, when, force=True)
+    assert store.ledger.claim_batch(DAY, batch_no, run_id, token, 60, when, force=True)
     members = {rid: Member(rid) for rid in ids}
     rec = BatchRecord(
         partition=DAY,
@@ -73,17 +73,17 @@ def _record(store, ids, batch_no=0, when=T0, result=None, run_id="run-1", **kw):
         run_id=run_id,
         claim_token=token,
     )
-    store.record_batch(rec)
+    store.ledger.record_batch(rec)
 
 
 def test_record_batch_is_idempotent(store):
     ids = [f"r{i:03d}" for i in range(100)]
     _record(store, ids)
     _record(store, ids)
-    assert store.count(resources) == 100
-    assert store.count(sub_job_outcomes, partition=DAY) == 100
-    assert store.count(batch_ledger, partition=DAY) == 1
-    summary = store.partition_summary(DAY)
+    assert store.reports.count(resources) == 100
+    assert store.reports.count(sub_job_outcomes, partition=DAY) == 100
+    assert store.reports.count(batch_ledger, partition=DAY) == 1
+    summary = store.reports.partition_summary(DAY)
     assert summary["changed"] == summary["new"] == 100
     assert summary["calls"] == 100
 
@@ -108,49 +108,49 @@ def test_an_unchanged_check_keeps_details_and_last_changed(store):
 
 
 def test_job_set_is_stable_and_append_only(store):
-    store.upsert_watchlist([f"r{i:04d}" for i in range(250)], "listing", DAY)
-    assert store.build_job_set(DAY, 100)["watchlist"] == 250
+    store.watchlist.upsert_watchlist([f"r{i:04d}" for i in range(250)], "listing", DAY)
+    assert store.job_sets.build_job_set(DAY, 100)["watchlist"] == 250
     before = _assignments(store)
-    assert sum(store.build_job_set(DAY, 100).values()) == 0  # a re-run adds nothing and renumbers nothing
+    assert sum(store.job_sets.build_job_set(DAY, 100).values()) == 0  # a re-run adds nothing and renumbers nothing
     assert _assignments(store) == before
-    store.upsert_watchlist(["r0000x", "r9999"], "listing", DAY)  # new ids sort anywhere
-    assert store.build_job_set(DAY, 100)["watchlist"] == 2
+    store.watchlist.upsert_watchlist(["r0000x", "r9999"], "listing", DAY)  # new ids sort anywhere
+    assert store.job_sets.build_job_set(DAY, 100)["watchlist"] == 2
     after = _assignments(store)
     assert {k: after[k] for k in before} == before
     assert after["r0000x"] == after["r9999"] == 3
-    assert store.job_set_counts(DAY) == {"sub_jobs": 252, "batches": 4}
-    assert store.pending_batches(DAY) == [0, 1, 2, 3]
+    assert store.job_sets.job_set_counts(DAY) == {"sub_jobs": 252, "batches": 4}
+    assert store.job_sets.pending_batches(DAY) == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("size", [1, 7, 100, 1000])
 def test_the_job_set_is_full_batches_in_id_order_numbered_from_the_next(store, size):
     ids = [f"r{i:04d}" for i in range(250)]
-    store.upsert_watchlist(ids[::-1], "listing", DAY)
-    store.build_job_set(DAY, size)
+    store.watchlist.upsert_watchlist(ids[::-1], "listing", DAY)
+    store.job_sets.build_job_set(DAY, size)
     numbered = _assignments(store)
     assert numbered == {rid: n // size for n, rid in enumerate(ids)}
-    store.upsert_watchlist(["r0000x", "r9999", "a"], "listing", DAY)
+    store.watchlist.upsert_watchlist(["r0000x", "r9999", "a"], "listing", DAY)
     first = max(numbered.values()) + 1
-    assert store.build_job_set(DAY, size)["watchlist"] == 3
+    assert store.job_sets.build_job_set(DAY, size)["watchlist"] == 3
     added = {rid: b for rid, b in _assignments(store).items() if rid not in numbered}
     assert added == {rid: first + n // size for n, rid in enumerate(["a", "r0000x", "r9999"])}
 
 
 def test_pending_batches_skip_completed_unless_forced(store):
-    store.upsert_watchlist([f"r{i:04d}" for i in range(300)], "listing", DAY)
-    store.build_job_set(DAY, 100)
-    _record(store, [m.resource_id for m in store.batch_members(DAY, 1)], batch_no=1)
-    assert store.pending_batches(DAY) == [0, 2]
-    assert store.pending_batches(DAY, force=True) == [0, 1, 2]
+    store.watchlist.upsert_watchlist([f"r{i:04d}" for i in range(300)], "listing", DAY)
+    store.job_sets.build_job_set(DAY, 100)
+    _record(store, [m.resource_id for m in store.ledger.batch_members(DAY, 1)], batch_no=1)
+    assert store.job_sets.pending_batches(DAY) == [0, 2]
+    assert store.job_sets.pending_batches(DAY, force=True) == [0, 1, 2]
 
 
 def test_gone_resources_leave_the_watchlist(store):
-    store.upsert_watchlist(["a", "b"], "listing", DAY)
+    store.watchlist.upsert_watchlist(["a", "b"], "listing", DAY)
     result = BatchResult()
     result.results.append(SubJobResult("a", Outcome.GONE, "HTTP 410", http_status=410))
     result.updates.append(ResourceUpdate("a", "gone"))
     _record(store, ["a"], result=result)
-    assert store.watchlist_counts() == {"active": 1, "inactive": 1}
+    assert store.watchlist.watchlist_counts() == {"active": 1, "inactive": 1}
 
 
 def _assignments(store):

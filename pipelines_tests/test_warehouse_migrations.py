@@ -235,7 +235,7 @@ def test_a_warehouse_of_the_previous_release_migrates_and_syncs_on(kind, previou
     store = Warehouse(create_warehouse_engine(url))
     outcomes, members = rows(url, sub_job_outcomes, "2026-01-03"), rows(url, job_set, "2026-01-03")
     assert len(outcomes) == len(members) == len({r[1] for r in members}) > 0
-    summary = store.partition_summary(date(2026, 1, 3))
+    summary = store.reports.partition_summary(date(2026, 1, 3))
     assert summary["batches_completed"] == summary["batches_expected"] > 0
     # the warehouse is the API's truth on day 3, and day 3 fetched only what changed since day 2
     world = World(SampleApiConfig(resources=N, seed=SEED, change_rate=CHANGE))

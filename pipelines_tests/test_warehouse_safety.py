@@ -39,7 +39,7 @@ def meter(probes: int, details: int = 0) -> CallMeter:
 
 
 def write(store, day, batch_no, results, updates=(), token="tok", run="run-1", calls=None):
-    assert store.claim_batch(day, batch_no, run, token, 60, T0)
+    assert store.ledger.claim_batch(day, batch_no, run, token, 60, T0)
     members = {r.resource_id: Member(r.resource_id) for r in results}
     rec = BatchRecord(
         partition=day,
@@ -52,12 +52,12 @@ def write(store, day, batch_no, results, updates=(), token="tok", run="run-1", c
         run_id=run,
         claim_token=token,
     )
-    store.record_batch(rec)
+    store.ledger.record_batch(rec)
 
 
 def test_unusable_ids_are_refused_at_the_watchlist_by_name(store):
     ids = ["ok", "a/b", "NA", "", "new\nline", "nul\x00", "x" * 200, "y" * 201, "ok"]
-    update = store.upsert_watchlist(ids, "csv", D1)
+    update = store.watchlist.upsert_watchlist(ids, "csv", D1)
     assert (update.listed, update.refused) == (4, 4)  # ok, a/b, NA, 200 x's (ok once)
     problems = dict(update.refused_sample)
     assert problems["''"] == "is empty"
@@ -70,18 +70,18 @@ def test_unusable_ids_are_refused_at_the_watchlist_by_name(store):
 
 
 def test_a_gone_resource_served_again_is_reactivated(store):
-    store.upsert_watchlist(["a", "b", "c"], "listing", D1)
+    store.watchlist.upsert_watchlist(["a", "b", "c"], "listing", D1)
     gone = [SubJobResult("a", Outcome.GONE, "HTTP 404", error_class=None, http_status=404)]
     dead = [SubJobResult("b", Outcome.DEAD, "poison", error_class="poison", http_status=200)]
     write(store, D1, 0, [*gone, *dead, SubJobResult("c", Outcome.UNCHANGED, "same")], [ResourceUpdate("a", "gone")])
-    assert store.watchlist_counts() == {"active": 1, "inactive": 2}
-    assert store.upsert_watchlist(["a", "b", "c"], "listing", D1).reactivated == 0  # the same day: not yet
-    again = store.upsert_watchlist(["a", "b", "c"], "listing", D2)  # the listing serves a (and b) again
+    assert store.watchlist.watchlist_counts() == {"active": 1, "inactive": 2}
+    assert store.watchlist.upsert_watchlist(["a", "b", "c"], "listing", D1).reactivated == 0  # the same day: not yet
+    again = store.watchlist.upsert_watchlist(["a", "b", "c"], "listing", D2)  # the listing serves a (and b) again
     assert again.reactivated == 1  # a is back; b stays out: it is in the dead letter (replay it)
     with store.engine.connect() as conn:
         active = dict(conn.execute(sa.select(watchlist.c.resource_id, watchlist.c.active)).all())
     assert active == {"a": True, "b": False, "c": True}
-    store.build_job_set(D2, 100)
+    store.job_sets.build_job_set(D2, 100)
     with store.engine.connect() as conn:
         assert set(conn.execute(sa.select(job_set.c.resource_id).where(job_set.c.partition == D2)).scalars()) == {
             "a",
@@ -90,26 +90,26 @@ def test_a_gone_resource_served_again_is_reactivated(store):
 
 
 def test_the_sample_api_never_mixes_into_a_real_sources_warehouse(store):
-    store.claim_source("https://api.example.com/v2")
-    store.claim_source("https://api.example.com/v2")  # the same source: fine
-    store.claim_source("https://api.example.com/v3")  # an API that moved: fine
+    store.runs.claim_source("https://api.example.com/v2")
+    store.runs.claim_source("https://api.example.com/v2")  # the same source: fine
+    store.runs.claim_source("https://api.example.com/v3")  # an API that moved: fine
     with pytest.raises(SourceMismatchError, match="embedded sample API.*client.base_url"):
-        store.claim_source("sample")
+        store.runs.claim_source("sample")
 
 
 def test_a_real_source_never_mixes_into_the_demos_warehouse(store):
-    store.claim_source("sample")
+    store.runs.claim_source("sample")
     with pytest.raises(SourceMismatchError, match="demo data"):
-        store.claim_source("https://api.example.com")
+        store.runs.claim_source("https://api.example.com")
 
 
 def test_two_job_set_builds_of_one_day_at_once(store):
-    store.upsert_watchlist([f"r{i:05d}" for i in range(20_000)], "listing", D1)
+    store.watchlist.upsert_watchlist([f"r{i:05d}" for i in range(20_000)], "listing", D1)
     errors, results = [], []
 
     def build():
         try:
-            results.append(store.build_job_set(D1, 100))
+            results.append(store.job_sets.build_job_set(D1, 100))
         except Exception as exc:  # a raw UniqueViolation, before
             errors.append(exc)
 
@@ -119,8 +119,8 @@ def test_two_job_set_builds_of_one_day_at_once(store):
     for t in threads:
         t.join()
     assert not errors
-    assert sum(r["watchlist"] for r in results) == 20_000 or store.dialect == "sqlite"
-    counts = store.job_set_counts(D1)
+    assert sum(r["watchlist"] for r in results) == 20_000 or store.engine.dialect.name == "sqlite"
+    counts = store.job_sets.job_set_counts(D1)
     assert counts == {"sub_jobs": 20_000, "batches": 200}  # each sub-job once, consistently numbered
     with store.engine.connect() as conn:
         per_batch = conn.execute(
@@ -135,20 +135,20 @@ def test_job_set_builds_of_two_sources_on_one_day_never_wait_on_each_other(pg_wa
     held, other_source, same_source = (
         Warehouse(create_warehouse_engine(pg_warehouse_url, namespace)) for namespace in ("locka", "lockb", "locka")
     )
-    other_source.upsert_watchlist(["a", "b"], "listing", D1)
+    other_source.watchlist.upsert_watchlist(["a", "b"], "listing", D1)
     try:
-        with held._job_set_lock(D1):
-            other = threading.Thread(target=other_source.build_job_set, args=(D1, 10))
+        with held.job_sets._job_set_lock(D1):
+            other = threading.Thread(target=other_source.job_sets.build_job_set, args=(D1, 10))
             other.start()
             other.join(timeout=30)
             assert not other.is_alive(), "another source's build waited on this source's lock"
-            same = threading.Thread(target=same_source.build_job_set, args=(D1, 10))
+            same = threading.Thread(target=same_source.job_sets.build_job_set, args=(D1, 10))
             same.start()
             same.join(timeout=1.0)
             assert same.is_alive(), "a second build of the same source's day did not wait"
         same.join(timeout=30)
         assert not same.is_alive()
-        assert other_source.job_set_counts(D1) == {"sub_jobs": 2, "batches": 1}
+        assert other_source.job_sets.job_set_counts(D1) == {"sub_jobs": 2, "batches": 1}
     finally:
         for store in (held, other_source, same_source):
             store.engine.dispose()
@@ -157,15 +157,15 @@ def test_job_set_builds_of_two_sources_on_one_day_never_wait_on_each_other(pg_wa
 
 
 def test_the_calls_of_a_run_that_died_count_in_the_days_figures(store):
-    store.upsert_watchlist(["a", "b"], "listing", D1)
-    store.build_job_set(D1, 1)
+    store.watchlist.upsert_watchlist(["a", "b"], "listing", D1)
+    store.job_sets.build_job_set(D1, 1)
     # run 1's client writes down a block of 32 calls before sending, claims batch 0, and dies
-    store.record_spent(D1, "sync", "client-1", "run-1", 32, final=False)
-    assert store.claim_batch(D1, 0, "run-1", "tok-1", 60, T0)
+    store.spend.record_spent(D1, "sync", "client-1", "run-1", 32, final=False)
+    assert store.ledger.claim_batch(D1, 0, "run-1", "tok-1", 60, T0)
     # or is stopped: its claim is given back at once, and another run takes the batch
-    assert store.release_claim(D1, 0, "tok-1", T0)
-    assert store.claim_batch(D1, 0, "run-2", "tok-2", 60, T0)
-    store.record_spent(D1, "sync", "client-2", "run-2", 32, final=False)
+    assert store.ledger.release_claim(D1, 0, "tok-1", T0)
+    assert store.ledger.claim_batch(D1, 0, "run-2", "tok-2", 60, T0)
+    store.spend.record_spent(D1, "sync", "client-2", "run-2", 32, final=False)
     rec = BatchRecord(
         partition=D1,
         batch_no=0,
@@ -177,12 +177,12 @@ def test_the_calls_of_a_run_that_died_count_in_the_days_figures(store):
         run_id="run-2",
         claim_token="tok-2",
     )
-    store.record_batch(rec)
+    store.ledger.record_batch(rec)
     write(store, D1, 1, [SubJobResult("b", Outcome.CHANGED, "new")], token="tok-3", run="run-2", calls=meter(1, 1))
-    store.record_spent(D1, "sync", "client-2", "run-2", 4, final=True)  # run 2 closes: the exact count
-    store.record_spent(D1, "sync", "client-2", "run-2", 64, final=False)  # a late reservation changes nothing
-    store.record_spent(D1, "listing", "client-3", "run-2", 3, final=True)  # the watchlist's listing
-    summary = store.partition_summary(D1)
+    store.spend.record_spent(D1, "sync", "client-2", "run-2", 4, final=True)  # run 2 closes: the exact count
+    store.spend.record_spent(D1, "sync", "client-2", "run-2", 64, final=False)  # a late reservation changes nothing
+    store.spend.record_spent(D1, "listing", "client-3", "run-2", 3, final=True)  # the watchlist's listing
+    summary = store.reports.partition_summary(D1)
     assert summary["calls"] == 32 + 4  # the dead run's reservation holds at least every call it sent
     assert summary["abandoned_calls"] == 32  # not in any completed batch's figures
     assert summary["listing_calls"] == 3 and summary["unclosed_calls"] == 32
@@ -226,4 +226,4 @@ def test_read_only_tools_never_create_a_warehouse(tmp_path, pg_database):
     with pytest.raises(WarehouseNotFoundError, match="not a pipelines warehouse"):
         open_existing(f"sqlite:///{empty}")
     Warehouse(create_warehouse_engine(f"sqlite:///{tmp_path / 'real.db'}"))
-    assert open_existing(f"sqlite:///{tmp_path / 'real.db'}").count(resources) == 0
+    assert open_existing(f"sqlite:///{tmp_path / 'real.db'}").reports.count(resources) == 0

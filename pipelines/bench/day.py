@@ -61,7 +61,7 @@ def run_day(partition: str) -> dict:
     )
     with store.engine.connect() as conn:
         intervals = [(s.timestamp(), f.timestamp()) for s, f in conn.execute(query)]
-    summary = store.partition_summary(day)
+    summary = store.reports.partition_summary(day)
     return {
         "partition": partition,
         "executor": load_settings().sync_executor,

@@ -91,9 +91,9 @@ def runaway_days(n: int, log: Callable[[str], None]) -> list[dict]:
                 )
                 seconds = time.monotonic() - started
             calls = len(api.targets())
-            ceiling = declared.spend_policy().ceiling(store.tracked_ids(date.fromisoformat(day)))
-            reached = store.ceiling_reached(date.fromisoformat(day))
-            outcomes = store.outcomes_of(date.fromisoformat(day))
+            ceiling = declared.spend_policy().ceiling(store.spend.tracked_ids(date.fromisoformat(day)))
+            reached = store.spend.ceiling_reached(date.fromisoformat(day))
+            outcomes = store.reports.outcomes_of(date.fromisoformat(day))
         finally:
             api.close()
             _store.cache_clear()

@@ -86,7 +86,7 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
         day = partition_day(context.partition_key)
         store = scope.store(context)
         refuse_past_day(context, store, scope.api(context).declaration())
-        counts = store.schedule_retries(day)
+        counts = store.queues.schedule_retries(day)
         context.log.info(f"retry queue {day}: {counts['retry']} retries and {counts['replay']} replays scheduled")
         return MaterializeResult(metadata={**counts, "scheduled": counts["retry"] + counts["replay"]})
 
@@ -109,9 +109,9 @@ def upstream_assets(scope: SourceScope) -> tuple[AssetsDefinition, AssetsDefinit
         declared = scope.api(context).declaration()
         refuse_past_day(context, store, declared)
         batch_size = config.batch_size or default_batch_size(declared)
-        added = store.build_job_set(day, batch_size)
-        store.note_batch_size(day, batch_size)  # the listing beside the sync numbers new ids alike
-        counts = store.job_set_counts(day)
+        added = store.job_sets.build_job_set(day, batch_size)
+        store.handoffs.note_batch_size(day, batch_size)  # the listing beside the sync numbers new ids alike
+        counts = store.job_sets.job_set_counts(day)
         context.log.info(f"job set {day}: {counts['sub_jobs']} sub-jobs in {counts['batches']} batches (added {added})")
         return MaterializeResult(
             metadata={
@@ -137,9 +137,11 @@ def refresh_watchlist(
     check_source(context.log, store, source_api, scope.name)
     refuse_past_day(context, store, source_api.declaration())
     csv_path = config.csv_path or source_api.watchlist_csv()
-    if not config.force and store.last_batch_no(day) is not None and not store.pending_batches(day):
+    if not config.force and store.job_sets.last_batch_no(day) is not None and not store.job_sets.pending_batches(day):
         context.log.info(f"watchlist: every batch of {day} completed: not listed again (config force lists anyway)")
-        return MaterializeResult(metadata={"listing": "not again: the day is complete", **store.watchlist_counts()})
+        return MaterializeResult(
+            metadata={"listing": "not again: the day is complete", **store.watchlist.watchlist_counts()}
+        )
     meter = CallMeter()
     refresh_error = None
     complete = True  # a CSV, or a listing that accounts for every item
@@ -149,9 +151,9 @@ def refresh_watchlist(
     listed: DayListing | None = None
     beside_sync = load_settings().sync_listing_beside if config.beside_sync is None else config.beside_sync
     if not probing and not csv_path and beside_sync and _syncs_after(context, scope):
-        tracked = store.watchlist_counts()
+        tracked = store.watchlist.watchlist_counts()
         if tracked["active"]:  # day 1 lists here: the job set waits for the ids it has none of
-            store.hand_over_listing(day, context.run.run_id)
+            store.handoffs.hand_over_listing(day, context.run.run_id)
             context.log.info(
                 f"watchlist: {tracked['active']} ids tracked; the listing runs beside this run's sync, "
                 "which syncs the ids it finds new at its end"
@@ -160,7 +162,7 @@ def refresh_watchlist(
     if csv_path:
         try:
             for ids in csv_ids(csv_path):
-                update.add(store.upsert_watchlist(ids, "csv", day))
+                update.add(store.watchlist.upsert_watchlist(ids, "csv", day))
         except WatchlistCsvError as exc:
             raise Failure(str(exc), allow_retries=False) from None
     if probing or not csv_path:
@@ -171,13 +173,13 @@ def refresh_watchlist(
         lister: SourceApiClient | None = None
 
         def watch(ids: list[str]) -> WatchlistUpdate:
-            return store.upsert_watchlist(ids, "listing", day)
+            return store.watchlist.upsert_watchlist(ids, "listing", day)
 
         budget = source_api.rate_budget()
 
         async def from_listing() -> None:
             nonlocal account, lister
-            learned = await asyncio.to_thread(store.learned_rate, budget)
+            learned = await asyncio.to_thread(store.runs.learned_rate, budget)
             day_served = simulated_day(context.partition_key, declared.operations.start_date)
             async with source_api.open(day_served, spend=spend, learned_rate=learned) as client:
                 account, lister = client.listing_account(), client
@@ -193,12 +195,12 @@ def refresh_watchlist(
                     pages = client.iter_listing(probe.plan.since, meter=meter, account=account)
                     await write_while_listing(pages, record, update)
                     probe.finish(account)
-            await asyncio.to_thread(store.remember_rate, budget, client.learned_rate)
+            await asyncio.to_thread(store.runs.remember_rate, budget, client.learned_rate)
 
         try:  # a refused credential, a stop the run was told: the run stops here
             run_loop(context, store, from_listing(), day, "watchlist", scope.alerts(context))
         except SourceError as exc:
-            if not store.watchlist_counts()["active"]:
+            if not store.watchlist.watchlist_counts()["active"]:
                 raise
             refresh_error = str(exc)  # an API outage must not stop the day: keep what is tracked
             context.log.warning(f"watchlist not refreshed, syncing the ids already tracked: {exc}")
@@ -208,9 +210,9 @@ def refresh_watchlist(
             close_listing(context.log, store, account, day, context.run.run_id, scope.alerts(context))
             complete = account.complete
             if not probing and complete:
-                store.finish_handed_listing(day)  # an earlier run's handoff is done with: listed here
+                store.handoffs.finish_handed_listing(day)  # an earlier run's handoff is done with: listed here
     log_refused(context.log, update)
-    counts = store.watchlist_counts()
+    counts = store.watchlist.watchlist_counts()
     context.log.info(
         f"watchlist: {update.listed} ids listed ({update.reactivated} reactivated, {update.refused} refused), "
         f"{counts['active']} active"
@@ -261,7 +263,7 @@ def check_source(log, store: Warehouse, source_api: DeclaredSource, owner: str |
     environment)."""
     try:
         identity = source_api.identity()
-        store.claim_source(identity, owner)
+        store.runs.claim_source(identity, owner)
     except (SourceMismatchError, ValueError) as exc:
         raise Failure(str(exc), allow_retries=False) from None
     if identity == "sample":

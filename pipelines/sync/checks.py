@@ -117,7 +117,7 @@ def source_checks(
 
 
 def conservation(store, day, asset: AssetKey) -> AssetCheckResult:
-    c = store.conservation(day)
+    c = store.reports.conservation(day)
     problems = {
         k: c[k]
         for k in (
@@ -140,8 +140,8 @@ def conservation(store, day, asset: AssetKey) -> AssetCheckResult:
 
 
 def dead_letter_rate(store, day, asset: AssetKey) -> AssetCheckResult:
-    dead = sum(store.dead_letter_counts(day).values())
-    sub_jobs = store.job_set_counts(day)["sub_jobs"]
+    dead = sum(store.queues.dead_letter_counts(day).values())
+    sub_jobs = store.job_sets.job_set_counts(day)["sub_jobs"]
     rate = dead / sub_jobs if sub_jobs else 0.0
     limit = load_settings().dead_letter_max_rate
     return AssetCheckResult(
@@ -155,7 +155,7 @@ def dead_letter_rate(store, day, asset: AssetKey) -> AssetCheckResult:
 
 
 def synced_share(store, day, asset: AssetKey, min_share: float) -> AssetCheckResult:
-    p = store.batch_progress(day)
+    p = store.reports.batch_progress(day)
     share = p["synced"] / p["sub_jobs"] if p["sub_jobs"] else 1.0
     limit = min_share
     return AssetCheckResult(
@@ -172,7 +172,7 @@ sync_checks = source_checks(DEFAULT_SCOPE, synced_resources, dead_letter)
 
 
 def listing_complete(store, day, asset: AssetKey) -> AssetCheckResult:
-    account = store.listing_account(day)
+    account = store.listings.listing_account(day)
     if account is None:
         return AssetCheckResult(
             asset_key=asset,
@@ -198,8 +198,8 @@ def listing_complete(store, day, asset: AssetKey) -> AssetCheckResult:
 
 
 def spend_ceiling(store, day, asset: AssetKey) -> AssetCheckResult:
-    spent = store.spent_totals(day)
-    reached = store.ceiling_reached(day)
+    spent = store.spend.spent_totals(day)
+    reached = store.spend.ceiling_reached(day)
     metadata = {"calls": spent["calls"] + spent["listing_calls"], "cost": round(spent["spent_cost"], 4)}
     if reached is None:
         return AssetCheckResult(
@@ -209,7 +209,7 @@ def spend_ceiling(store, day, asset: AssetKey) -> AssetCheckResult:
             metadata=metadata,
             description=f"{metadata['calls']} calls; the spending ceiling held none back",
         )
-    deferred = store.error_classes(day, limit=100).get("spend_ceiling", 0)
+    deferred = store.reports.error_classes(day, limit=100).get("spend_ceiling", 0)
     ceiling = f"{reached['calls']:,} calls" + (f" and {reached['cost']:g} in money" if reached["cost"] else "")
     return AssetCheckResult(
         asset_key=asset,

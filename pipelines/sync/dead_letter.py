@@ -32,10 +32,10 @@ def dead_letter_asset(scope: SourceScope, synced_resources: AssetsDefinition) ->
 
 def report_dead_letters(context: AssetExecutionContext, store: Warehouse) -> MaterializeResult:
     day = partition_day(context.partition_key)
-    by_class = store.dead_letter_counts(day)
+    by_class = store.queues.dead_letter_counts(day)
     dead = sum(by_class.values())
-    preview = store.dead_letters(day=day, limit=PREVIEW_ROWS)  # never the whole day's entries in memory
-    sub_jobs = store.job_set_counts(day)["sub_jobs"]
+    preview = store.queues.dead_letters(day=day, limit=PREVIEW_ROWS)  # never the whole day's entries in memory
+    sub_jobs = store.job_sets.job_set_counts(day)["sub_jobs"]
     context.log.info(f"dead letter {day}: {dead} entries {by_class}")
     return MaterializeResult(
         metadata={

@@ -32,10 +32,10 @@ class WarehouseIOManager(ConfigurableIOManager):
                 f"step {context.step_key!r} output {context.name!r}: the warehouse IO manager stores JSON "
                 f"values only, not {type(obj).__name__} ({exc})"
             ) from None
-        _store(self.url).put_output(_key(context), context.run_id, value)
+        _store(self.url).outputs.put_output(_key(context), context.run_id, value)
 
     def load_input(self, context: InputContext) -> Any:
-        return _store(self.url).get_output(_key(context))
+        return _store(self.url).outputs.get_output(_key(context))
 
 
 def _key(context: OutputContext | InputContext) -> str:

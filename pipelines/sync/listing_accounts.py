@@ -12,7 +12,7 @@ from pipelines.warehouse.store import Warehouse
 
 
 def close_listing(log, store: Warehouse, account: ListingAccount, day: date, run_id: str, route: AlertRoute) -> None:
-    store.record_listing_account(day, run_id, account.figures(), account.refused_sample)
+    store.listings.record_listing_account(day, run_id, account.figures(), account.refused_sample)
     for shown, problem in account.refused_sample:
         log.warning(f"listing: refused the item {shown}: it {problem}")
     if account.refused > len(account.refused_sample):

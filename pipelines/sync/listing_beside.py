@@ -64,23 +64,23 @@ async def list_beside(
     """List the watchlist if the day's handoff is pending, append what it found new to the job
     set, and answer the batches after ``after`` (the last batch planned) that wait to be synced."""
     done = ListedBeside()
-    if await asyncio.to_thread(store.handed_listing, day) is not None:
+    if await asyncio.to_thread(store.handoffs.handed_listing, day) is not None:
         done.ran = True
         done.account = account = client.listing_account()
 
         def watch(ids: list[str]) -> WatchlistUpdate:
-            return store.upsert_watchlist(ids, "listing", day)
+            return store.watchlist.upsert_watchlist(ids, "listing", day)
 
         try:
             await write_while_listing(client.iter_ids(meter=done.meter, account=account), watch, done.update)
         except SourceError as exc:  # an outage; an ApiFailure (not a SourceError) stops the run
             done.error = str(exc)
         await client.listing_done()  # what its grant did not use goes back to the day's ceiling
-        await asyncio.to_thread(store.build_job_set, day, batch_size)  # what was listed is kept
+        await asyncio.to_thread(store.job_sets.build_job_set, day, batch_size)  # what was listed is kept
         if done.error is None and not account.complete:
             done.error = "; ".join(account.problems())
         if done.error is None:
-            await asyncio.to_thread(store.finish_handed_listing, day)
-    pending = await asyncio.to_thread(store.pending_batches, day)
+            await asyncio.to_thread(store.handoffs.finish_handed_listing, day)
+    pending = await asyncio.to_thread(store.job_sets.pending_batches, day)
     done.new_batches = [n for n in pending if after is None or n > after]
     return done

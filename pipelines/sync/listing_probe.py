@@ -27,7 +27,7 @@ class DayListing:
         self.plan: ListingPlan = plan_listing(
             changed_since=declared.probe.strategy == "changed_since",
             day_index=day_index,
-            watermark=store.watermark_before(day) if f is not None else None,
+            watermark=store.listings.watermark_before(day) if f is not None else None,
             overlap_seconds=f.overlap_seconds if f else 0.0,
             reconcile_every_days=f.reconcile_every_days if f else 1,
             fmt=f.format if f else "iso8601",
@@ -38,7 +38,7 @@ class DayListing:
         self.markers = Markers(self.plan.watermark, since)
         self.served = self.unfingerprinted = self.embedded_unusable = 0
         self.warnings: list[str] = []
-        store.start_listing(day, self.plan)
+        store.listings.start_listing(day, self.plan)
 
     def record(self, items: list[tuple[str, dict]], present: float | None = None) -> list[str]:
         """Write down the page's fingerprints, the fields each item served, and the detail it
@@ -49,7 +49,7 @@ class DayListing:
         declared = self.declared
         embedded = declared.detail.embedded if self.carries_details else None
         fields = declared.listing.fields if declared.listing else []
-        stored = self.store.stored_states([rid for rid, _ in items]) if embedded is not None else {}
+        stored = self.store.ledger.stored_states([rid for rid, _ in items]) if embedded is not None else {}
         listed = []
         now = present if present is not None else time.time()
         for rid, item in items:
@@ -68,7 +68,7 @@ class DayListing:
                 if problem is not None:
                     self.embedded_unusable += 1  # its own detail call, in its batch
             listed.append((rid, fp, without_detail(item, embedded, fields), detail))
-        self.store.record_listed(self.day, listed)
+        self.store.listings.record_listed(self.day, listed)
         self.served += len(items)
         return [rid for rid, _ in items]
 
@@ -90,16 +90,16 @@ class DayListing:
                 f"(its Date header), e.g. {', '.join(m.future_sample)}: not trusted for the watermark"
             )
         if not account.complete:
-            self.store.finish_listing(self.day, None, ListingMode.PARTIAL)
+            self.store.listings.finish_listing(self.day, None, ListingMode.PARTIAL)
         elif m.older and f is not None:
             self.warnings.append(
                 f"the API ignored the change filter listing.changed_since.param ({f.param}={self.plan.since}): "
                 f"{m.older} items older than it were served; the day is taken as the full listing it was "
                 "(ids it did not serve are probed, deletions found)"
             )
-            self.store.finish_listing(self.day, m.watermark, ListingMode.FULL)
+            self.store.listings.finish_listing(self.day, m.watermark, ListingMode.FULL)
         else:
-            self.store.finish_listing(self.day, m.watermark)
+            self.store.listings.finish_listing(self.day, m.watermark)
 
     def line(self) -> str:
         since = f" since {self.plan.since}" if self.plan.since else ""

@@ -18,8 +18,8 @@ def refuse_past_day(context, store, declared) -> None:
         return
     day = partition_day(context.partition_key)
     today = datetime.now(ZoneInfo(declared.operations.schedule.timezone)).date()
-    started = store.last_batch_no(day) is not None
-    problem = past_day_problem(day, store.newest_synced_day(), today, declared.spend.max_age_days, started)
+    started = store.job_sets.last_batch_no(day) is not None
+    problem = past_day_problem(day, store.reports.newest_synced_day(), today, declared.spend.max_age_days, started)
     if problem is None:
         return
     message = (

@@ -98,14 +98,14 @@ def replay(context: OpExecutionContext, config: ReplayConfig, warehouse: Warehou
         store = warehouse.existing(namespace)
     except WarehouseNotFoundError as exc:
         raise Failure(f"replay_dead_letters: warehouse: {exc}", allow_retries=False) from None
-    entries = store.dead_letters(flt)
-    due_on = date.fromisoformat(config.due_on) if config.due_on else store.next_job_set_day(utcnow().date())
+    entries = store.queues.dead_letters(flt)
+    due_on = date.fromisoformat(config.due_on) if config.due_on else store.queues.next_job_set_day(utcnow().date())
     listing = "\n".join(f"- {e['id']} ({e['error_class']}): {e['reason'][:100]}" for e in entries[:200])
     if config.dry_run:
         context.log.info(f"dry run: {len(entries)} dead letter(s) would join the job set of {due_on}\n{listing}")
         replayed = 0
     else:
-        replayed = store.request_replay(entries, due_on, utcnow())
+        replayed = store.queues.request_replay(entries, due_on, utcnow())
         context.log.info(f"{replayed} dead letter(s) queued for the job set of {due_on}")
     yield Output(
         replayed,

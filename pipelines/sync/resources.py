@@ -162,8 +162,9 @@ def declaration_of(path: str) -> SourceDeclaration:
 
 
 class WarehouseResource(ConfigurableResource):
-    """The warehouse database (SQLite file or PostgreSQL), tables created on first use; each
-    source in its own namespace of it (a PostgreSQL schema, a SQLite file beside the URL's)."""
+    """The warehouse database (SQLite file or PostgreSQL), created at its newest revision on first
+    use (``warehouse/migrate.py``); each source in its own namespace of it (a PostgreSQL schema,
+    a SQLite file beside the URL's)."""
 
     url: str = Field(default="sqlite:///.data/warehouse.db", description="SQLAlchemy URL")
 
@@ -184,10 +185,10 @@ class WarehouseResource(ConfigurableResource):
         store, token = self.store(namespace), uuid.uuid4().hex
 
         def write(calls: int, cost: float, final: bool) -> Grant:
-            return store.record_spent(day, kind, token, run_id, calls, final, cost, policy)
+            return store.spend.record_spent(day, kind, token, run_id, calls, final, cost, policy)
 
         def reached(ceiling: Ceiling) -> None:
-            store.note_ceiling_reached(day, run_id, ceiling)
+            store.spend.note_ceiling_reached(day, run_id, ceiling)
 
         return SpendLog(write, price=price, on_reached=reached)
 

@@ -112,7 +112,7 @@ def watch_completion(
     days = watched_days(now, ops)
     for day in days:
         key = day.isoformat()
-        p = store.batch_progress(day)
+        p = store.reports.batch_progress(day)
         progress = Progress(
             key,
             p["expected"],
@@ -136,7 +136,7 @@ def watch_completion(
             p["completed"],
             p["expected"],
             progress.needed(ops.completion.min_ratio),
-            store.error_classes(day),
+            store.reports.error_classes(day),
             run_url(context.instance, key, job_name=job_name),
             projected=progress.projected() if kind == "behind_pace" else None,
             synced=(p["synced"], p["sub_jobs"]),

@@ -32,8 +32,8 @@ def stop_run(
     log, store: Warehouse, failure: ApiFailure, run_id: str, day: date | None, where: str, route: AlertRoute
 ) -> Failure:
     """Record, alert and answer the Failure to raise; the alert goes out once per run and kind."""
-    first = store.halt_of(run_id) is None
-    store.halt_run(run_id, day, failure.kind, str(failure))
+    first = store.runs.halt_of(run_id) is None
+    store.runs.halt_run(run_id, day, failure.kind, str(failure))
     log.error(f"{where}: {failure}")
     if first:
         details = {"partition": day.isoformat() if day else "-", "run id": run_id, "what": scrub(failure.message[:900])}
@@ -52,7 +52,7 @@ def stop_run(
 
 def halted(store: Warehouse, run_id: str) -> Failure | None:
     """The Failure to raise at once when another step of this run already stopped it."""
-    halt = store.halt_of(run_id)
+    halt = store.runs.halt_of(run_id)
     if halt is None:
         return None
     return Failure(
@@ -82,6 +82,6 @@ def stopped(log, store: Warehouse, run_id: str, day: date | None, where: str, in
         f"{where}: the run was told to stop ({why}): the calls in flight were cancelled and nothing half-done "
         "was written; a new run of the partition finishes the day"
     )
-    store.halt_run(run_id, day, "stopped", message)
+    store.runs.halt_run(run_id, day, "stopped", message)
     log.warning(message)
     return Failure(description=message, metadata={"kind": "stopped"}, allow_retries=False)

@@ -76,9 +76,9 @@ def tables(store: Warehouse, day: date) -> dict[str, MetadataValue]:
                 "seconds": round(float(b["duration_s"]), 3),
             }
         )
-        for b in store.latest_batches(day)
+        for b in store.reports.latest_batches(day)
     ]
-    errors = [TableRecord({"error_class": cls, "sub_jobs": n}) for cls, n in store.error_classes(day).items()]
+    errors = [TableRecord({"error_class": cls, "sub_jobs": n}) for cls, n in store.reports.error_classes(day).items()]
     return {
         "latest_batches": MetadataValue.table(batches, TableSchema(BATCH_COLUMNS)),
         "top_error_classes": MetadataValue.table(

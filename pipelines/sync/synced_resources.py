@@ -98,8 +98,8 @@ def synced_resources_asset(
         day = partition_day(context.partition_key)
         store = scope.store(context)
         refuse_past_day(context, store, scope.api(context).declaration())
-        pending = store.pending_batches(day, force=config.force)
-        handed = store.handed_listing(day)
+        pending = store.job_sets.pending_batches(day, force=config.force)
+        handed = store.handoffs.handed_listing(day)
         context.log.info(
             f"{len(pending)} batches to sync for {day}"
             + (", and the watchlist's listing beside them" if handed else "")
@@ -110,7 +110,7 @@ def synced_resources_asset(
             key = f"b{group[0]:05d}_{group[-1]:05d}" if group else "none"
             step: dict = {"batches": group, "force": config.force}
             if n == 0 and handed is not None:  # one step lists, and syncs the batches it appends
-                step["listing"] = {"batch_size": handed.batch_size, "after": store.last_batch_no(day)}
+                step["listing"] = {"batch_size": handed.batch_size, "after": store.job_sets.last_batch_no(day)}
             yield DynamicOutput(step, mapping_key=key)
 
     @op(
@@ -132,12 +132,12 @@ def synced_resources_asset(
     def summarize_sync(context: OpExecutionContext, steps: list) -> dict:
         day = partition_day(context.partition_key)
         store = scope.store(context)
-        s = store.partition_summary(day)
+        s = store.reports.partition_summary(day)
         figures = numbers(s, sum(step["calls"] for step in steps), scope.api(context).declaration().cost)
-        classes = store.error_classes(day, limit=100)
+        classes = store.reports.error_classes(day, limit=100)
         figures["deferred_by_ceiling"] = classes.get("spend_ceiling", 0)  # sub-jobs sent to tomorrow unsent
         figures["deferred_by_throttling"] = classes.get("deferred", 0)
-        figures["ceiling_reached"] = int(store.ceiling_reached(day) is not None)
+        figures["ceiling_reached"] = int(store.spend.ceiling_reached(day) is not None)
         listed = {f"watchlist_{k}": scrub(v) for step in steps for k, v in step.get("listing", {}).items()}
         context.add_output_metadata({**figures, **listed, **tables(store, day)})
         context.log.info(
@@ -200,7 +200,9 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
     budget, route = source_api.rate_budget(), scope.alerts(context)
 
     async def go():
-        learned = await asyncio.to_thread(store.learned_rate, budget)  # an undeclared rate: where the last run left it
+        learned = await asyncio.to_thread(
+            store.runs.learned_rate, budget
+        )  # an undeclared rate: where the last run left it
         served = simulated_day(context.partition_key, declared.operations.start_date)
         async with source_api.open(served, spend, listing_spend, learned) as client:
 
@@ -215,14 +217,14 @@ def sync_step(context: OpExecutionContext, config: SyncStepConfig, step: dict, s
 
             try:
                 ahead = listed() if listing is not None else None
-                done = await run_batches(client, store, plan, batch_nos, on_batch=on_batch, ahead=ahead)
+                done = await run_batches(client, store.ledger, plan, batch_nos, on_batch=on_batch, ahead=ahead)
             finally:
                 lines.flush()
             if client.breaker.times_opened:
                 context.log.warning(f"circuit breaker opened {client.breaker.times_opened} time(s) in this step")
             if client.throttle.deferred:
                 context.log.error(f"the API throttled this step's client: {client.throttle.deferred}")
-        await asyncio.to_thread(store.remember_rate, budget, client.learned_rate)
+        await asyncio.to_thread(store.runs.remember_rate, budget, client.learned_rate)
         return client.meter, done, client.ceiling_reached
 
     meter, done, reached = run_loop(context, store, go(), day, "sync_batches", route)

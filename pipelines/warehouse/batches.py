@@ -9,18 +9,29 @@ goes in one transaction, so the batch is completed or absent, never half-written
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
-from pipelines.core.batching import batch_id
-from pipelines.core.outcomes import Member, Outcome
+from pipelines.core.batching import batch_id, chunked
+from pipelines.core.listing_probe import ListingMode
+from pipelines.core.outcomes import Member, Outcome, StoredState
 from pipelines.core.ports import BatchRecord, LostClaimError
-from pipelines.core.statuses import DeadLetterStatus, LedgerStatus, Origin, QueueStatus, ResourceStatus
-from pipelines.warehouse.one_of import one_of
+from pipelines.core.statuses import DeadLetterStatus, LedgerStatus, QueueStatus
+from pipelines.warehouse.batch_rows import (
+    batch_statements,
+    dead_id,
+    dead_row,
+    ledger_values,
+    outcome_row,
+    resource_row,
+    retry_row,
+    watchlist_changes,
+)
+from pipelines.warehouse.listings import READ_CHUNK
+from pipelines.warehouse.repository import Repository
 from pipelines.warehouse.schema import (
     LEDGER_CALLS,
     LEDGER_COUNTS,
@@ -28,18 +39,49 @@ from pipelines.warehouse.schema import (
     LEDGER_KIND_CALLS,
     batch_ledger,
     dead_letter,
+    job_set,
+    listed_states,
+    listings,
     resources,
     retry_queue,
     sub_job_outcomes,
-    watchlist,
 )
 from pipelines.warehouse.upsert import bulk_upsert, newer_or_same, resources_set
-from pipelines.warehouse.watchlist import DEAD_REASON, GONE_REASON
 
 
-class BatchOps:
-    engine: sa.Engine
-    dialect: str
+def _members(*where: sa.ColumnElement[bool]) -> sa.Select:
+    """Sub-jobs of a day's job set, with their retry-queue context, in id order."""
+    return (
+        sa.select(
+            job_set.c.resource_id,
+            job_set.c.origin,
+            retry_queue.c.tier2_days_used,
+            retry_queue.c.history,
+            retry_queue.c.dead_letter_id,
+        )
+        .select_from(
+            job_set.outerjoin(
+                retry_queue,
+                sa.and_(
+                    retry_queue.c.resource_id == job_set.c.resource_id,
+                    retry_queue.c.scheduled_for == job_set.c.partition,
+                    retry_queue.c.status != QueueStatus.SUPERSEDED,
+                ),
+            )
+        )
+        .where(job_set.c.partition == sa.bindparam("day"), *where)
+        .order_by(job_set.c.resource_id)
+    )
+
+
+# A batch's sub-jobs (every batch reads it), and many batches' at once: built once.
+_BATCH_MEMBERS = _members(job_set.c.batch_no == sa.bindparam("batch_no"))
+_MEMBERS_OF = _members(job_set.c.batch_no.in_(sa.bindparam("batch_nos", expanding=True)))
+
+
+class BatchLedger(Repository):
+    """The core's ``BatchStore``: a day's batches, their claims in the ledger, what a batch reads (its
+    members, their stored states, what the day's listing served of them) and its one write."""
 
     def claim_batch(
         self,
@@ -96,7 +138,7 @@ class BatchOps:
     def record_batch(self, rec: BatchRecord) -> None:
         with self.engine.begin() as conn:
             done = conn.execute(
-                _COMPLETE, {**_mine(rec.partition, rec.batch_no, rec.claim_token), **_ledger_values(rec)}
+                _COMPLETE, {**_mine(rec.partition, rec.batch_no, rec.claim_token), **ledger_values(rec)}
             )
             if done.rowcount != 1:
                 if self._completed_by(conn, rec):
@@ -120,13 +162,13 @@ class BatchOps:
             by_outcome[r.outcome].append(r)
         upsert_resources(conn, result.updates, day, now)
         batch = {"partition": day, "batch_no": rec.batch_no, "run_id": rec.run_id, "recorded_at": now}
-        bulk_upsert(conn, sub_job_outcomes, [_outcome_row(r) for r in result.results], common=batch)
+        bulk_upsert(conn, sub_job_outcomes, [outcome_row(r) for r in result.results], common=batch)
         members = rec.members.get
         bulk_upsert(
-            conn, retry_queue, [_retry_row(r, members(r.resource_id), rec, bid) for r in by_outcome[Outcome.RETRY]]
+            conn, retry_queue, [retry_row(r, members(r.resource_id), rec, bid) for r in by_outcome[Outcome.RETRY]]
         )
         bulk_upsert(
-            conn, dead_letter, [_dead_row(r, members(r.resource_id), rec, bid) for r in by_outcome[Outcome.DEAD]]
+            conn, dead_letter, [dead_row(r, members(r.resource_id), rec, bid) for r in by_outcome[Outcome.DEAD]]
         )
         for stmt, params in self._batch_updates(rec, by_outcome):
             conn.execute(stmt, params)
@@ -138,7 +180,7 @@ class BatchOps:
         # tier 2: whatever was scheduled for today is consumed; the failures come back tomorrow
         yield statements.queue_done, {"day": day, "ids": ids}
         yield from self._replay_resolutions(rec, day)
-        yield from _watchlist_changes(statements, by_outcome, day)
+        yield from watchlist_changes(statements, by_outcome, day)
 
     def _replay_resolutions(self, rec: BatchRecord, day: date):
         """A replayed sub-job resolves its dead-letter entry, or sends it back with its history."""
@@ -149,19 +191,77 @@ class BatchOps:
             failed_again = r.outcome is Outcome.DEAD
             yield (
                 sa.update(dead_letter)
-                .where(dead_letter.c.id == member.dead_letter_id, dead_letter.c.id != _dead_id(day, r.resource_id))
+                .where(dead_letter.c.id == member.dead_letter_id, dead_letter.c.id != dead_id(day, r.resource_id))
                 .values(
                     status=DeadLetterStatus.FAILED_AGAIN if failed_again else DeadLetterStatus.RESOLVED,
-                    resolved_by=_dead_id(day, r.resource_id) if failed_again else day.isoformat(),
+                    resolved_by=dead_id(day, r.resource_id) if failed_again else day.isoformat(),
                     updated_at=rec.finished_at,
                 ),
                 {},
             )
 
+    def members_of(self, day: date, batch_nos: list[int]) -> list[Member]:
+        """The sub-jobs of all these batches, with their retry-queue context (a read per thousand)."""
+        members: list[Member] = []
+        with self.engine.connect() as conn:
+            for chunk in chunked(batch_nos, 1_000):
+                rows = conn.execute(_MEMBERS_OF, {"day": day, "batch_nos": chunk})
+                members += [
+                    Member(rid, origin, days or 0, tuple(history or ()), dl_id)
+                    for rid, origin, days, history, dl_id in rows
+                ]
+        return members
+
+    def batch_members(self, day: date, batch_no: int) -> list[Member]:
+        """The batch's sub-jobs, with their retry-queue context for those that came from it."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(_BATCH_MEMBERS, {"day": day, "batch_no": batch_no})
+            members = {
+                rid: Member(rid, origin, days or 0, tuple(history or ()), dl_id)
+                for rid, origin, days, history, dl_id in rows
+            }
+        return list(members.values())
+
+    # -- sync -----------------------------------------------------------------------------
+
+    def stored_states(self, ids: Sequence[str]) -> dict[str, StoredState]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(batch_statements(self.dialect).stored_states, {"ids": list(ids)})
+            return {rid: StoredState(fp, etag) for rid, fp, etag in rows}
+
+    def listing_mode(self, day: date) -> ListingMode | None:
+        """The mode of the day's finished listing (None: no listing finished for the day)."""
+        query = sa.select(listings.c.mode).where(listings.c.partition == day, listings.c.finished_at.is_not(None))
+        with self.engine.connect() as conn:
+            mode = conn.execute(query).scalar_one_or_none()
+        return None if mode is None else ListingMode(mode)
+
+    def listed_ids(self, day: date, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in chunked(list(ids), READ_CHUNK):
+                query = sa.select(listed_states.c.resource_id).where(
+                    listed_states.c.partition == day, listed_states.c.resource_id.in_(chunk)
+                )
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def listed(self, day: date, ids: Sequence[str]) -> dict[str, tuple[str, dict | None, Any]]:
+        """What the day's listing served of ``ids``: fingerprint, fields, and carried detail."""
+        found: dict[str, tuple[str, dict | None, Any]] = {}
+        c = listed_states.c
+        with self.engine.connect() as conn:
+            for chunk in chunked(list(ids), READ_CHUNK):
+                query = sa.select(c.resource_id, c.fingerprint, c.projected, c.detail).where(
+                    c.partition == day, c.resource_id.in_(chunk)
+                )
+                found.update((rid, (fp, projected, detail)) for rid, fp, projected, detail in conn.execute(query))
+        return found
+
 
 def resource_rows(updates, day: date, now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A batch's resource rows, and the stamps they all share (first_seen, last_checked, last_partition)."""
-    return [_resource_row(u, now) for u in updates], {"first_seen": now, "last_checked": now, "last_partition": day}
+    return [resource_row(u, now) for u in updates], {"first_seen": now, "last_checked": now, "last_partition": day}
 
 
 def upsert_resources(conn: sa.Connection, updates, day: date, now: datetime) -> None:
@@ -232,159 +332,3 @@ _COMPLETE = (
         }
     )
 )
-
-
-def _ledger_values(rec: BatchRecord) -> dict[str, Any]:
-    counts = rec.result.counts()
-    subs = len(rec.result.results)
-    return {
-        "status": LedgerStatus.COMPLETED.value,
-        "sub_jobs": subs,
-        **{name: counts.get(name, 0) for name in LEDGER_COUNTS if name != "sub_jobs"},
-        "calls": rec.meter.total,
-        "calls_saved": 2 * subs - rec.meter.total,
-        "bytes_received": rec.meter.bytes_received,
-        "throttled": rec.meter.throttled,
-        "retries": rec.meter.retries,
-        **{f"{kind}_calls": rec.meter.calls.get(kind, 0) for kind in ("probe", "bulk_probe", "detail")},
-        LEDGER_EMBEDDED: rec.meter.embedded,
-        "started_at": rec.started_at,
-        "finished_at": rec.finished_at,
-        "duration_s": (rec.finished_at - rec.started_at).total_seconds(),
-        "run_id": rec.run_id,
-    }
-
-
-def _resource_row(u, now: datetime) -> dict[str, Any]:
-    return {
-        "resource_id": u.resource_id,
-        "status": u.status,
-        "fingerprint": u.fingerprint,
-        "etag": u.etag,
-        "projected": u.projected,
-        "details": u.details,
-        "last_changed": now if u.changed else None,
-    }
-
-
-def _outcome_row(r) -> dict[str, Any]:
-    """A sub-job's own outcome; the batch's partition, number, run and time go once."""
-    return {
-        "resource_id": r.resource_id,
-        "outcome": r.outcome.value,
-        "reason": r.reason[:500],
-        "error_class": r.error_class,
-        "http_status": r.http_status,
-        "attempts": r.attempts,
-    }
-
-
-def _attempt(r, rec: BatchRecord, bid: str) -> dict[str, Any]:
-    err = r.error
-    return {
-        "partition": rec.partition.isoformat(),
-        "batch_id": bid,
-        "run_id": rec.run_id,
-        "error_class": r.error_class,
-        "message": r.reason[:300],
-        "status": r.http_status,
-        "attempts": r.attempts,
-        "url": err.url if err else None,
-        "at": rec.finished_at.isoformat(),
-    }
-
-
-def _retry_row(r, member: Member | None, rec: BatchRecord, bid: str) -> dict[str, Any]:
-    member = member or Member(r.resource_id)
-    return {
-        "resource_id": r.resource_id,
-        "due_on": rec.partition + timedelta(days=1),
-        "origin": (Origin.REPLAY if member.dead_letter_id else Origin.RETRY).value,
-        "status": QueueStatus.PENDING.value,
-        "scheduled_for": None,
-        "tier2_days_used": r.tier2_days_used,
-        "error_class": r.error_class,
-        "reason": r.reason[:500],
-        "history": [*member.history, _attempt(r, rec, bid)],
-        "dead_letter_id": member.dead_letter_id,
-        "created_at": rec.finished_at,
-    }
-
-
-def _dead_id(day: date, resource_id: str) -> str:
-    return f"{day.isoformat()}/{resource_id}"
-
-
-def _dead_row(r, member: Member | None, rec: BatchRecord, bid: str) -> dict[str, Any]:
-    member = member or Member(r.resource_id)
-    err = r.error
-    history = [*member.history, _attempt(r, rec, bid)]
-    return {
-        "id": _dead_id(rec.partition, r.resource_id),
-        "partition": rec.partition,
-        "resource_id": r.resource_id,
-        "batch_id": bid,
-        "run_id": rec.run_id,
-        "error_class": r.error_class or "unknown",
-        "reason": r.reason[:500],
-        "message": str(err) if err else r.reason,
-        "method": err.method if err else None,
-        "url": err.url if err else None,
-        "request_headers": err.request_headers if err else None,
-        "response_status": err.status if err else None,
-        "response_headers": err.headers if err else None,
-        "body_excerpt": err.body_excerpt if err else None,
-        "attempts": sum(a.get("attempts") or 0 for a in history),
-        "history": history,
-        "status": DeadLetterStatus.DEAD.value,
-        "replay_due_on": None,
-        "resolved_by": None,
-        "created_at": rec.finished_at,
-        "updated_at": rec.finished_at,
-    }
-
-
-def _watchlist_changes(statements: BatchStatements, by_outcome: dict[Outcome, list], day: date):
-    """Gone and dead resources leave the watchlist; a resource that synced again is back on it."""
-    parked = {
-        GONE_REASON: [r.resource_id for r in by_outcome[Outcome.GONE]],
-        DEAD_REASON: [r.resource_id for r in by_outcome[Outcome.DEAD]],
-    }
-    for reason, ids in parked.items():
-        if ids:
-            yield statements.watch_off, {"ids": ids, "day": day, "reason": reason}
-    synced = [r.resource_id for o in (Outcome.CHANGED, Outcome.UNCHANGED) for r in by_outcome[o]]
-    if synced:
-        yield statements.watch_on, {"ids": synced}
-
-
-@dataclass(frozen=True)
-class BatchStatements:
-    """What every batch runs, built once per dialect (see one_of.py), its ids bound as ``ids``."""
-
-    queue_done: sa.Update
-    watch_off: sa.Update
-    watch_on: sa.Update
-    stored_states: sa.Select
-
-
-@lru_cache(maxsize=2)
-def batch_statements(dialect: str) -> BatchStatements:
-    return BatchStatements(
-        queue_done=sa.update(retry_queue)
-        .where(
-            retry_queue.c.scheduled_for == sa.bindparam("day"),
-            retry_queue.c.status == QueueStatus.SCHEDULED,
-            one_of(dialect, retry_queue.c.resource_id, "ids"),
-        )
-        .values(status=QueueStatus.DONE),
-        watch_off=sa.update(watchlist)
-        .where(one_of(dialect, watchlist.c.resource_id, "ids"), watchlist.c.active.is_(True))
-        .values(active=False, deactivated_on=sa.bindparam("day"), deactivated_reason=sa.bindparam("reason")),
-        watch_on=sa.update(watchlist)
-        .where(one_of(dialect, watchlist.c.resource_id, "ids"), watchlist.c.active.is_(False))
-        .values(active=True, deactivated_on=None, deactivated_reason=None),
-        stored_states=sa.select(resources.c.resource_id, resources.c.fingerprint, resources.c.etag).where(
-            one_of(dialect, resources.c.resource_id, "ids"), resources.c.status == ResourceStatus.LIVE
-        ),
-    )

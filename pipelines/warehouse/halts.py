@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
+from pipelines.warehouse.repository import Repository
 from pipelines.warehouse.schema import run_halts, warehouse_meta
 from pipelines.warehouse.upsert import upsert
 
@@ -14,10 +15,7 @@ class SourceMismatchError(RuntimeError):
     """The warehouse holds another source's data."""
 
 
-class HaltOps:
-    engine: sa.Engine
-    dialect: str
-
+class Runs(Repository):
     def halt_run(self, run_id: str, day: date | None, kind: str, message: str) -> None:
         """The API failed as a whole: the run's other steps must not call it."""
         row = {"run_id": run_id, "partition": day, "kind": kind, "message": message, "created_at": datetime.now(UTC)}

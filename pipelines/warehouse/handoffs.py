@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
+from pipelines.warehouse.repository import Repository
 from pipelines.warehouse.schema import listing_handoffs
 from pipelines.warehouse.upsert import upsert
 
@@ -20,10 +21,7 @@ class HandedListing:
     batch_size: int | None  # the day's batch size, once its job set was built
 
 
-class HandoffOps:
-    engine: sa.Engine
-    dialect: str
-
+class Handoffs(Repository):
     def hand_over_listing(self, day: date, run_id: str) -> None:
         """The day's listing is the sync's to run (again, if an earlier one finished)."""
         row = {

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from pipelines.core.batching import chunked
 from pipelines.core.listing_probe import ListingMode, ListingPlan
 from pipelines.core.statuses import LedgerStatus
+from pipelines.warehouse.repository import Repository
 from pipelines.warehouse.schema import batch_ledger, job_set, listed_states, listing_accounts, listings
 from pipelines.warehouse.upsert import upsert
 
 READ_CHUNK = 5_000
 
 
-class ListingOps:
-    engine: sa.Engine
-    dialect: str
-
+class Listings(Repository):
     def start_listing(self, day: date, plan: ListingPlan) -> None:
         """The day's listing begins: what an earlier attempt of the day recorded is dropped."""
         row = {"partition": day, "mode": plan.mode.value, "since": plan.since, "watermark": None, "served": 0}
@@ -75,38 +72,6 @@ class ListingOps:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(listing_accounts).where(listing_accounts.c.partition == day)).first()
         return dict(row._mapping) if row else None
-
-    def listing_mode(self, day: date) -> ListingMode | None:
-        """The mode of the day's finished listing (None: no listing finished for the day)."""
-        query = sa.select(listings.c.mode).where(listings.c.partition == day, listings.c.finished_at.is_not(None))
-        with self.engine.connect() as conn:
-            mode = conn.execute(query).scalar_one_or_none()
-        return None if mode is None else ListingMode(mode)
-
-    def listed_fingerprints(self, day: date, ids: Sequence[str]) -> dict[str, str]:
-        return {rid: fp for rid, (fp, _, _) in self.listed(day, ids).items()}
-
-    def listed_ids(self, day: date, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        with self.engine.connect() as conn:
-            for chunk in chunked(list(ids), READ_CHUNK):
-                query = sa.select(listed_states.c.resource_id).where(
-                    listed_states.c.partition == day, listed_states.c.resource_id.in_(chunk)
-                )
-                found.update(conn.execute(query).scalars())
-        return found
-
-    def listed(self, day: date, ids: Sequence[str]) -> dict[str, tuple[str, dict | None, Any]]:
-        """What the day's listing served of ``ids``: fingerprint, fields, and carried detail."""
-        found: dict[str, tuple[str, dict | None, Any]] = {}
-        c = listed_states.c
-        with self.engine.connect() as conn:
-            for chunk in chunked(list(ids), READ_CHUNK):
-                query = sa.select(c.resource_id, c.fingerprint, c.projected, c.detail).where(
-                    c.partition == day, c.resource_id.in_(chunk)
-                )
-                found.update((rid, (fp, projected, detail)) for rid, fp, projected, detail in conn.execute(query))
-        return found
 
     def watermark_before(self, day: date) -> float | None:
         """The watermark of the latest earlier day whose listing finished and whose batches all

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pipelines.core.statuses import DeadLetterStatus, Origin, QueueStatus
+from pipelines.warehouse.repository import Repository
 from pipelines.warehouse.schema import dead_letter, job_set, retry_queue
 from pipelines.warehouse.upsert import bulk_upsert
 
@@ -39,9 +40,7 @@ class DeadLetterFilter:
         return sa.and_(*clauses)
 
 
-class QueueOps:
-    engine: sa.Engine
-
+class Queues(Repository):
     def schedule_retries(self, day: date) -> dict[str, int]:
         """Hand every pending entry due by ``day`` to that day's job set (the latest one per resource)."""
         later = retry_queue.alias("later")

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from pipelines.core.ceiling import Ceiling, Grant, SpendPolicy
 from pipelines.core.statuses import LedgerStatus
+from pipelines.warehouse.repository import Repository
 from pipelines.warehouse.schema import batch_ledger, job_set, spend_ceilings, spent_calls, watchlist
 from pipelines.warehouse.upsert import upsert
 
@@ -29,10 +30,7 @@ def _more(excluded, table: sa.Table):
     return sa.and_(table.c.calls <= excluded.calls, table.c.final.is_(False))
 
 
-class SpentOps:
-    engine: sa.Engine
-    dialect: str
-
+class Spend(Repository):
     def record_spent(
         self,
         day: date,

@@ -7,14 +7,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pipelines.warehouse.repository import Repository
 from pipelines.warehouse.schema import step_outputs
 from pipelines.warehouse.upsert import upsert
 
 
-class StepOutputOps:
-    engine: sa.Engine
-    dialect: str
-
+class StepOutputs(Repository):
     def put_output(self, key: str, run_id: str, value: Any) -> None:
         """Store (or replace: a re-executed step writes again) the value under ``key``."""
         row = {"key": key, "run_id": run_id, "value": value, "stored_at": datetime.now(UTC)}

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from pipelines.core.batching import chunked
 from pipelines.core.ids import id_problem
+from pipelines.warehouse.repository import Repository
 from pipelines.warehouse.schema import watchlist
 from pipelines.warehouse.upsert import bulk_upsert
 
@@ -42,9 +43,7 @@ class WatchlistUpdate:
             self.refused_sample.append((repr(rid[:80] + ("…" if len(rid) > 80 else "")), problem))
 
 
-class WatchlistOps:
-    engine: sa.Engine
-
+class Watchlist(Repository):
     def upsert_watchlist(self, ids: Iterable[str], source: str, day: date) -> WatchlistUpdate:
         """Add ids (active) and mark listed ones seen on ``day``. An id no URL or column can carry
         is refused (never stored, named in the answer); a resource deactivated as gone before
