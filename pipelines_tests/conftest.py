@@ -73,6 +73,7 @@ INTEGRATION_MODULES = frozenset(
         "test_secrets",
         "test_shared_rate",
         "test_ui",
+        "test_warehouse_migrations",  # the previous release's days and the commands, as processes
     }
 )
 

@@ -21,12 +21,13 @@ import sqlalchemy as sa
 import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from dagster import DagsterInstance
+from dagster import DagsterInstance, Failure
 
 from pipelines.definitions import build_defs
 from pipelines.sample_api import SampleApiConfig, World
 from pipelines.settings import Settings
 from pipelines.source.declaration import declare
+from pipelines.sync.resources import WarehouseResource
 from pipelines.warehouse.connect import create_warehouse_engine
 from pipelines.warehouse.migrate import COMMAND, WarehouseVersionError, current, head, upgrade
 from pipelines.warehouse.schema import LEDGER_KIND_CALLS, batch_ledger, job_set, metadata, sub_job_outcomes
@@ -106,6 +107,15 @@ def test_an_old_warehouse_stops_the_sync_until_the_command_migrates_it_keeping_i
     engine.dispose()
 
 
+def test_a_step_on_an_old_warehouse_fails_once_naming_the_command(sqlite_warehouse_url):
+    """What a run's step meets: a Failure that says what to run, and that Dagster does not retry
+    (the warehouse would be the same)."""
+    legacy_ledger(sqlite_warehouse_url).dispose()
+    with pytest.raises(Failure) as refused:
+        WarehouseResource(url=sqlite_warehouse_url).store()
+    assert COMMAND in str(refused.value.description) and refused.value.allow_retries is False
+
+
 def test_a_revision_this_code_does_not_know_is_refused(warehouse_url):
     engine = create_warehouse_engine(warehouse_url)
     Warehouse(engine)
@@ -166,7 +176,7 @@ def previous_release(tmp_path_factory) -> Path:
 
 RUN_A_DAY = """
 import sys
-from dagster import DagsterInstance
+from dagster import DagsterInstance, Failure
 from pipelines.definitions import defs
 defs = defs if hasattr(defs, "resolve_job_def") else defs()  # built at import before this release
 job = defs.resolve_job_def("daily_sync_job")

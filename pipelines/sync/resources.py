@@ -20,6 +20,7 @@ from pipelines.source.declaration import SourceDeclaration
 from pipelines.source.declaration_file import load_declaration
 from pipelines.source.senders import AsgiSender, Sender
 from pipelines.source.spend import SpendLog
+from pipelines.warehouse.migrate import WarehouseVersionError
 from pipelines.warehouse.store import Warehouse, create_warehouse_engine, open_existing
 
 EMBEDDED_URL = "http://sample-api.embedded"
@@ -169,7 +170,12 @@ class WarehouseResource(ConfigurableResource):
     url: str = Field(default="sqlite:///.data/warehouse.db", description="SQLAlchemy URL")
 
     def store(self, namespace: str | None = None) -> Warehouse:
-        return _store(self.url, namespace)
+        """The namespace's repositories; a warehouse at another revision fails the step at once,
+        naming the migration command (a retry would find it the same)."""
+        try:
+            return _store(self.url, namespace)
+        except WarehouseVersionError as exc:
+            raise Failure(str(exc), allow_retries=False) from None
 
     def spend_log(
         self,
