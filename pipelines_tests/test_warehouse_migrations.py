@@ -240,7 +240,7 @@ def test_a_warehouse_of_the_previous_release_migrates_and_syncs_on(kind, previou
     assert third.success
 
     # nothing lost: the first two days' rows as they were
-    assert {key: rows(url, key_table(key[0]), key[1]) for key in kept} == kept
+    assert {key: rows(url, metadata.tables[key[0]], key[1]) for key in kept} == kept
     # nothing duplicated, nothing missing: one outcome per sub-job of the day, every batch completed
     store = Warehouse(create_warehouse_engine(url))
     outcomes, members = rows(url, sub_job_outcomes, "2026-01-03"), rows(url, job_set, "2026-01-03")
@@ -253,7 +253,3 @@ def test_a_warehouse_of_the_previous_release_migrates_and_syncs_on(kind, previou
     assert {rid: fp for rid, (status, fp) in stored(store).items() if status == "live"} == want
     assert 0 < summary["changed"] < N // 2  # the stored fingerprints were kept: not every id re-fetched
     store.engine.dispose()
-
-
-def key_table(name: str) -> sa.Table:
-    return metadata.tables[name]

@@ -11,6 +11,7 @@ revision this code does not know (a newer release wrote it), everything refuses.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -36,15 +37,22 @@ def _config() -> Config:
     return config
 
 
+@lru_cache(maxsize=1)
+def _scripts() -> ScriptDirectory:
+    """The revisions shipped with this code: read from ``versions/`` once per process (every
+    start asks for the newest)."""
+    return ScriptDirectory.from_config(_config())
+
+
 def head() -> str:
-    revision = ScriptDirectory.from_config(_config()).get_current_head()
+    revision = _scripts().get_current_head()
     assert revision is not None
     return revision
 
 
 def revisions() -> list[str]:
     """Every revision, oldest first."""
-    return [script.revision for script in reversed(list(ScriptDirectory.from_config(_config()).walk_revisions()))]
+    return [script.revision for script in reversed(list(_scripts().walk_revisions()))]
 
 
 def current(conn: sa.Connection) -> str | None:
@@ -87,7 +95,7 @@ def prepare(engine: sa.Engine) -> None:
         _lock(conn)
         if current(conn) is None and not holds_tables(conn):
             metadata.create_all(conn)
-            MigrationContext.configure(conn).stamp(ScriptDirectory.from_config(_config()), head())
+            MigrationContext.configure(conn).stamp(_scripts(), head())
             return
         if (found := problem(conn)) is not None:
             raise WarehouseVersionError(found)

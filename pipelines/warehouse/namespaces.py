@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from pipelines.core.ids import name_problem
 from pipelines.warehouse.connect import (
     SCHEMA_LOCK,
     WarehouseNotFoundError,
@@ -48,7 +49,7 @@ def namespaces_in(url: str) -> list[str | None]:
         found: list[str | None] = [None] if base.is_file() else []
         for path in sorted(base.parent.glob(f"{base.stem}.*{base.suffix or '.db'}")):
             namespace = path.name[len(base.stem) + 1 : len(path.name) - len(base.suffix or ".db")]
-            if check_name(namespace):
+            if name_problem(namespace) is None:
                 found.append(namespace)
         return found
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
@@ -59,15 +60,7 @@ def namespaces_in(url: str) -> list[str | None]:
             schemas = [s for s in inspector.get_schema_names() if set(inspector.get_table_names(schema=s)) & ours]
     finally:
         engine.dispose()
-    return [None] * (default in schemas) + sorted(s for s in schemas if s != default and check_name(s))
-
-
-def check_name(namespace: str) -> bool:
-    try:
-        check_namespace(namespace)
-    except ValueError:
-        return False
-    return True
+    return [None] * (default in schemas) + sorted(s for s in schemas if s != default and name_problem(s) is None)
 
 
 def _hand_over(url: str, namespace: str) -> None:
